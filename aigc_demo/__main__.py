@@ -1,0 +1,5 @@
+import sys
+
+from aigc_demo.cli import main
+
+sys.exit(main())

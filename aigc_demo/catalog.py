@@ -1,0 +1,183 @@
+"""The gallery's list of models: one ModelSpec per model, local and hub.
+
+Local models are discovered from `weights/*/`: the model card's YAML header is the source of
+truth for what a model is and what it measured; parameter count and size are read from the
+safetensors header (no weights are loaded). A folder whose card cannot be read still gets a
+card, carrying the error in place of its details. Hub models come from the curated list below;
+whether each is in the local Hugging Face cache is checked on disk, without a network call.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aigc_demo.modelcard import GALLERY_KEY, ModelCardError, read_card_metadata
+
+TASKS: dict[str, str] = {
+    "image-generation": "Image generation",
+    "text-generation": "Text generation",
+    "code-generation": "Code generation",
+    "text-to-image": "Text to image",
+    "classification": "Classification",
+}
+SOURCES = ("shipped", "user", "hub")
+
+
+@dataclass
+class Metric:
+    name: str
+    value: float
+    unit: str = ""
+    lower_is_better: bool | None = None
+    note: str = ""
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> "Metric":
+        return cls(name=str(raw["name"]), value=float(raw["value"]), unit=str(raw.get("unit", "")),
+                   lower_is_better=raw.get("lower_is_better"), note=str(raw.get("note", "")))
+
+
+@dataclass
+class ModelSpec:
+    """Everything the gallery and the tabs need to know about one model."""
+
+    id: str  # folder name for local models, repo id for hub models
+    title: str
+    task: str  # a key of TASKS
+    family: str  # gan | vae | gpt | classifier | diffusion | causal-lm
+    source: str  # shipped | user | hub
+    tab: str | None = None  # id of the tab where it runs
+    path: str | None = None  # local folder
+    repo_id: str | None = None
+    revision: str | None = None
+    license: str | None = None
+    description: str = ""
+    parameters: int | None = None
+    size_mb: float | None = None
+    sample_image: str | None = None
+    sample_text: str | None = None
+    metrics: list[Metric] = field(default_factory=list)
+    cached: bool | None = None  # hub models: in the local HF cache?
+    error: str | None = None  # why this entry cannot be used, shown in its card
+
+    @property
+    def task_label(self) -> str:
+        return TASKS.get(self.task, self.task)
+
+
+@dataclass(frozen=True)
+class HubEntry:
+    """A curated hub model. `parameters` is the published count, rounded: not a measurement of ours."""
+
+    repo_id: str
+    title: str
+    task: str
+    family: str
+    tab: str
+    license: str
+    parameters: int
+    description: str
+    probe_file: str = "config.json"  # a file whose presence in the cache means "downloaded"
+
+
+HUB_MODELS: tuple[HubEntry, ...] = (
+    HubEntry("openai-community/gpt2", "GPT-2 (124M)", "text-generation", "causal-lm", "text", "mit",
+             124_000_000, "The article's GPT: OpenAI's 2019 language model, base (completion) mode."),
+    HubEntry("HuggingFaceTB/SmolLM2-360M-Instruct", "SmolLM2 360M Instruct", "text-generation",
+             "causal-lm", "text", "apache-2.0", 360_000_000,
+             "A small instruction-tuned chat model with a chat template."),
+    HubEntry("microsoft/CodeGPT-small-py", "CodeGPT small (Python)", "code-generation", "causal-lm",
+             "code", "mit", 124_000_000, "The article's CodeGPT: GPT-2 small trained on Python code."),
+    HubEntry("Qwen/Qwen2.5-Coder-0.5B-Instruct", "Qwen2.5 Coder 0.5B Instruct", "code-generation",
+             "causal-lm", "code", "apache-2.0", 494_000_000,
+             "A small instruction-tuned code model with a chat template."),
+    HubEntry("stabilityai/sd-turbo", "SD-Turbo", "text-to-image", "diffusion", "image",
+             "other", 1_300_000_000,
+             "Distilled Stable Diffusion 2.1: a 512x512 image in one to four steps.",
+             probe_file="model_index.json"),
+)
+
+
+def safetensors_size(folder: Path) -> tuple[int | None, float | None]:
+    """Parameter count and megabytes of the safetensors files in `folder`, from their headers."""
+    from safetensors import safe_open
+
+    files = sorted(folder.glob("*.safetensors"))
+    if not files:
+        return None, None
+    count = 0
+    for file in files:
+        with safe_open(str(file), framework="numpy") as handle:
+            for name in handle.keys():
+                numel = 1
+                for dim in handle.get_slice(name).get_shape():
+                    numel *= dim
+                count += numel
+    return count, round(sum(f.stat().st_size for f in files) / 2**20, 2)
+
+
+def _spec_from_folder(folder: Path, source: str) -> ModelSpec:
+    spec = ModelSpec(id=folder.name, title=folder.name, task="unknown", family="unknown",
+                     source=source, path=str(folder))
+    try:
+        meta = read_card_metadata(folder)
+        gallery = meta.get(GALLERY_KEY)
+        if not isinstance(gallery, dict):
+            raise ModelCardError(f"{folder / 'README.md'}: the YAML header has no `{GALLERY_KEY}` block")
+        missing = [key for key in ("title", "task", "family") if not gallery.get(key)]
+        if missing:
+            raise ModelCardError(f"{folder / 'README.md'}: `{GALLERY_KEY}` lacks {', '.join(missing)}")
+        spec.title = str(gallery["title"])
+        spec.task = str(gallery["task"])
+        spec.family = str(gallery["family"])
+        spec.tab = gallery.get("tab")
+        spec.description = str(gallery.get("description", ""))
+        spec.license = meta.get("license")
+        spec.metrics = [Metric.from_dict(m) for m in gallery.get("metrics") or []]
+        sample = gallery.get("sample")
+        if sample and (folder / sample).is_file():
+            spec.sample_image = str(folder / sample)
+        spec.sample_text = gallery.get("sample_text")
+        spec.parameters, spec.size_mb = safetensors_size(folder)
+    except (ModelCardError, KeyError, TypeError, ValueError, OSError) as err:
+        spec.error = " ".join(str(err).split())  # one line: YAML errors span several
+    return spec
+
+
+def discover_local(weights_dir: str | Path, source: str = "shipped") -> list[ModelSpec]:
+    """One spec per subfolder of `weights_dir` (hidden folders and plain files are skipped)."""
+    root = Path(weights_dir)
+    if not root.is_dir():
+        return []
+    folders = [p for p in sorted(root.iterdir()) if p.is_dir() and not p.name.startswith((".", "_"))]
+    specs = [_spec_from_folder(folder, source) for folder in folders]
+    return sorted(specs, key=lambda s: s.error is not None)  # usable models first
+
+
+def hub_specs(entries: tuple[HubEntry, ...] = HUB_MODELS) -> list[ModelSpec]:
+    """The curated hub models, each marked cached or not by looking in the local HF cache."""
+    from huggingface_hub import try_to_load_from_cache
+
+    specs = []
+    for entry in entries:
+        found = try_to_load_from_cache(entry.repo_id, entry.probe_file)
+        specs.append(ModelSpec(
+            id=entry.repo_id, title=entry.title, task=entry.task, family=entry.family, source="hub",
+            tab=entry.tab, repo_id=entry.repo_id, license=entry.license,
+            description=entry.description, parameters=entry.parameters,
+            cached=isinstance(found, str),
+        ))
+    return specs
+
+
+def build_catalog(weights_dir: str | Path, user_dirs: list[str | Path] | None = None,
+                  include_hub: bool = True) -> list[ModelSpec]:
+    """Shipped models, then the user's saved models, then the curated hub list."""
+    specs = discover_local(weights_dir, "shipped")
+    for extra in user_dirs or []:
+        specs += discover_local(extra, "user")
+    if include_hub:
+        specs += hub_specs()
+    return specs

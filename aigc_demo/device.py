@@ -1,0 +1,110 @@
+"""Where models run: one decision (CUDA, else MPS, else CPU) that every GPU-bound path shares.
+
+torch is imported inside the functions, never at module import, so the page is served before
+the first model is touched.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass
+from typing import Any, Callable, TypeVar
+
+DEVICE_CHOICES = ("auto", "cuda", "mps", "cpu")
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True)
+class DeviceChoice:
+    """The device and dtype models load onto."""
+
+    name: str  # "cuda", "mps" or "cpu"
+    dtype_name: str  # "bfloat16", "float16" or "float32"
+
+    @property
+    def dtype(self) -> Any:
+        import torch
+
+        return getattr(torch, self.dtype_name)
+
+    @property
+    def torch_device(self) -> Any:
+        import torch
+
+        return torch.device(self.name)
+
+
+def requested_device() -> str:
+    """The user's wish from `--device` / `AIGC_DEVICE` ("auto" when unset)."""
+    wish = os.environ.get("AIGC_DEVICE", "auto").strip().lower() or "auto"
+    if wish not in DEVICE_CHOICES:
+        raise ValueError(f"AIGC_DEVICE={wish!r} is not one of {', '.join(DEVICE_CHOICES)}")
+    return wish
+
+
+def _mps_available() -> bool:
+    import torch
+
+    backend = getattr(torch.backends, "mps", None)
+    return bool(backend is not None and backend.is_available())
+
+
+@functools.lru_cache(maxsize=None)
+def pick_device(wish: str | None = None) -> DeviceChoice:
+    """Resolve a wish ("auto", "cuda", "mps", "cpu") to a device that exists, with its dtype.
+
+    CUDA gets bfloat16 where the GPU supports it (Ampere and newer), float16 otherwise; MPS and
+    CPU compute in float32, the only dtype that is fast and safe on both.
+    """
+    import torch
+
+    wish = (wish or requested_device()).lower()
+    if wish not in DEVICE_CHOICES:
+        raise ValueError(f"device {wish!r} is not one of {', '.join(DEVICE_CHOICES)}")
+    if wish in ("auto", "cuda") and torch.cuda.is_available():
+        dtype = "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
+        return DeviceChoice("cuda", dtype)
+    if wish == "cuda":
+        raise RuntimeError("--device cuda was asked for, but torch sees no CUDA GPU")
+    if wish in ("auto", "mps") and _mps_available():
+        return DeviceChoice("mps", "float32")
+    if wish == "mps":
+        raise RuntimeError("--device mps was asked for, but this torch has no usable MPS backend")
+    return DeviceChoice("cpu", "float32")
+
+
+def memory_report() -> dict[str, Any]:
+    """What the device has and uses, for the System panel (plain values, no torch objects)."""
+    import torch
+
+    choice = pick_device()
+    report: dict[str, Any] = {"device": choice.name, "dtype": choice.dtype_name}
+    if choice.name == "cuda":
+        index = torch.cuda.current_device()
+        props = torch.cuda.get_device_properties(index)
+        free, total = torch.cuda.mem_get_info(index)
+        report.update(
+            gpu_name=props.name,
+            gpu_count=torch.cuda.device_count(),
+            memory_total_gb=round(total / 2**30, 2),
+            memory_free_gb=round(free / 2**30, 2),
+            memory_allocated_gb=round(torch.cuda.memory_allocated(index) / 2**30, 3),
+            cuda_version=torch.version.cuda,
+        )
+    elif choice.name == "mps":
+        report.update(memory_allocated_gb=round(torch.mps.current_allocated_memory() / 2**30, 3))
+    report["cpu_threads"] = torch.get_num_threads()
+    return report
+
+
+def gpu_task(duration: int = 60) -> Callable[[F], F]:
+    """`spaces.GPU(duration=...)` on a ZeroGPU Space; a no-op decorator everywhere else."""
+    if os.environ.get("SPACES_ZERO_GPU"):
+        try:
+            import spaces  # type: ignore[import-not-found]
+
+            return spaces.GPU(duration=duration)
+        except ImportError:
+            pass
+    return lambda fn: fn

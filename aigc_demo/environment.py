@@ -1,0 +1,82 @@
+"""Process-wide hygiene, applied before gradio or huggingface_hub is imported.
+
+No outside network call unless the user asks for one: analytics and telemetry are off, and when
+the Hub cannot be reached within a second the Hub libraries are put in offline mode, so a model
+that is not cached fails at once with a clear message instead of after 30-50 s of retries.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from dataclasses import dataclass
+
+HUB_HOST = "huggingface.co"
+PROBE_TIMEOUT_S = 1.0
+
+_QUIET_DEFAULTS = {
+    "GRADIO_ANALYTICS_ENABLED": "False",
+    "HF_HUB_DISABLE_TELEMETRY": "1",
+    "DISABLE_TELEMETRY": "1",
+    "DO_NOT_TRACK": "1",
+    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+    "TOKENIZERS_PARALLELISM": "false",
+}
+
+
+@dataclass
+class HubStatus:
+    """Whether the Hub answered, and whether we switched the Hub libraries to offline mode."""
+
+    reachable: bool | None  # None: not probed (the user set HF_HUB_OFFLINE)
+    offline_mode: bool
+    detail: str
+
+
+_status: HubStatus | None = None
+
+
+def _probe_hub(host: str, timeout: float) -> tuple[bool, str]:
+    """A TCP connect to the Hub on 443, bounded in time even when DNS hangs."""
+    result: list[tuple[bool, str]] = []
+
+    def connect() -> None:
+        try:
+            with socket.create_connection((host, 443), timeout=timeout):
+                result.append((True, f"{host}:443 answered"))
+        except OSError as err:
+            result.append((False, f"{host}:443 unreachable ({err.__class__.__name__}: {err})"))
+
+    started = time.perf_counter()
+    worker = threading.Thread(target=connect, daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if not result:
+        return False, f"{host}:443 gave no answer in {time.perf_counter() - started:.1f} s"
+    return result[0]
+
+
+def configure_environment(probe_host: str = HUB_HOST, timeout: float = PROBE_TIMEOUT_S) -> HubStatus:
+    """Set quiet defaults and decide offline mode once per process; the user's own env wins."""
+    global _status
+    if _status is not None:
+        return _status
+    for key, value in _QUIET_DEFAULTS.items():
+        os.environ.setdefault(key, value)
+    user_offline = os.environ.get("HF_HUB_OFFLINE")
+    if user_offline is not None:
+        offline = user_offline.strip().lower() in ("1", "true", "yes", "on")
+        _status = HubStatus(None, offline, f"HF_HUB_OFFLINE={user_offline} set by the user")
+        return _status
+    reachable, detail = _probe_hub(probe_host, timeout)
+    if not reachable:
+        os.environ["HF_HUB_OFFLINE"] = "1"
+    _status = HubStatus(reachable, not reachable, detail)
+    return _status
+
+
+def hub_status() -> HubStatus:
+    """The decision made at start-up (made now if it was not yet)."""
+    return _status or configure_environment()

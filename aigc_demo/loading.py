@@ -1,0 +1,148 @@
+"""One loaded copy per model, shared by every user, within a memory budget.
+
+`registry.get(key, loader)` loads on first use (two first requests load once: a lock per key),
+keeps models in least-recently-used order and unloads the oldest when the budget is exceeded.
+The System panel lists what is loaded and unloads on request.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any, Callable
+
+
+def _module_bytes(obj: Any) -> int:
+    """Bytes held by the parameters and buffers of a torch module, a pipeline or a tuple of them."""
+    try:
+        import torch
+    except ImportError:  # nothing torch-based can be loaded then
+        return 0
+    seen: set[int] = set()
+    total = 0
+
+    def visit(item: Any) -> None:
+        nonlocal total
+        if isinstance(item, torch.nn.Module):
+            for tensor in [*item.parameters(), *item.buffers()]:
+                if id(tensor) not in seen:
+                    seen.add(id(tensor))
+                    total += tensor.numel() * tensor.element_size()
+        elif isinstance(item, (list, tuple)):
+            for part in item:
+                visit(part)
+        elif isinstance(item, dict):
+            for part in item.values():
+                visit(part)
+        elif hasattr(item, "components"):  # diffusers pipelines
+            visit(dict(item.components))
+        elif hasattr(item, "model"):
+            visit(item.model)
+
+    visit(obj)
+    return total
+
+
+@dataclass
+class LoadedModel:
+    key: str
+    value: Any
+    bytes: int
+    device: str
+    loaded_at: float
+    load_seconds: float
+    last_used: float
+
+
+def default_budget_bytes() -> int:
+    """`AIGC_MEMORY_BUDGET_GB` (default 8 GB): what loaded models may hold together."""
+    return int(float(os.environ.get("AIGC_MEMORY_BUDGET_GB", "8")) * 2**30)
+
+
+class ModelRegistry:
+    def __init__(self, budget_bytes: int | None = None) -> None:
+        self.budget_bytes = budget_bytes if budget_bytes is not None else default_budget_bytes()
+        self._models: OrderedDict[str, LoadedModel] = OrderedDict()
+        self._lock = threading.Lock()
+        self._key_locks: dict[str, threading.Lock] = {}
+
+    def get(self, key: str, loader: Callable[[], Any], device: str = "cpu") -> Any:
+        """The loaded model for `key`, loading it with `loader()` the first time."""
+        with self._lock:
+            entry = self._models.get(key)
+            if entry is not None:
+                entry.last_used = time.time()
+                self._models.move_to_end(key)
+                return entry.value
+            key_lock = self._key_locks.setdefault(key, threading.Lock())
+        with key_lock:  # one loader per key; others wait here and then find it loaded
+            with self._lock:
+                entry = self._models.get(key)
+                if entry is not None:
+                    self._models.move_to_end(key)
+                    return entry.value
+            started = time.perf_counter()
+            value = loader()
+            now = time.time()
+            entry = LoadedModel(key, value, _module_bytes(value), device, now,
+                                time.perf_counter() - started, now)
+            with self._lock:
+                self._models[key] = entry
+                self._evict(keep=key)
+            return value
+
+    def _evict(self, keep: str) -> None:
+        """Unload least recently used models until the budget holds (never the one just loaded)."""
+        while sum(m.bytes for m in self._models.values()) > self.budget_bytes:
+            oldest = next((k for k in self._models if k != keep), None)
+            if oldest is None:
+                break
+            self._drop(oldest)
+
+    def _drop(self, key: str) -> None:
+        entry = self._models.pop(key, None)
+        if entry is None:
+            return
+        del entry
+        gc.collect()
+        try:
+            import torch
+
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+        except ImportError:
+            pass
+
+    def unload(self, key: str) -> bool:
+        with self._lock:
+            present = key in self._models
+            self._drop(key)
+            return present
+
+    def unload_all(self) -> int:
+        with self._lock:
+            keys = list(self._models)
+            for key in keys:
+                self._drop(key)
+            return len(keys)
+
+    def is_loaded(self, key: str) -> bool:
+        with self._lock:
+            return key in self._models
+
+    def loaded(self) -> list[dict[str, Any]]:
+        """What is loaded, most recently used first, as plain values."""
+        with self._lock:
+            return [
+                {"key": m.key, "memory_mb": round(m.bytes / 2**20, 1), "device": m.device,
+                 "load_seconds": round(m.load_seconds, 2),
+                 "idle_seconds": round(time.time() - m.last_used, 1)}
+                for m in reversed(self._models.values())
+            ]
+
+
+registry = ModelRegistry()

@@ -1,0 +1,31 @@
+"""The gallery's data: the catalog, filtered, as plain values the UI renders."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aigc_demo.catalog import SOURCES, TASKS, ModelSpec, build_catalog
+
+ALL = "all"
+
+
+def list_models(weights_dir: str | Path, task: str = ALL, source: str = ALL,
+                user_dirs: list[str | Path] | None = None) -> list[ModelSpec]:
+    """The catalog's specs for one task and source (`"all"` for no filter)."""
+    if task != ALL and task not in TASKS:
+        raise ValueError(f"unknown task {task!r}: choose one of {', '.join(TASKS)}")
+    if source != ALL and source not in SOURCES:
+        raise ValueError(f"unknown source {source!r}: choose one of {', '.join(SOURCES)}")
+    specs = build_catalog(weights_dir, user_dirs)
+    return [s for s in specs if (task == ALL or s.task == task) and (source == ALL or s.source == source)]
+
+
+def format_parameters(count: int | None) -> str:
+    """124000000 -> '124M', 1300000000 -> '1.3B', 20000 -> '20K'."""
+    if count is None:
+        return "?"
+    for size, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "K")):
+        if count >= size:
+            value = count / size
+            return f"{value:.1f}{suffix}" if value < 10 else f"{value:.0f}{suffix}"
+    return str(count)

@@ -1,0 +1,34 @@
+"""Launch the app with the theme, CSS and paths it needs (gradio 6: these go to launch())."""
+
+from __future__ import annotations
+
+import os
+
+import gradio as gr
+
+from aigc_demo.settings import ServeSettings
+from aigc_demo.ui.shell import CSS, build_app, theme
+
+
+def launch_kwargs(settings: ServeSettings) -> dict:
+    return dict(
+        server_name=settings.host,
+        server_port=settings.port,
+        share=settings.share,
+        theme=theme(),
+        css=CSS,
+        allowed_paths=[settings.weights_dir],
+        footer_links=["api", "settings"],
+    )
+
+
+def create(settings: ServeSettings) -> gr.Blocks:
+    """Build the app for `settings`; the device wish is recorded for every later model load."""
+    os.environ["AIGC_DEVICE"] = settings.device
+    demo = build_app(settings)
+    demo.queue(default_concurrency_limit=4)
+    return demo
+
+
+def serve(settings: ServeSettings) -> None:
+    create(settings).launch(**launch_kwargs(settings))

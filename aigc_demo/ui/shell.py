@@ -1,0 +1,52 @@
+"""Assemble the page: a header, then one tab per module, each built by its `build_<tab>_tab`."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import gradio as gr
+
+from aigc_demo.settings import ServeSettings
+from aigc_demo.ui.context import AppContext
+from aigc_demo.ui.gallery import build_gallery_tab
+from aigc_demo.ui.strings import t
+from aigc_demo.ui.system import build_system_tab, device_badge
+
+# (tab id, builder) in page order; a tab is listed here only once it is real.
+TABS: list[tuple[str, Callable[[AppContext], None]]] = [
+    ("gallery", build_gallery_tab),
+    ("system", build_system_tab),
+]
+
+CSS = """
+.model-card { border: 1px solid var(--border-color-primary); border-radius: 12px; padding: 12px; }
+.model-card .card-error { color: var(--error-text-color); }
+.metric-badge { display: inline-block; padding: 2px 8px; margin: 2px; border-radius: 999px;
+                background: var(--color-accent-soft); font-size: 0.85em; }
+#app-header h1 { margin-bottom: 0; }
+"""
+
+
+def theme() -> gr.themes.Base:
+    """A theme with system fonts only, so the page asks no font server for anything."""
+    return gr.themes.Soft(
+        primary_hue="indigo",
+        font=["ui-sans-serif", "system-ui", "-apple-system", "Segoe UI", "sans-serif"],
+        font_mono=["ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "monospace"],
+    )
+
+
+def build_app(settings: ServeSettings | None = None) -> gr.Blocks:
+    settings = settings or ServeSettings.from_env()
+    ctx = AppContext(settings=settings, tab_ids=[tab_id for tab_id, _ in TABS])
+    with gr.Blocks(title=t("app.title"), analytics_enabled=False) as demo:
+        with gr.Row(elem_id="app-header"):
+            gr.Markdown(f"# {t('app.title')}\n{t('app.tagline')}")
+            badge = gr.Markdown(t("app.device_loading"), elem_id="device-badge")
+        with gr.Tabs() as tabs:
+            ctx.tabs = tabs
+            for tab_id, build in TABS:
+                with gr.Tab(t(f"tab.{tab_id}"), id=tab_id, elem_id=f"tab-{tab_id}"):
+                    build(ctx)
+        demo.load(device_badge, outputs=badge, show_progress="hidden")
+    return demo

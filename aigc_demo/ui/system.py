@@ -1,0 +1,94 @@
+"""The System tab: device, libraries, loaded models (with unload) and hub reachability."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+
+from aigc_demo.services.system import system_report, unload_model
+from aigc_demo.ui.context import AppContext
+from aigc_demo.ui.strings import t
+
+
+def describe_device(device: dict[str, Any]) -> str:
+    """'NVIDIA H200 (139 GB, bfloat16)', 'Apple MPS (float32)' or 'CPU (2 threads, float32)'."""
+    if device["device"] == "cuda":
+        return (f"CUDA: {device['gpu_name']} × {device['gpu_count']} "
+                f"({device['memory_total_gb']} GB, {device['memory_free_gb']} GB free, {device['dtype']})")
+    if device["device"] == "mps":
+        return f"Apple MPS ({device['dtype']})"
+    return f"CPU ({device['cpu_threads']} threads, {device['dtype']})"
+
+
+def device_badge() -> str:
+    from aigc_demo.device import memory_report
+
+    return t("app.device_badge", device=describe_device(memory_report()))
+
+
+def _hub_line(hub: dict[str, Any]) -> str:
+    if hub["reachable"] is None:
+        return t("system.hub_user", detail=hub["detail"]) if hub["offline_mode"] else t("system.hub_online_user")
+    return t("system.hub_reachable") if hub["reachable"] else t("system.hub_offline", detail=hub["detail"])
+
+
+def report_markdown(report: dict[str, Any]) -> str:
+    device = report["device"]
+    lines = [f"### {t('system.device')}", f"**{describe_device(device)}**", "",
+             f"Python {report['python']} on {report['platform']}, {report['cpu_count']} CPU cores, "
+             f"this process uses {report['process_memory_mb']} MB of RAM.",
+             "", f"### {t('system.hub')}", _hub_line(report["hub"]),
+             "", f"### {t('system.libraries')}", "| library | version |", "| --- | --- |"]
+    lines += [f"| {name} | {version} |" for name, version in report["libraries"].items()]
+    return "\n".join(lines)
+
+
+def loaded_rows(report: dict[str, Any]) -> list[list[Any]]:
+    return [[m["key"], m["device"], m["memory_mb"], m["load_seconds"], m["idle_seconds"]]
+            for m in report["loaded_models"]]
+
+
+def build_system_tab(ctx: AppContext) -> None:
+    gr.Markdown(t("system.intro"))
+    refresh = gr.Button(t("system.refresh"), size="sm")
+    summary = gr.Markdown(elem_id="system-summary")
+    gr.Markdown(f"### {t('system.loaded')}")
+    loaded = gr.Dataframe(headers=["model", "device", "memory (MB)", "load time (s)", "idle (s)"],
+                          interactive=False, elem_id="system-loaded")
+    with gr.Row():
+        pick = gr.Dropdown([], label=t("system.unload_pick"), scale=3)
+        unload = gr.Button(t("system.unload"), scale=1)
+        unload_all = gr.Button(t("system.unload_all"), variant="stop", scale=1)
+
+    def refresh_view() -> tuple[str, list[list[Any]], Any]:
+        report = system_report()
+        keys = [m["key"] for m in report["loaded_models"]]
+        return report_markdown(report), loaded_rows(report), gr.Dropdown(choices=keys, value=None)
+
+    def unload_one(key: str | None) -> tuple[str, list[list[Any]], Any]:
+        if not key:
+            raise gr.Error(t("system.nothing_to_unload"))
+        try:
+            gr.Info(unload_model(key))
+        except ValueError as err:
+            raise gr.Error(str(err)) from err
+        return refresh_view()
+
+    def unload_everything() -> tuple[str, list[list[Any]], Any]:
+        gr.Info(unload_model("all"))
+        return refresh_view()
+
+    outputs = [summary, loaded, pick]
+    ctx_tab = gr.context.Context.block  # the enclosing gr.Tab: refresh when it is opened
+    if isinstance(ctx_tab, gr.Tab):
+        ctx_tab.select(refresh_view, outputs=outputs, api_visibility="private")
+    refresh.click(refresh_view, outputs=outputs, api_name="system_refresh")
+    unload.click(unload_one, inputs=pick, outputs=outputs, api_name="unload")
+    unload_all.click(unload_everything, outputs=outputs, api_name="unload_all")
+
+    def system_api() -> dict[str, Any]:
+        """The System panel's data as JSON."""
+        return system_report()
+
+    gr.api(system_api, api_name="system")
