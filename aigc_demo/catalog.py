@@ -49,7 +49,7 @@ class ModelSpec:
     family: str  # gan | vae | gpt | classifier | diffusion | causal-lm
     source: str  # shipped | user | hub
     tab: str | None = None  # id of the tab where it runs
-    path: str | None = None  # local folder
+    folder: str | None = None  # local folder
     repo_id: str | None = None
     revision: str | None = None
     license: str | None = None
@@ -120,7 +120,7 @@ def safetensors_size(folder: Path) -> tuple[int | None, float | None]:
 
 def _spec_from_folder(folder: Path, source: str) -> ModelSpec:
     spec = ModelSpec(id=folder.name, title=folder.name, task="unknown", family="unknown",
-                     source=source, path=str(folder))
+                     source=source, folder=str(folder))
     try:
         meta = read_card_metadata(folder)
         gallery = meta.get(GALLERY_KEY)

@@ -14,7 +14,7 @@ from huggingface_hub import PyTorchModelHubMixin
 
 
 class Generator(nn.Module, PyTorchModelHubMixin, library_name="aigc-demo", tags=["gan", "mnist"]):
-    def __init__(self, z_dim: int = 64, num_classes: int = 10, embed_dim: int = 32, channels: int = 64) -> None:
+    def __init__(self, z_dim: int = 64, num_classes: int = 10, embed_dim: int = 32, channels: int = 32) -> None:
         super().__init__()
         self.z_dim, self.num_classes = z_dim, num_classes
         c = channels
@@ -41,7 +41,7 @@ def _maybe_sn(module: nn.Module, use: bool) -> nn.Module:
 
 
 class Discriminator(nn.Module, PyTorchModelHubMixin, library_name="aigc-demo", tags=["gan", "mnist"]):
-    def __init__(self, num_classes: int = 10, channels: int = 64, spectral_norm: bool = True) -> None:
+    def __init__(self, num_classes: int = 10, channels: int = 32, spectral_norm: bool = True) -> None:
         super().__init__()
         c, sn = channels, spectral_norm
         self.net = nn.Sequential(
@@ -59,14 +59,6 @@ class Discriminator(nn.Module, PyTorchModelHubMixin, library_name="aigc-demo", t
         return self.out(h).squeeze(1) + (self.embed(labels) * h).sum(dim=1)
 
 
-def truncated_noise(n: int, z_dim: int, seed: int, truncation: float = 1.0) -> torch.Tensor:
-    """Standard normal noise (CPU, so identical on every device), scaled by `truncation`.
-
-    Row i depends only on (seed, i) through the generator stream, so asking for the first k rows
-    of a longer request gives the same rows: results do not depend on batch size.
-    """
-    gen = torch.Generator().manual_seed(int(seed))
-    return torch.randn(n, z_dim, generator=gen) * float(truncation)
 
 
 def to_uint8(images: torch.Tensor) -> torch.Tensor:

@@ -14,7 +14,7 @@ from typing import Any
 
 from aigc_demo.training import digits_common as common
 from aigc_demo.training.engine import TrainResult, TrainSettings, make_optimizer, run_training
-from aigc_demo.training.losses import GAN_LOSSES, gan_losses, gradient_penalty
+from aigc_demo.training.losses import GAN_LOSSES, gan_losses, interpolates, penalty_from_scores
 
 
 @dataclass
@@ -25,7 +25,8 @@ class GanConfig:
     dataset: str = "mnist"  # mnist | fashion-mnist
     loss: str = "nsgan"  # nsgan | hinge | wgan-gp
     latent_dim: int = 64
-    channels: int = 64
+    g_channels: int = 32
+    d_channels: int = 32
     embed_dim: int = 32
     spectral_norm: bool = True  # in D; turned off automatically for wgan-gp (the penalty does its job)
     n_critic: int = 1  # D updates per G update (5 is usual for wgan-gp)
@@ -41,7 +42,7 @@ class GanConfig:
     def check(self) -> None:
         if self.loss not in GAN_LOSSES:
             raise ValueError(f"--loss must be one of {', '.join(GAN_LOSSES)} (got {self.loss!r})")
-        if self.latent_dim < 1 or self.channels < 4 or self.n_critic < 1:
+        if self.latent_dim < 1 or min(self.g_channels, self.d_channels) < 4 or self.n_critic < 1:
             raise ValueError("latent dim, channels and n_critic must be positive (channels >= 4)")
         if not 0 <= self.ema_decay < 1:
             raise ValueError(f"--ema-decay must be in [0, 1) (got {self.ema_decay})")
@@ -67,8 +68,8 @@ class GanTask:
         self.accelerator = accelerator
         self.data = DigitsData.load(cfg.data_dir, "train", accelerator.device, cfg.limit, cfg.dataset)
         self.num_classes = 10
-        G = Generator(z_dim=cfg.latent_dim, num_classes=10, embed_dim=cfg.embed_dim, channels=cfg.channels)
-        D = Discriminator(num_classes=10, channels=cfg.channels,
+        G = Generator(z_dim=cfg.latent_dim, num_classes=10, embed_dim=cfg.embed_dim, channels=cfg.g_channels)
+        D = Discriminator(num_classes=10, channels=cfg.d_channels,
                           spectral_norm=cfg.spectral_norm and cfg.loss != "wgan-gp")
         betas = (cfg.beta1, cfg.beta2)
         opt_g = make_optimizer(s.optimizer, G.parameters(), s.lr, betas=betas)
@@ -105,17 +106,22 @@ class GanTask:
         common.set_lr(self.opt_g, lr)
         common.set_lr(self.opt_d, lr)
 
-        for _ in range(cfg.n_critic):  # --- discriminator: real digits up, generated digits down
+        for i in range(cfg.n_critic):  # --- discriminator: real digits up, generated digits down
             real, labels = self.data.batch(B, rng)
             real = real * 2 - 1  # (B, 1, 28, 28) in [-1, 1]
             z = torch.randn(B, cfg.latent_dim, device=device, generator=rng)
-            fake = self.G(z, labels)  # graph kept: the G update below reuses this batch
-            scores = self.D(torch.cat([real, fake.detach()]), torch.cat([labels, labels]))
-            d_real, d_fake = scores.float().split(B)
+            with torch.set_grad_enabled(i == cfg.n_critic - 1):
+                fake = self.G(z, labels)  # the last one keeps its graph: the G update reuses it
+            images, classes = [real, fake.detach()], [labels, labels]
+            if cfg.loss == "wgan-gp":  # one D pass over real, fake and interpolates
+                mixed = interpolates(real, fake, rng)
+                images.append(mixed)
+                classes.append(labels)
+            scores = self.D(torch.cat(images), torch.cat(classes)).float()
+            d_real, d_fake = scores[:B], scores[B:2 * B]
             d_loss = self.d_loss_fn(d_real, d_fake)
             if cfg.loss == "wgan-gp":
-                gp = gradient_penalty(lambda x: self.D(x, labels).float(), real, fake, generator=rng)
-                d_loss = d_loss + cfg.gp_weight * gp
+                d_loss = d_loss + cfg.gp_weight * penalty_from_scores(scores[2 * B:], mixed)
             self.opt_d.zero_grad(set_to_none=True)
             acc.backward(d_loss)
             self.opt_d.step()

@@ -45,10 +45,19 @@ def g_loss_wgan(fake: torch.Tensor) -> torch.Tensor:
 def gradient_penalty(critic: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor,
                      fake: torch.Tensor, generator: Any = None) -> torch.Tensor:
     """WGAN-GP (Gulrajani et al. 2017): E[(||grad D(x_hat)||_2 - 1)^2] on random interpolates."""
+    mixed = interpolates(real, fake, generator)
+    return penalty_from_scores(critic(mixed), mixed)
+
+
+def interpolates(real: torch.Tensor, fake: torch.Tensor, generator: Any = None) -> torch.Tensor:
+    """Random points on the lines between real and fake samples, requiring grad."""
     alpha = torch.rand(real.shape[0], *([1] * (real.dim() - 1)), device=real.device, generator=generator)
-    mixed = (alpha * real.detach() + (1 - alpha) * fake.detach()).requires_grad_(True)
-    scores = critic(mixed)
-    (grad,) = torch.autograd.grad(scores.sum(), mixed, create_graph=True)
+    return (alpha * real.detach() + (1 - alpha) * fake.detach()).requires_grad_(True)
+
+
+def penalty_from_scores(scores: torch.Tensor, mixed: torch.Tensor) -> torch.Tensor:
+    """The gradient penalty given the critic's scores on `mixed` (lets D see one batch in one pass)."""
+    (grad,) = torch.autograd.grad(scores.float().sum(), mixed, create_graph=True)
     return (grad.flatten(1).norm(2, dim=1) - 1).pow(2).mean()
 
 

@@ -11,6 +11,7 @@ import gradio as gr
 from aigc_demo.catalog import SOURCES, TASKS, Metric, ModelSpec
 from aigc_demo.services.gallery import ALL, format_parameters, list_models
 from aigc_demo.ui.context import AppContext
+from aigc_demo.ui.errors import user_errors
 from aigc_demo.ui.strings import t
 
 
@@ -91,6 +92,7 @@ def build_gallery_tab(ctx: AppContext) -> None:
             for spec in specs:
                 _render_card(spec, ctx)
 
+    @user_errors
     def models_api(task: str = ALL, source: str = ALL) -> list[dict[str, Any]]:
         """The gallery as JSON: one dict per model (task and source filters as in the page)."""
         return [asdict(s) for s in list_models(ctx.settings.weights_dir, task, source, ctx.user_dirs)]

@@ -1,0 +1,525 @@
+"""Text and code generation for any transformers causal LM folder or hub id: streaming, Stop,
+sampling settings, stop sequences, and a look inside (next-token probabilities, attention).
+
+Design notes (why it looks like this):
+- Streaming: `model.generate` runs in a worker thread and feeds a `TextIteratorStreamer`
+  subclass; each update carries the whole text so far (a stop sequence may trim text that was
+  already shown) plus token counts and timings.
+- Stop: every request has its own `threading.Event`, checked after each token by a
+  StoppingCriteria, so Stop ends only that user's stream.
+- Determinism by seed, also with several users at once: `generate` runs greedy and a final
+  logits processor samples with the request's own `torch.Generator` (temperature, top-k, top-p)
+  and leaves only the chosen token. The global torch RNG, shared by all threads, is never used.
+- Longer than the context window: generation continues in rounds on a sliding window (the last
+  3/4 of the context is kept), like nanoGPT's crop, so a 256-token model can write 1000 tokens.
+- torch/transformers are imported inside functions: importing this module is cheap.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+import re
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Iterator
+
+MAX_NEW_TOKENS_LIMIT = 1024
+MAX_TEMPERATURE = 10.0
+PROMPT_CHARS_PER_TOKEN_BOUND = 64  # a huge prompt is cut to ctx*64 chars before tokenising
+TOP_K_INSIDE = 10
+
+
+@dataclass
+class GenerationSettings:
+    """What the user sets. temperature 0 = greedy; top_k 0 = off; top_p 1 = off; seed None = random."""
+
+    max_new_tokens: int = 200
+    temperature: float = 0.8
+    top_k: int = 0
+    top_p: float = 1.0
+    repetition_penalty: float = 1.0
+    seed: int | None = None
+    stop_sequences: tuple[str, ...] = ()
+    stop_at_function_end: bool = False
+
+    def checked(self) -> tuple["GenerationSettings", list[str]]:
+        """Refuse impossible values (ValueError, user-facing) and clamp absurd ones (with a notice)."""
+        notices: list[str] = []
+        for name in ("temperature", "top_p", "repetition_penalty"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ValueError(f"{name.replace('_', ' ').capitalize()} must be a number (got {value!r}).")
+        if self.temperature < 0:
+            raise ValueError(f"Temperature cannot be negative (got {self.temperature}). Use 0 for greedy "
+                             "decoding (always the most likely token) or a positive value to sample.")
+        if self.top_k < 0:
+            raise ValueError(f"Top-k cannot be negative (got {self.top_k}); 0 turns it off.")
+        if not 0 < self.top_p <= 1:
+            raise ValueError(f"Top-p must be in (0, 1] (got {self.top_p}); 1 turns it off.")
+        if self.repetition_penalty <= 0:
+            raise ValueError(f"Repetition penalty must be positive (got {self.repetition_penalty}); "
+                             "1 turns it off.")
+        fixed = self
+        if not 1 <= self.max_new_tokens <= MAX_NEW_TOKENS_LIMIT:
+            clamped = min(max(int(self.max_new_tokens), 1), MAX_NEW_TOKENS_LIMIT)
+            notices.append(f"Max new tokens {self.max_new_tokens} was clamped to {clamped} "
+                           f"(allowed: 1 to {MAX_NEW_TOKENS_LIMIT}).")
+            fixed = replace(fixed, max_new_tokens=clamped)
+        if self.temperature > MAX_TEMPERATURE:
+            notices.append(f"Temperature {self.temperature} was clamped to {MAX_TEMPERATURE}.")
+            fixed = replace(fixed, temperature=MAX_TEMPERATURE)
+        if fixed.seed is None:
+            fixed = replace(fixed, seed=secrets.randbelow(2**31))
+        fixed = replace(fixed, stop_sequences=tuple(s for s in fixed.stop_sequences if s))
+        return fixed, notices
+
+
+@dataclass
+class GenerationUpdate:
+    """One streaming update: the generated text so far (prompt excluded) and live figures."""
+
+    text: str
+    new_tokens: int
+    tokens_per_s: float
+    time_to_first_token_s: float | None
+    elapsed_s: float
+    seed: int
+    prompt_tokens: int
+    done: bool = False
+    stop_reason: str | None = None  # max_new_tokens | eos | stop_sequence | function_end | stopped
+    notices: list[str] = field(default_factory=list)
+
+
+# ---- stop sequences ---------------------------------------------------------------------------
+
+_DEF_START = re.compile(r"(async\s+def|def|class)\b|@")
+_CLOSERS = (")", "]", "}")
+
+
+def function_end(prompt: str, generated: str) -> int | None:
+    """Where in `generated` the current top-level def/class ends: at the first new top-level line
+    (column 0, not a closing bracket) after the body has started. None while still inside."""
+    full, offset = prompt + generated, len(prompt)
+    in_def = body_seen = False
+    pos = 0
+    for line in full.splitlines(keepends=True):
+        start, pos = pos, pos + len(line)
+        if not line.strip():
+            continue
+        if line[0].isspace():
+            body_seen = body_seen or in_def
+            continue
+        if line.startswith(_CLOSERS):
+            continue
+        if body_seen and start >= offset:
+            return start - offset
+        in_def = bool(_DEF_START.match(line))
+        body_seen = False
+    return None
+
+
+def find_stop(prompt: str, generated: str, settings: GenerationSettings) -> tuple[int, str] | None:
+    """The earliest cut point in `generated` and why, or None."""
+    best: tuple[int, str] | None = None
+    for seq in settings.stop_sequences:
+        idx = generated.find(seq)
+        if idx >= 0 and (best is None or idx < best[0]):
+            best = (idx, "stop_sequence")
+    if settings.stop_at_function_end:
+        idx = function_end(prompt, generated)
+        if idx is not None and (best is None or idx < best[0]):
+            best = (idx, "function_end")
+    return best
+
+
+def code_parses(code: str) -> tuple[bool, str]:
+    """Whether `code` is valid Python, by `ast.parse` only: the code is never executed."""
+    try:
+        ast.parse(code)
+    except SyntaxError as err:
+        return False, f"Does not parse: line {err.lineno}: {err.msg}"
+    except (ValueError, RecursionError, MemoryError) as err:  # null bytes, absurd nesting
+        return False, f"Does not parse: {type(err).__name__}: {err}"
+    return True, "Parses as Python" if code.strip() else "Parses (empty)"
+
+
+# ---- loading ----------------------------------------------------------------------------------
+
+def load_causal_lm(ref: str, device: str | None = None, eager: bool = False) -> tuple[Any, Any]:
+    """(model, tokenizer) for a weights folder or hub id, cached in the shared registry.
+
+    `eager=True` loads a second copy with eager attention (needed for attention maps) so the
+    fast SDPA copy other users are streaming from is never switched under them.
+    """
+    from aigc_demo.device import pick_device
+    from aigc_demo.loading import registry
+
+    choice = pick_device(device)
+    key = f"causal-lm:{ref}:{choice.name}" + (":eager" if eager else "")
+
+    def loader() -> tuple[Any, Any]:
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        where = "folder" if Path(ref).is_dir() else "model"
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(ref)
+            attn = "eager" if eager else "sdpa"
+            try:
+                model = AutoModelForCausalLM.from_pretrained(ref, dtype=choice.dtype, attn_implementation=attn)
+            except (ValueError, ImportError):  # a hub architecture without SDPA support
+                model = AutoModelForCausalLM.from_pretrained(ref, dtype=choice.dtype)
+        except OSError as err:
+            hint = ("it is not cached and the Hub cannot be reached; download it once with network "
+                    "access (huggingface-cli download) or pick a local model") if where == "model" else \
+                   "the folder needs config.json, model.safetensors and tokenizer files"
+            raise ValueError(f"Cannot load {ref}: {hint}. ({err.__class__.__name__}: {str(err)[:200]})") from err
+        model.to(choice.torch_device).eval()
+        return model, tokenizer
+
+    return registry.get(key, loader, choice.name)
+
+
+# ---- generation core --------------------------------------------------------------------------
+
+def _start_ids(tokenizer: Any) -> tuple[list[int], str]:
+    """Where an empty prompt starts: BOS (or EOS, GPT-2's document separator), else a newline."""
+    for name in ("bos_token", "eos_token"):
+        tid = getattr(tokenizer, f"{name}_id", None)
+        if tid is not None:
+            return [tid], getattr(tokenizer, name)
+    newline = tokenizer.get_vocab().get("\n")
+    if newline is None:
+        ids = tokenizer("\n", add_special_tokens=False)["input_ids"]
+        newline = ids[0] if ids else None
+    if newline is None:
+        raise ValueError("The prompt is empty and this model has no start token: type a few words first.")
+    return [newline], "\\n"
+
+
+def _sampler_class() -> type:
+    from transformers import LogitsProcessor
+
+    class RequestSampler(LogitsProcessor):
+        """Temperature, top-k, top-p, then a draw from the request's own generator; the drawn
+        token is left as the only candidate, so greedy decoding picks it."""
+
+        def __init__(self, temperature: float, top_k: int, top_p: float, generator: Any) -> None:
+            self.temperature, self.top_k, self.top_p, self.generator = temperature, top_k, top_p, generator
+
+        def __call__(self, input_ids: Any, scores: Any) -> Any:
+            import torch
+
+            if self.temperature == 0:
+                return scores
+            logits = scores.float() / self.temperature  # (B, V)
+            if self.top_k and self.top_k < logits.size(-1):
+                kth = torch.topk(logits, self.top_k, dim=-1).values[..., -1:]
+                logits = logits.masked_fill(logits < kth, float("-inf"))
+            if self.top_p < 1.0:
+                sorted_logits, order = torch.sort(logits, descending=True, dim=-1)
+                cum = sorted_logits.softmax(-1).cumsum(-1)
+                drop = cum - sorted_logits.softmax(-1) > self.top_p  # keep the token that crosses top_p
+                logits = logits.masked_fill(drop.scatter(-1, order, drop), float("-inf"))
+            probs = logits.softmax(-1)
+            choice = torch.multinomial(probs, 1, generator=self.generator)  # (B, 1)
+            out = torch.full_like(scores, float("-inf"))
+            return out.scatter(-1, choice, 0.0)
+
+    return RequestSampler
+
+
+class _Session:
+    """One request's state, shared by the worker thread (writer) and the consumer (reader)."""
+
+    def __init__(self, tokenizer: Any, prompt: str, settings: GenerationSettings, stop: threading.Event) -> None:
+        from aigc_demo.models.tokenizers import is_char_level
+
+        self.tokenizer, self.prompt, self.settings, self.user_stop = tokenizer, prompt, settings, stop
+        self.halt = threading.Event()  # stop sequence found / consumer gone
+        self.ids: list[int] = []
+        self.text = ""
+        self.stop_reason: str | None = None
+        self.first_token_at: float | None = None
+        self.lock = threading.Lock()
+        # Hide special tokens of hub tokenizers (<|endoftext|>); ours decode exactly.
+        self.skip_special = not is_char_level(tokenizer)
+
+    def should_stop(self) -> bool:
+        return self.halt.is_set() or self.user_stop.is_set()
+
+    def add(self, new_ids: list[int]) -> str:
+        """Append tokens; returns the visible text (incomplete UTF-8 held back, stop cut applied)."""
+        if self.first_token_at is None:
+            self.first_token_at = time.perf_counter()
+        self.ids.extend(new_ids)
+        text = self.tokenizer.decode(self.ids, skip_special_tokens=self.skip_special,
+                                     clean_up_tokenization_spaces=False)
+        text = text.rstrip("\ufffd")  # the rest of a multi-byte character comes with the next token
+        cut = find_stop(self.prompt, text, self.settings)
+        if cut is not None:
+            index, reason = cut
+            text = text[:index]
+            if reason == "function_end":
+                text = text.rstrip("\n") + "\n"
+            self.stop_reason = reason
+            self.halt.set()
+        with self.lock:
+            self.text = text
+        return text
+
+
+def _streamer_class() -> type:
+    from transformers import TextIteratorStreamer
+
+    class SessionStreamer(TextIteratorStreamer):
+        """Feeds the session token by token (no waiting for a word to end) and wakes the
+        consumer; a `generate` round ending is not the end of the stream."""
+
+        def __init__(self, session: _Session) -> None:
+            super().__init__(session.tokenizer, skip_prompt=True)
+            self.session = session
+
+        def put(self, value: Any) -> None:
+            if self.next_tokens_are_prompt:  # generate() hands over the prompt first
+                self.next_tokens_are_prompt = False
+                return
+            if self.session.stop_reason is not None:
+                return
+            ids = value.reshape(-1).tolist()
+            self.text_queue.put(self.session.add(ids))
+
+        def end(self) -> None:
+            self.next_tokens_are_prompt = True
+
+        def finish(self, error: BaseException | None = None) -> None:
+            if error is not None:
+                self.text_queue.put(error)
+            self.text_queue.put(self.stop_signal)
+
+    return SessionStreamer
+
+
+def _stop_criterion(session: _Session) -> Any:
+    from transformers import StoppingCriteria
+
+    class SessionStop(StoppingCriteria):
+        def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+            import torch
+
+            return torch.full((input_ids.shape[0],), session.should_stop(), dtype=torch.bool,
+                              device=input_ids.device)
+
+    return SessionStop()
+
+
+def _prepare_prompt(tokenizer: Any, prompt: str, ctx: int, want: int) -> tuple[list[int], list[str], bool]:
+    """Prompt ids within the context (cut from the left), plus notices for the user."""
+    from aigc_demo.models.tokenizers import char_fallback, encode, unseen_characters
+
+    notices: list[str] = []
+    if prompt == "":
+        ids, shown = _start_ids(tokenizer)
+        notices.append(f"Empty prompt: generating from the start token {shown!r}.")
+        return ids, notices, True
+    text = prompt
+    char_cap = ctx * PROMPT_CHARS_PER_TOKEN_BOUND
+    if len(text) > char_cap:  # no need to tokenise a megabyte to keep its last few hundred tokens
+        text = text[-char_cap:]
+    unseen = unseen_characters(tokenizer, text)
+    if unseen:
+        shown = ", ".join(repr(c) for c in unseen[:10]) + (" ..." if len(unseen) > 10 else "")
+        notices.append(f"{len(unseen)} character(s) this model never saw ({shown}) were read as "
+                       f"{char_fallback(tokenizer)!r}.")
+    ids = encode(tokenizer, text)
+    keep = max(ctx - want, 1)
+    if len(ids) > keep or len(text) < len(prompt):
+        ids = ids[-keep:]
+        used = len(tokenizer.decode(ids, clean_up_tokenization_spaces=False))
+        notices.append(f"The prompt is {len(prompt):,} characters; this model reads at most {ctx} tokens, "
+                       f"so it was cut from the left: only the last {len(ids)} tokens (~{used:,} characters) "
+                       "were used.")
+    return ids, notices, False
+
+
+def stream_with(model: Any, tokenizer: Any, prompt: str, settings: GenerationSettings | None = None,
+                stop: threading.Event | None = None) -> Iterator[GenerationUpdate]:
+    """Stream a completion of `prompt` from a loaded model (see the module notes)."""
+    import torch
+    from transformers import GenerationConfig, LogitsProcessorList, StoppingCriteriaList
+
+    from aigc_demo.models.gpt import context_window
+
+    if not isinstance(prompt, str):
+        raise ValueError("The prompt must be text.")
+    settings, notices = (settings or GenerationSettings()).checked()
+    stop = stop or threading.Event()
+    ctx = context_window(model.config)
+    quarter = max(ctx // 4, 1)
+    prompt_ids, prompt_notices, from_start = _prepare_prompt(
+        tokenizer, prompt, ctx, min(settings.max_new_tokens, quarter))
+    notices += prompt_notices
+    session = _Session(tokenizer, "" if from_start else prompt, settings, stop)
+    streamer = _streamer_class()(session)
+    device = next(model.parameters()).device
+    generator = torch.Generator(device=device)
+    generator.manual_seed(int(settings.seed))
+    processors = LogitsProcessorList([_sampler_class()(settings.temperature, settings.top_k,
+                                                       settings.top_p, generator)])
+    criteria = StoppingCriteriaList([_stop_criterion(session)])
+    eos = getattr(model.generation_config, "eos_token_id", None)
+    pad = getattr(model.generation_config, "pad_token_id", None)
+    if pad is None:
+        pad = eos[0] if isinstance(eos, list) else eos
+    started = time.perf_counter()
+    reason_box: list[str] = []
+
+    def work() -> None:
+        error: BaseException | None = None
+        try:
+            history = list(prompt_ids)
+            remaining = settings.max_new_tokens
+            while remaining > 0 and not session.should_stop():
+                want = min(remaining, quarter)
+                window = history if ctx - len(history) >= want else history[-(ctx - want):]
+                n = min(remaining, ctx - len(window))
+                config = GenerationConfig(max_new_tokens=n, do_sample=False,
+                                          repetition_penalty=settings.repetition_penalty,
+                                          eos_token_id=eos, pad_token_id=pad, use_cache=True)
+                x = torch.tensor([window], device=device)
+                out = model.generate(input_ids=x, attention_mask=torch.ones_like(x), generation_config=config,
+                                     logits_processor=processors, stopping_criteria=criteria, streamer=streamer)
+                new = out[0, len(window):].tolist()
+                history += new
+                remaining -= len(new)
+                eos_ids = eos if isinstance(eos, list) else [eos]
+                if new and eos is not None and new[-1] in eos_ids:
+                    reason_box.append("eos")
+                    break
+                if len(new) < n and not session.should_stop():
+                    break  # generate ended for its own reasons
+        except BaseException as err:  # handed to the consumer, raised there
+            error = err
+        finally:
+            streamer.finish(error)
+
+    worker = threading.Thread(target=work, name="textgen", daemon=True)
+    worker.start()
+
+    def update(done: bool) -> GenerationUpdate:
+        now = time.perf_counter()
+        elapsed = now - started
+        with session.lock:
+            text = session.text
+        n_new = len(session.ids)
+        ttft = session.first_token_at - started if session.first_token_at is not None else None
+        reason = None
+        if done:
+            reason = session.stop_reason or ("stopped" if stop.is_set() else None) or \
+                (reason_box[0] if reason_box else "max_new_tokens")
+        return GenerationUpdate(text=text, new_tokens=n_new, tokens_per_s=n_new / elapsed if elapsed > 0 else 0.0,
+                                time_to_first_token_s=ttft, elapsed_s=elapsed, seed=int(settings.seed),
+                                prompt_tokens=len(prompt_ids), done=done, stop_reason=reason,
+                                notices=list(notices))
+
+    try:
+        for item in streamer:
+            if isinstance(item, BaseException):
+                if isinstance(item, ValueError):
+                    raise item
+                raise RuntimeError(f"Generation failed: {item.__class__.__name__}: {item}") from item
+            yield update(False)
+        worker.join()
+        yield update(True)
+    finally:
+        session.halt.set()  # the consumer went away (or finished): let the worker end
+
+
+def generate_with(model: Any, tokenizer: Any, prompt: str, settings: GenerationSettings | None = None,
+                  stop: threading.Event | None = None) -> GenerationUpdate:
+    """The final update of `stream_with` (the same code path, for CLI, cards and tests)."""
+    last: GenerationUpdate | None = None
+    for last in stream_with(model, tokenizer, prompt, settings, stop):
+        pass
+    assert last is not None
+    return last
+
+
+def stream_text(model_ref: str, prompt: str, settings: GenerationSettings | None = None,
+                stop: threading.Event | None = None, device: str | None = None) -> Iterator[GenerationUpdate]:
+    """What the Text and Code tabs call: load (once, shared) and stream."""
+    model, tokenizer = load_causal_lm(model_ref, device)
+    yield from stream_with(model, tokenizer, prompt, settings, stop)
+
+
+def generate_text(model_ref: str, prompt: str, settings: GenerationSettings | None = None,
+                  device: str | None = None) -> GenerationUpdate:
+    model, tokenizer = load_causal_lm(model_ref, device)
+    return generate_with(model, tokenizer, prompt, settings)
+
+
+# ---- look inside ------------------------------------------------------------------------------
+
+@dataclass
+class InsideView:
+    """Next-token probabilities at one position and one head's attention, as plain values."""
+
+    tokens: list[str]  # the text's tokens as strings (after any cut to the context)
+    position: int
+    top: list[tuple[str, float]]  # top-10 next tokens after `position`, most likely first
+    attention: Any  # numpy (T, T): row i = how token i spreads its attention over tokens 0..i
+    layer: int
+    head: int
+    n_layers: int
+    n_heads: int
+    notice: str = ""
+
+
+def look_inside_with(model: Any, tokenizer: Any, text: str, position: int = -1, layer: int = 0,
+                     head: int = 0) -> InsideView:
+    """Run one forward pass with attentions; `model` must use eager attention."""
+    import torch
+
+    from aigc_demo.models.gpt import context_window
+    from aigc_demo.models.tokenizers import encode
+
+    if not text:
+        raise ValueError("There is no text to look inside yet: generate or type some first.")
+    ids = encode(tokenizer, text)
+    ctx = context_window(model.config)
+    notice = ""
+    if len(ids) > ctx:
+        notice = f"The text has {len(ids)} tokens; only the last {ctx} (the context window) are shown."
+        ids = ids[-ctx:]
+    n = len(ids)
+    if not -n <= position < n:
+        raise ValueError(f"Position must be between 0 and {n - 1} (the text has {n} tokens); got {position}.")
+    position %= n
+    n_layers = model.config.num_hidden_layers
+    n_heads = model.config.num_attention_heads
+    if not 0 <= layer < n_layers:
+        raise ValueError(f"Layer must be between 0 and {n_layers - 1}; got {layer}.")
+    if not 0 <= head < n_heads:
+        raise ValueError(f"Head must be between 0 and {n_heads - 1}; got {head}.")
+    device = next(model.parameters()).device
+    with torch.no_grad():
+        out = model(input_ids=torch.tensor([ids], device=device), output_attentions=True)
+    if not out.attentions or out.attentions[layer] is None:
+        raise ValueError("This model did not return attention weights (it needs eager attention).")
+    probs = out.logits[0, position].float().softmax(-1)  # (V,)
+    top = torch.topk(probs, min(TOP_K_INSIDE, probs.numel()))
+    top_list = [(tokenizer.decode([int(i)], clean_up_tokenization_spaces=False), float(p))
+                for p, i in zip(top.values.tolist(), top.indices.tolist())]
+    attention = out.attentions[layer][0, head].float().cpu().numpy()  # (T, T)
+    tokens = [tokenizer.decode([i], clean_up_tokenization_spaces=False) for i in ids]
+    return InsideView(tokens, position, top_list, attention, layer, head, n_layers, n_heads, notice)
+
+
+def look_inside(model_folder: str, text: str, position: int = -1, layer: int = 0, head: int = 0,
+                device: str | None = None) -> InsideView:
+    """Top-10 next tokens at `position` and layer/head attention, for any GPT-2-style model."""
+    model, tokenizer = load_causal_lm(model_folder, device, eager=True)
+    return look_inside_with(model, tokenizer, text, position, layer, head)
