@@ -59,8 +59,6 @@ class Discriminator(nn.Module, PyTorchModelHubMixin, library_name="aigc-demo", t
         return self.out(h).squeeze(1) + (self.embed(labels) * h).sum(dim=1)
 
 
-
-
 def to_uint8(images: torch.Tensor) -> torch.Tensor:
     """[-1, 1] images (B, 1, 28, 28) -> uint8 (B, 28, 28) with 0 = background."""
     return ((images.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).squeeze(1)

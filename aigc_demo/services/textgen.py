@@ -197,7 +197,7 @@ def _start_ids(tokenizer: Any) -> tuple[list[int], str]:
         newline = ids[0] if ids else None
     if newline is None:
         raise ValueError("The prompt is empty and this model has no start token: type a few words first.")
-    return [newline], "\\n"
+    return [newline], "\n"
 
 
 def _sampler_class() -> type:

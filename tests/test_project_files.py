@@ -1,0 +1,51 @@
+"""The README's promises: Space front matter matches the code, CI runs the README's test command."""
+
+from __future__ import annotations
+
+import re
+from importlib import metadata
+from pathlib import Path
+
+import yaml
+
+from aigc_demo.catalog import HUB_MODELS
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text()
+
+
+def front_matter() -> dict:
+    match = re.match(r"^---\n(.*?)\n---\n", README, re.S)
+    assert match, "README.md must start with YAML front matter for Spaces"
+    return yaml.safe_load(match.group(1))
+
+
+def test_space_front_matter_is_complete_and_consistent() -> None:
+    meta = front_matter()
+    assert meta["sdk"] == "gradio" and meta["app_file"] == "app.py"
+    assert (ROOT / meta["app_file"]).is_file()
+    assert meta["license"] and 0 < len(meta["short_description"]) <= 60
+    assert meta["models"] == [entry.repo_id for entry in HUB_MODELS]
+    requirement = re.search(r"^gradio>=([\d.]+)", (ROOT / "requirements.txt").read_text(), re.M)
+    assert requirement and requirement.group(1) == meta["sdk_version"]
+    assert metadata.version("gradio") == meta["sdk_version"]
+
+
+def test_requirements_leave_torch_unpinned() -> None:
+    lines = (ROOT / "requirements.txt").read_text().splitlines()
+    torch_line = next(line for line in lines if line.startswith("torch"))
+    assert "==" not in torch_line
+
+
+def test_ci_runs_exactly_the_readme_test_command() -> None:
+    blocks = re.findall(r"```bash\n(.*?)```", README, re.S)
+    commands = [line for block in blocks for line in block.splitlines() if line and not line.startswith("#")]
+    test_command = next(c for c in commands if "pytest" in c)
+    ci_lines = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert test_command in ci_lines
+    assert any("python app.py" in c for c in commands)
+
+
+def test_screenshot_exists() -> None:
+    shot = re.search(r"!\[[^\]]*\]\(([^)]+)\)", README)
+    assert shot and (ROOT / shot.group(1)).is_file()
