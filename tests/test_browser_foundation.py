@@ -43,4 +43,5 @@ def test_system_tab_tells_the_hardware(page) -> None:
     summary = page.locator("#system-summary")
     expect(summary).to_contain_text("CPU (")
     expect(summary).to_contain_text("offline mode")
-    expect(summary).to_contain_text("gradio")
+    expect(page.locator("#system-libraries")).to_contain_text("gradio")
+    expect(page.get_by_text("No model is loaded")).to_be_visible()

@@ -160,3 +160,13 @@ def image_grid(images_uint8: Any, rows: int, cols: int, pad: int = 2, invert: bo
     if invert:
         grid = 255 - grid
     return Image.fromarray(grid)
+
+
+def enable_tf32() -> None:
+    """TF32 matmuls/convolutions on Ampere+ GPUs (cuDNN already defaults to it for convolutions)."""
+    import torch
+
+    if torch.cuda.is_available():
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+        torch.backends.cudnn.benchmark = True

@@ -66,6 +66,7 @@ class GanTask:
 
         cfg, s = self.config, self.settings
         self.accelerator = accelerator
+        common.enable_tf32()
         self.data = DigitsData.load(cfg.data_dir, "train", accelerator.device, cfg.limit, cfg.dataset)
         self.num_classes = 10
         G = Generator(z_dim=cfg.latent_dim, num_classes=10, embed_dim=cfg.embed_dim, channels=cfg.g_channels)

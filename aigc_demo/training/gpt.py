@@ -299,10 +299,11 @@ class GPTTask:
     def train_step(self, step: int) -> dict[str, float]:
         import torch
 
-        if self.started is None:
+        if self.started is None:  # first step of this process (also after --resume)
             self.started = time.perf_counter()
+            self.generator.manual_seed(self.train.seed + step)
         eval_every = 5 if self.gpt.dry_run else self.gpt.eval_every
-        if step % eval_every == 0:  # step 0 too, so every report carries a val loss
+        if step % eval_every == 0 or math.isnan(self.val_loss):  # so every report carries a val loss
             self._evaluate(step)
         lr = lr_at(self.progress(step), step, self.gpt.resolved("warmup_steps"), self.train.lr,
                    self.gpt.min_lr_ratio)
@@ -316,7 +317,7 @@ class GPTTask:
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         # Reading the loss waits for the GPU; do it only on the steps the engine logs.
-        if (step + 1) % self.train.log_every == 0 or step + 1 == self.train.steps or step < 1:
+        if (step + 1) % self.train.log_every == 0 or step + 1 == self.train.steps or math.isnan(self.last_loss):
             self.last_loss = float(loss.detach())
         return {"loss": self.last_loss, "val_loss": self.val_loss, "lr": lr}
 

@@ -60,6 +60,7 @@ class VaeTask:
 
         cfg, s = self.config, self.settings
         self.accelerator = accelerator
+        common.enable_tf32()
         self.data = DigitsData.load(cfg.data_dir, "train", accelerator.device, cfg.limit, cfg.dataset)
         model = VAE(latent_dim=cfg.latent_dim, channels=cfg.channels, hidden=cfg.hidden)
         opt = make_optimizer(s.optimizer, model.parameters(), s.lr)

@@ -34,12 +34,18 @@ def _hub_line(hub: dict[str, Any]) -> str:
 
 
 def report_markdown(report: dict[str, Any]) -> str:
+    """Device, machine and hub reachability."""
     device = report["device"]
-    lines = [f"### {t('system.device')}", f"**{describe_device(device)}**", "",
-             f"Python {report['python']} on {report['platform']}, {report['cpu_count']} CPU cores, "
-             f"this process uses {report['process_memory_mb']} MB of RAM.",
-             "", f"### {t('system.hub')}", _hub_line(report["hub"]),
-             "", f"### {t('system.libraries')}", "| library | version |", "| --- | --- |"]
+    return "\n".join([
+        f"### {t('system.device')}", f"**{describe_device(device)}**", "",
+        f"Python {report['python']} on {report['platform']}, {report['cpu_count']} CPU cores; "
+        f"this process uses {report['process_memory_mb']} MB of RAM.",
+        "", f"### {t('system.hub')}", _hub_line(report["hub"]),
+    ])
+
+
+def libraries_markdown(report: dict[str, Any]) -> str:
+    lines = [f"### {t('system.libraries')}", "| library | version |", "| --- | --- |"]
     lines += [f"| {name} | {version} |" for name, version in report["libraries"].items()]
     return "\n".join(lines)
 
@@ -52,8 +58,11 @@ def loaded_rows(report: dict[str, Any]) -> list[list[Any]]:
 def build_system_tab(ctx: AppContext) -> None:
     gr.Markdown(t("system.intro"))
     refresh = gr.Button(t("system.refresh"), size="sm")
-    summary = gr.Markdown(elem_id="system-summary")
+    with gr.Row():
+        summary = gr.Markdown(elem_id="system-summary")
+        libraries = gr.Markdown(elem_id="system-libraries")
     gr.Markdown(f"### {t('system.loaded')}")
+    none_loaded = gr.Markdown(t("system.none_loaded"), visible=False)
     loaded = gr.Dataframe(headers=["model", "device", "memory (MB)", "load time (s)", "idle (s)"],
                           interactive=False, elem_id="system-loaded")
     with gr.Row():
@@ -61,12 +70,13 @@ def build_system_tab(ctx: AppContext) -> None:
         unload = gr.Button(t("system.unload"), scale=1)
         unload_all = gr.Button(t("system.unload_all"), variant="stop", scale=1)
 
-    def refresh_view() -> tuple[str, list[list[Any]], Any]:
+    def refresh_view() -> tuple[Any, ...]:
         report = system_report()
         keys = [m["key"] for m in report["loaded_models"]]
-        return report_markdown(report), loaded_rows(report), gr.Dropdown(choices=keys, value=None)
+        return (report_markdown(report), libraries_markdown(report), loaded_rows(report),
+                gr.Markdown(visible=not keys), gr.Dropdown(choices=keys, value=None))
 
-    def unload_one(key: str | None) -> tuple[str, list[list[Any]], Any]:
+    def unload_one(key: str | None) -> tuple[Any, ...]:
         if not key:
             raise gr.Error(t("system.nothing_to_unload"))
         try:
@@ -75,11 +85,11 @@ def build_system_tab(ctx: AppContext) -> None:
             raise gr.Error(str(err)) from err
         return refresh_view()
 
-    def unload_everything() -> tuple[str, list[list[Any]], Any]:
+    def unload_everything() -> tuple[Any, ...]:
         gr.Info(unload_model("all"))
         return refresh_view()
 
-    outputs = [summary, loaded, pick]
+    outputs = [summary, libraries, loaded, none_loaded, pick]
     ctx_tab = gr.context.Context.block  # the enclosing gr.Tab: refresh when it is opened
     if isinstance(ctx_tab, gr.Tab):
         ctx_tab.select(refresh_view, outputs=outputs, api_visibility="private")

@@ -1,0 +1,160 @@
+"""The generation service behind the Text and Code tabs, on tiny models built here."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from aigc_demo.models.gpt import GPTModelConfig, build_gpt  # noqa: E402
+from aigc_demo.models.tokenizers import build_char_tokenizer  # noqa: E402
+from aigc_demo.services import textgen  # noqa: E402
+from aigc_demo.services.textgen import GenerationSettings, generate_with, stream_with  # noqa: E402
+
+CODE = "def f(x):\n    return x\n\n" * 40
+CTX = 32
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """A 2-layer char model trained for a few seconds on repeated code, saved in HF layout."""
+    torch.manual_seed(0)
+    tok = build_char_tokenizer(CODE + "abcdefghijklmnopqrstuvwxyz .,:\n")
+    model = build_gpt(GPTModelConfig(n_layer=2, n_head=2, n_embd=32, block_size=CTX, dropout=0.0,
+                                     vocab_size=len(tok)), tok.get_vocab()["\n"], None)
+    data = torch.tensor(tok(CODE)["input_ids"])
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    for _ in range(300):
+        starts = torch.randint(len(data) - CTX - 1, (16, 1))
+        chunk = data[starts + torch.arange(CTX + 1)]
+        loss = model(input_ids=chunk[:, :-1], labels=chunk[:, :-1]).loss  # HF shifts labels itself
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+    model.eval()
+    folder = tmp_path_factory.mktemp("tiny-gpt")
+    model.save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return model, tok, str(folder)
+
+
+def test_greedy_learned_the_pattern_and_stops_at_function_end(tiny):
+    model, tok, _ = tiny
+    out = generate_with(model, tok, "def f(x):\n", GenerationSettings(max_new_tokens=60, temperature=0))
+    assert out.text.startswith("    return x\n")
+    stopped = generate_with(model, tok, "def f(x):\n",
+                            GenerationSettings(max_new_tokens=60, temperature=0, stop_at_function_end=True))
+    assert stopped.text == "    return x\n" and stopped.stop_reason == "function_end"
+    assert textgen.code_parses("def f(x):\n" + stopped.text) == (True, "Parses as Python")
+
+
+def test_determinism_by_seed_and_max_tokens(tiny):
+    model, tok, _ = tiny
+    settings = GenerationSettings(max_new_tokens=40, temperature=1.5, top_k=20, top_p=0.95, seed=7)
+    a, b = generate_with(model, tok, "def", settings), generate_with(model, tok, "def", settings)
+    assert a.text == b.text and a.seed == 7
+    assert a.new_tokens == 40 and a.stop_reason == "max_new_tokens"
+    others = {generate_with(model, tok, "def", GenerationSettings(max_new_tokens=40, temperature=1.5, seed=s)).text
+              for s in range(4)}
+    assert len(others) > 1
+    random_seed = generate_with(model, tok, "def", GenerationSettings(max_new_tokens=5, seed=None))
+    assert isinstance(random_seed.seed, int)  # reported so the user can reuse it
+
+
+def test_stop_sequences_trim_the_text(tiny):
+    model, tok, _ = tiny
+    out = generate_with(model, tok, "def f(x):\n", GenerationSettings(max_new_tokens=60, temperature=0,
+                                                                      stop_sequences=("return",)))
+    assert out.text == "    " and out.stop_reason == "stop_sequence"
+
+
+def test_streaming_yields_incremental_updates(tiny):
+    model, tok, _ = tiny
+    updates = list(stream_with(model, tok, "def", GenerationSettings(max_new_tokens=30, seed=1)))
+    assert len(updates) >= 10
+    lengths = [len(u.text) for u in updates]
+    assert lengths == sorted(lengths) and lengths[0] < lengths[-1]
+    assert all(not u.done for u in updates[:-1]) and updates[-1].done
+    last = updates[-1]
+    assert last.new_tokens == 30 and last.tokens_per_s > 0 and last.time_to_first_token_s is not None
+
+
+def test_generation_continues_past_the_context_window(tiny):
+    model, tok, _ = tiny
+    out = generate_with(model, tok, "def f(x):\n", GenerationSettings(max_new_tokens=3 * CTX, temperature=0))
+    assert out.new_tokens == 3 * CTX and len(out.text) == 3 * CTX
+
+
+def test_stop_event_ends_only_its_own_stream(tiny):
+    model, tok, _ = tiny
+    settings = GenerationSettings(max_new_tokens=200, temperature=1.0, seed=3)
+    solo = generate_with(model, tok, "def", settings).text
+    stop_a = threading.Event()
+    results: dict[str, object] = {}
+
+    def run_a():
+        for i, update in enumerate(stream_with(model, tok, "def", GenerationSettings(max_new_tokens=200, seed=5),
+                                               stop_a)):
+            if i == 3:
+                stop_a.set()
+        results["a"] = update
+
+    def run_b():
+        results["b"] = generate_with(model, tok, "def", settings)
+
+    threads = [threading.Thread(target=run_a), threading.Thread(target=run_b)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert results["a"].stop_reason == "stopped" and results["a"].new_tokens < 20
+    assert results["b"].text == solo and results["b"].new_tokens == 200  # unaffected, same seed, same text
+
+
+def test_bad_inputs_have_clear_messages(tiny):
+    model, tok, _ = tiny
+    with pytest.raises(ValueError, match="Temperature cannot be negative"):
+        generate_with(model, tok, "x", GenerationSettings(temperature=-0.5))
+    with pytest.raises(ValueError, match="Top-p"):
+        generate_with(model, tok, "x", GenerationSettings(top_p=0))
+    clamped = generate_with(model, tok, "def", GenerationSettings(max_new_tokens=10**6, temperature=0))
+    assert clamped.new_tokens == textgen.MAX_NEW_TOKENS_LIMIT
+    assert any("clamped" in n for n in clamped.notices)
+    empty = generate_with(model, tok, "", GenerationSettings(max_new_tokens=5))
+    assert empty.new_tokens == 5 and "Empty prompt" in empty.notices[0]
+    huge = generate_with(model, tok, "def f(x):\n" * 100_000, GenerationSettings(max_new_tokens=8))
+    assert huge.prompt_tokens < CTX and any("cut from the left" in n for n in huge.notices)
+    unseen = generate_with(model, tok, "déf ✓", GenerationSettings(max_new_tokens=3))
+    assert any("never saw" in n and "'?'" in n for n in unseen.notices)
+
+
+def test_service_loads_saved_folder_and_looks_inside(tiny):
+    _, _, folder = tiny
+    out = textgen.generate_text(folder, "def f(x):\n", GenerationSettings(max_new_tokens=12, temperature=0),
+                                device="cpu")
+    assert out.text.startswith("    return")
+    view = textgen.look_inside(folder, "def f(x):\n    ret", position=-1, layer=1, head=1, device="cpu")
+    n = len("def f(x):\n    ret")
+    assert view.attention.shape == (n, n) and len(view.top) == 10
+    assert view.top[0][0] == "u"  # 'ret' -> 'u'
+    total = sum(p for _, p in view.top)
+    assert 0 < total <= 1 + 1e-5 and view.top == sorted(view.top, key=lambda t: -t[1])
+    assert np.allclose(view.attention.sum(-1), 1, atol=1e-4)
+    assert np.allclose(np.triu(view.attention, 1), 0)  # causal: no attention to the future
+    with pytest.raises(ValueError, match="Layer must be between 0 and 1"):
+        textgen.look_inside(folder, "def", layer=5, device="cpu")
+    with pytest.raises(ValueError, match="no text"):
+        textgen.look_inside(folder, "", device="cpu")
+
+
+def test_function_end_and_code_parses():
+    assert textgen.function_end("def f(x):\n", "    return x\n\nprint(1)\n") == len("    return x\n\n")
+    assert textgen.function_end("", "def f():\n    pass\n@dec\ndef g(): pass") == len("def f():\n    pass\n")
+    assert textgen.function_end("def f(a,\n", "      b):\n    return a\n") is None  # still inside
+    assert textgen.function_end("x = 1\n", "y = 2\n") is None  # no function yet
+    ok, message = textgen.code_parses("def f(:\n")
+    assert not ok and "line 1" in message
+    assert textgen.code_parses("import os; os.remove('/nonexistent')")[0]  # parsed, never run
