@@ -9,6 +9,7 @@ whether each is in the local Hugging Face cache is checked on disk, without a ne
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,10 @@ class ModelSpec:
     metrics: list[Metric] = field(default_factory=list)
     cached: bool | None = None  # hub models: in the local HF cache?
     error: str | None = None  # why this entry cannot be used, shown in its card
+    memory_gb: float | None = None  # hub models: memory needed to run, on the device it suits
+    suits: str = "any"  # "any" (CPU works, GPU faster) or "cuda" (too slow or big for a CPU)
+    device_map_auto: bool = False  # spread over the GPUs present (accelerate device_map="auto")
+    defaults: dict[str, Any] = field(default_factory=dict)  # settings the tab starts from
 
     @property
     def task_label(self) -> str:
@@ -69,7 +74,11 @@ class ModelSpec:
 
 @dataclass(frozen=True)
 class HubEntry:
-    """A curated hub model. `parameters` is the published count, rounded: not a measurement of ours."""
+    """A curated hub model. `parameters` is the published count, rounded: not a measurement of ours.
+
+    `memory_gb` is what the weights take on the device the entry suits (parameters x bytes per
+    value at that dtype, rounded up), `download_gb` what `hf download` fetches with our file filter.
+    """
 
     repo_id: str
     title: str
@@ -80,31 +89,79 @@ class HubEntry:
     parameters: int
     description: str
     probe_file: str = "config.json"  # a file whose presence in the cache means "downloaded"
+    memory_gb: float = 0.0
+    download_gb: float = 0.0
+    suits: str = "any"  # "any" or "cuda"
+    device_map_auto: bool = False
+    defaults: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    revision: str | None = None  # None: the repo's main branch
+    variant: str | None = None  # weights variant to fetch for a GPU ("fp16"), when the repo has one
 
 
 HUB_MODELS: tuple[HubEntry, ...] = (
     HubEntry("openai-community/gpt2", "GPT-2 (124M)", "text-generation", "causal-lm", "text", "mit",
-             124_000_000, "The article's GPT: OpenAI's 2019 language model, base (completion) mode."),
+             124_000_000, "The article's GPT: OpenAI's 2019 language model, base (completion) mode.",
+             memory_gb=0.5, download_gb=0.55,
+             defaults={"max_new_tokens": 120, "temperature": 0.8, "top_k": 50}),
     HubEntry("HuggingFaceTB/SmolLM2-360M-Instruct", "SmolLM2 360M Instruct", "text-generation",
              "causal-lm", "text", "apache-2.0", 360_000_000,
-             "A small instruction-tuned chat model with a chat template."),
+             "A small instruction-tuned chat model with a chat template.",
+             memory_gb=1.5, download_gb=0.73,
+             defaults={"max_new_tokens": 256, "temperature": 0.7, "top_p": 0.9}),
     HubEntry("microsoft/CodeGPT-small-py", "CodeGPT small (Python)", "code-generation", "causal-lm",
-             "code", "mit", 124_000_000, "The article's CodeGPT: GPT-2 small trained on Python code."),
+             "code", "mit", 124_000_000, "The article's CodeGPT: GPT-2 small trained on Python code.",
+             memory_gb=0.5, download_gb=0.51,
+             defaults={"max_new_tokens": 128, "temperature": 0.2, "top_k": 40}),
     HubEntry("Qwen/Qwen2.5-Coder-0.5B-Instruct", "Qwen2.5 Coder 0.5B Instruct", "code-generation",
              "causal-lm", "code", "apache-2.0", 494_000_000,
-             "A small instruction-tuned code model with a chat template."),
+             "A small instruction-tuned code model with a chat template.",
+             memory_gb=2.0, download_gb=1.0,
+             defaults={"max_new_tokens": 256, "temperature": 0.2, "top_p": 0.9}),
     HubEntry("stabilityai/sd-turbo", "SD-Turbo", "text-to-image", "diffusion", "image",
              "other", 1_300_000_000,
              "Distilled Stable Diffusion 2.1: a 512x512 image in one to four steps.",
-             probe_file="model_index.json"),
+             probe_file="model_index.json", memory_gb=5.2, download_gb=5.2, variant="fp16",
+             defaults={"steps": 1, "guidance": 0.0, "width": 512, "height": 512}),
+    HubEntry("stabilityai/sdxl-turbo", "SDXL-Turbo", "text-to-image", "diffusion", "image",
+             "other", 3_500_000_000,
+             "Distilled SDXL: a 512x512 image in one to four steps; sized for a GPU.",
+             probe_file="model_index.json", memory_gb=7.0, download_gb=7.0, suits="cuda",
+             variant="fp16", defaults={"steps": 1, "guidance": 0.0, "width": 512, "height": 512}),
 )
+HUB_TASKS: dict[str, tuple[str, str]] = {  # task a user-added hub id may have -> (family, tab)
+    "text-generation": ("causal-lm", "text"),
+    "code-generation": ("causal-lm", "code"),
+    "text-to-image": ("diffusion", "image"),
+}
+_REPO_ID = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?/"
+                      r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?$")
+_user_hub: dict[str, ModelSpec] = {}  # hub ids the user added in this process
+
+
+def validate_repo_id(repo_id: str) -> str:
+    """`owner/name` as the Hub spells ids (no URL, no `..` or `--`), stripped; ValueError otherwise."""
+    text = (repo_id or "").strip()
+    if not text:
+        raise ValueError("Type a Hugging Face model id such as `stabilityai/sd-turbo`.")
+    if text.startswith(("http://", "https://")):
+        raise ValueError(f"{text!r} is a web address: type the model id only, e.g. `stabilityai/sd-turbo`.")
+    if not _REPO_ID.match(text) or ".." in text or "--" in text:
+        raise ValueError(f"{text!r} is not a Hugging Face model id: the form is `owner/name` (letters, "
+                         "digits, `-`, `_`, `.`), e.g. `stabilityai/sd-turbo`.")
+    return text
+
+
+def hub_entry(repo_id: str) -> HubEntry | None:
+    """The curated entry for `repo_id`, if it is one of ours."""
+    return next((entry for entry in HUB_MODELS if entry.repo_id == repo_id), None)
 
 
 def safetensors_size(folder: Path) -> tuple[int | None, float | None]:
-    """Parameter count and megabytes of the safetensors files in `folder`, from their headers."""
+    """Parameter count and megabytes of the safetensors files in `folder`, from their headers
+    (a diffusers pipeline keeps them one level down, a file per component)."""
     from safetensors import safe_open
 
-    files = sorted(folder.glob("*.safetensors"))
+    files = sorted(folder.glob("*.safetensors")) or sorted(folder.glob("*/*.safetensors"))
     if not files:
         return None, None
     count = 0
@@ -140,6 +197,8 @@ def _spec_from_folder(folder: Path, source: str) -> ModelSpec:
         if sample and (folder / sample).is_file():
             spec.sample_image = str(folder / sample)
         spec.sample_text = gallery.get("sample_text")
+        if isinstance(gallery.get("defaults"), dict):
+            spec.defaults = dict(gallery["defaults"])
         spec.parameters, spec.size_mb = safetensors_size(folder)
     except (ModelCardError, KeyError, TypeError, ValueError, OSError) as err:
         spec.error = " ".join(str(err).split())  # one line: YAML errors span several
@@ -166,10 +225,41 @@ def hub_specs(entries: tuple[HubEntry, ...] = HUB_MODELS) -> list[ModelSpec]:
         specs.append(ModelSpec(
             id=entry.repo_id, title=entry.title, task=entry.task, family=entry.family, source="hub",
             tab=entry.tab, repo_id=entry.repo_id, license=entry.license,
-            description=entry.description, parameters=entry.parameters,
-            cached=isinstance(found, str),
+            description=entry.description, parameters=entry.parameters, revision=entry.revision,
+            cached=isinstance(found, str), memory_gb=entry.memory_gb, suits=entry.suits,
+            device_map_auto=entry.device_map_auto, defaults=dict(entry.defaults),
         ))
     return specs
+
+
+def add_hub_model(repo_id: str, task: str, revision: str | None = None) -> ModelSpec:
+    """Add a hub id of a supported kind to this process's catalog (its kind is checked once the
+    files are local: `aigc_demo.hub.resolve`). Returns the spec; adding twice keeps one."""
+    from huggingface_hub import try_to_load_from_cache
+
+    repo_id = validate_repo_id(repo_id)
+    if task not in HUB_TASKS:
+        raise ValueError(f"A hub model added here must be one of: {', '.join(HUB_TASKS)} (got {task!r}).")
+    entry = hub_entry(repo_id)
+    if entry is not None:
+        return hub_specs((entry,))[0]
+    family, tab = HUB_TASKS[task]
+    probe = "model_index.json" if family == "diffusion" else "config.json"
+    found = try_to_load_from_cache(repo_id, probe, revision=revision)
+    spec = ModelSpec(id=repo_id, title=repo_id, task=task, family=family, source="hub", tab=tab,
+                     repo_id=repo_id, revision=revision, cached=isinstance(found, str),
+                     description="Added by you: its files are checked when it loads.")
+    _user_hub[repo_id] = spec
+    return spec
+
+
+def user_hub_specs() -> list[ModelSpec]:
+    """The hub ids added with `add_hub_model`, in the order they were added."""
+    return list(_user_hub.values())
+
+
+def remove_hub_model(repo_id: str) -> bool:
+    return _user_hub.pop(repo_id, None) is not None
 
 
 def build_catalog(weights_dir: str | Path, user_dirs: list[str | Path] | None = None,
@@ -179,5 +269,5 @@ def build_catalog(weights_dir: str | Path, user_dirs: list[str | Path] | None = 
     for extra in user_dirs or []:
         specs += discover_local(extra, "user")
     if include_hub:
-        specs += hub_specs()
+        specs += hub_specs() + user_hub_specs()
     return specs

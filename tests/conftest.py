@@ -14,7 +14,7 @@ os.environ.setdefault("AIGC_DEVICE", "cpu")
 
 import pytest  # noqa: E402
 
-from tests.factories import make_weights_dir  # noqa: E402
+from tests.factories import make_catalog_dir, make_weights_dir  # noqa: E402
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -48,6 +48,12 @@ def free_port() -> int:
 def weights_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A weights folder of tiny fixture models (and one broken card)."""
     return make_weights_dir(tmp_path_factory.mktemp("weights"))
+
+
+@pytest.fixture(scope="session")
+def catalog_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Model cards for catalog tests (placeholder weights and one broken card)."""
+    return make_catalog_dir(tmp_path_factory.mktemp("catalog"))
 
 
 @pytest.fixture(scope="session")

@@ -34,11 +34,105 @@ def make_broken_folder(folder: Path) -> Path:
     return folder
 
 
-def make_weights_dir(root: Path) -> Path:
-    """Two good models of different tasks and one broken card."""
+TINY_SD_DEFAULTS = {"steps": 2, "guidance": 0.0, "width": 32, "height": 32}
+
+
+def make_tiny_sd_pipeline(folder: Path, title: str = "Tiny SD (test)") -> Path:
+    """A Stable-Diffusion pipeline with tiny random UNet/VAE/CLIP (~100K parameters), saved as
+    safetensors with a card (task text-to-image, tab image): the real loading path, in a second.
+
+    The CLIP tokenizer is made offline from a vocab.json (characters and their end-of-word
+    forms) and an empty merges.txt, so words are split into characters.
+    """
+    import json
+    import string
+    import tempfile
+
+    import torch
+    from diffusers import AutoencoderKL, EulerDiscreteScheduler, StableDiffusionPipeline, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(0)
+    unet = UNet2DConditionModel(block_out_channels=(8, 16), layers_per_block=1, sample_size=16,
+                                in_channels=4, out_channels=4, cross_attention_dim=16, norm_num_groups=4,
+                                attention_head_dim=4, down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+                                up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"))
+    vae = AutoencoderKL(block_out_channels=(8, 16), in_channels=3, out_channels=3, latent_channels=4,
+                        down_block_types=("DownEncoderBlock2D",) * 2, up_block_types=("UpDecoderBlock2D",) * 2,
+                        norm_num_groups=4, sample_size=32)
+    vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1}
+    for char in string.ascii_lowercase + string.digits + ".,!?'-:;()":
+        vocab[char] = len(vocab)
+        vocab[char + "</w>"] = len(vocab)
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "vocab.json").write_text(json.dumps(vocab))
+        (Path(tmp) / "merges.txt").write_text("#version: 0.2\n")
+        tokenizer = CLIPTokenizer(vocab=str(Path(tmp) / "vocab.json"), merges=str(Path(tmp) / "merges.txt"),
+                                  model_max_length=16)
+    text_encoder = CLIPTextModel(CLIPTextConfig(
+        vocab_size=len(vocab), hidden_size=16, intermediate_size=32, num_attention_heads=2,
+        num_hidden_layers=2, max_position_embeddings=16, bos_token_id=0, eos_token_id=1, pad_token_id=1,
+        projection_dim=16))
+    scheduler = EulerDiscreteScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+                                       timestep_spacing="trailing", steps_offset=1)
+    pipe = StableDiffusionPipeline(unet=unet, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer,
+                                   scheduler=scheduler, safety_checker=None, feature_extractor=None,
+                                   requires_safety_checker=False)
+    pipe.set_progress_bar_config(disable=True)
+    pipe.save_pretrained(folder, safe_serialization=True)
+    write_model_card(folder, gallery={"title": title, "task": "text-to-image", "family": "diffusion",
+                                      "tab": "image", "metrics": [], "defaults": dict(TINY_SD_DEFAULTS)},
+                     body=f"# {title}\n\nA tiny random Stable Diffusion pipeline: a test fixture.",
+                     library_name="diffusers", pipeline_tag="text-to-image")
+    return folder
+
+
+def make_catalog_dir(root: Path) -> Path:
+    """Two cards of different tasks (weights are placeholders) and one broken card."""
     make_model_folder(root / "toy-gan", title="Toy GAN", task="image-generation", family="gan",
                       tab="digits", metrics=[{"name": "FID", "value": 3.5, "lower_is_better": True}])
     make_model_folder(root / "toy-gpt", title="Toy GPT", task="text-generation", family="gpt",
                       tab="text", shape=(4, 8), sample=False)
     make_broken_folder(root / "broken-model")
+    return root
+
+
+def _card(folder: Path, title: str, task: str, family: str, tab: str, metrics: list[dict] | None = None) -> None:
+    write_model_card(folder, gallery={"title": title, "task": task, "family": family, "tab": tab,
+                                      "metrics": metrics or []},
+                     body=f"# {title}\n\nRandom weights, for tests.")
+
+
+def make_tiny_digit_models(root: Path) -> dict[str, Path]:
+    """A tiny GAN, a 2-D and a 4-D VAE and a classifier with random weights, each with a card."""
+    import torch
+
+    from aigc_demo.models.classifier import DigitClassifier
+    from aigc_demo.models.gan import Generator
+    from aigc_demo.models.vae import VAE
+
+    torch.manual_seed(0)
+    folders = {name: root / name for name in ("tiny-gan", "tiny-vae-2d", "tiny-vae-4d", "tiny-classifier")}
+    Generator(z_dim=8, channels=8).save_pretrained(folders["tiny-gan"])
+    _card(folders["tiny-gan"], "Tiny GAN", "image-generation", "gan", "digits",
+          [{"name": "FID", "value": 3.5, "lower_is_better": True}])
+    for name, dim in (("tiny-vae-2d", 2), ("tiny-vae-4d", 4)):
+        VAE(latent_dim=dim, channels=8, hidden=16).save_pretrained(folders[name])
+        _card(folders[name], f"Tiny VAE {dim}-D", "image-generation", "vae", "digits")
+    rng = np.random.default_rng(0)
+    np.savez(folders["tiny-vae-2d"] / "latents.npz", z=rng.normal(size=(200, 2)).astype(np.float16),
+             labels=rng.integers(0, 10, 200).astype(np.uint8))
+    DigitClassifier(channels=8).save_pretrained(folders["tiny-classifier"])
+    _card(folders["tiny-classifier"], "Tiny classifier", "classification", "classifier", "digits")
+    return folders
+
+
+def make_weights_dir(root: Path) -> Path:
+    """What the launched test app serves: tiny real models of each family and one broken card."""
+    make_tiny_digit_models(root)
+    make_model_folder(root / "toy-gpt", title="Toy GPT", task="text-generation", family="gpt",
+                      tab="text", shape=(4, 8), sample=False)
+    make_broken_folder(root / "broken-model")
+    make_tiny_sd_pipeline(root / "tiny-sd")
     return root

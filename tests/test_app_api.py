@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import urllib.request
+from pathlib import Path
 
 
 def test_page_is_served_without_outside_assets(app_url: str) -> None:
@@ -16,17 +17,20 @@ def test_page_is_served_without_outside_assets(app_url: str) -> None:
 def test_models_endpoint_lists_the_catalog(client) -> None:
     models = client.predict(task="all", source="all", api_name="/models")
     ids = [m["id"] for m in models]
-    assert {"toy-gan", "toy-gpt", "broken-model"} <= set(ids)
+    assert {"tiny-gan", "toy-gpt", "broken-model"} <= set(ids)
     assert "openai-community/gpt2" in ids
-    gan = next(m for m in models if m["id"] == "toy-gan")
-    assert gan["parameters"] == 220 and gan["metrics"][0]["value"] == 3.5
+    gan = next(m for m in models if m["id"] == "tiny-gan")
+    from aigc_demo.catalog import safetensors_size
+
+    assert gan["parameters"] == safetensors_size(Path(gan["folder"]))[0] > 1000
+    assert gan["metrics"][0]["value"] == 3.5 and gan["tab"] == "digits"
     broken = next(m for m in models if m["id"] == "broken-model")
     assert "YAML header cannot be read" in broken["error"]
 
 
 def test_models_endpoint_filters(client) -> None:
     shipped_images = client.predict(task="image-generation", source="shipped", api_name="/models")
-    assert [m["id"] for m in shipped_images] == ["toy-gan"]
+    assert [m["id"] for m in shipped_images] == ["tiny-gan", "tiny-vae-2d", "tiny-vae-4d"]
     hub = client.predict(task="all", source="hub", api_name="/models")
     assert hub and {m["source"] for m in hub} == {"hub"}
 

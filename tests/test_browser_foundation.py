@@ -18,7 +18,7 @@ def choose(page, elem_id: str, option: str) -> None:
 
 def test_gallery_shows_cards_and_filters_by_task(page) -> None:
     cards = page.locator("#gallery-cards .model-card")
-    expect(page.get_by_text("Toy GAN", exact=True)).to_be_visible()
+    expect(page.get_by_text("Tiny GAN", exact=True)).to_be_visible()
     expect(page.get_by_text("Toy GPT", exact=True)).to_be_visible()
     expect(page.get_by_text("GPT-2 (124M)")).to_be_visible()
     expect(page.get_by_text(re.compile("card could not be read"))).to_be_visible()
@@ -26,14 +26,17 @@ def test_gallery_shows_cards_and_filters_by_task(page) -> None:
     assert everything >= 8
 
     choose(page, "gallery-task", "Image generation")
-    expect(page.locator("#gallery-count")).to_have_text("1 model(s)")
-    expect(page.get_by_text("Toy GAN", exact=True)).to_be_visible()
+    expect(page.locator("#gallery-count")).to_have_text("3 model(s)")
+    expect(page.get_by_text("Tiny GAN", exact=True)).to_be_visible()
     expect(page.get_by_text("Toy GPT", exact=True)).to_have_count(0)
     expect(page.get_by_text("FID")).to_be_visible()  # the measured metric badge
+    page.get_by_role("button", name="Open in the Digits tab").first.click()
+    expect(page.get_by_role("tab", name="Digits", selected=True)).to_be_visible()
+    page.get_by_role("tab", name="Gallery").click()
 
     choose(page, "gallery-task", "All")
     page.locator("#gallery-source").get_by_text("Hugging Face Hub").click()
-    expect(page.get_by_text("Toy GAN", exact=True)).to_have_count(0)
+    expect(page.get_by_text("Tiny GAN", exact=True)).to_have_count(0)
     expect(page.get_by_text("SD-Turbo")).to_be_visible()
 
 

@@ -12,8 +12,8 @@ from aigc_demo.services.gallery import format_parameters, list_models
 from tests.factories import make_broken_folder, make_model_folder
 
 
-def test_discovers_each_folder_with_card_fields(weights_dir: Path) -> None:
-    specs = {s.id: s for s in discover_local(weights_dir)}
+def test_discovers_each_folder_with_card_fields(catalog_dir: Path) -> None:
+    specs = {s.id: s for s in discover_local(catalog_dir)}
     assert set(specs) == {"toy-gan", "toy-gpt", "broken-model"}
     gan = specs["toy-gan"]
     assert (gan.title, gan.task, gan.family, gan.tab, gan.source) == (
@@ -26,16 +26,16 @@ def test_discovers_each_folder_with_card_fields(weights_dir: Path) -> None:
     assert gan.error is None
 
 
-def test_parameter_count_and_size_come_from_the_safetensors_header(weights_dir: Path) -> None:
-    params, size_mb = safetensors_size(weights_dir / "toy-gan")
+def test_parameter_count_and_size_come_from_the_safetensors_header(catalog_dir: Path) -> None:
+    params, size_mb = safetensors_size(catalog_dir / "toy-gan")
     assert params == 10 * 20 + 20
-    file_bytes = (weights_dir / "toy-gan" / "model.safetensors").stat().st_size
+    file_bytes = (catalog_dir / "toy-gan" / "model.safetensors").stat().st_size
     assert size_mb == round(file_bytes / 2**20, 2)
-    assert safetensors_size(weights_dir / "broken-model") == (None, None)
+    assert safetensors_size(catalog_dir / "broken-model") == (None, None)
 
 
-def test_malformed_card_gives_an_error_in_its_place_not_a_crash(weights_dir: Path) -> None:
-    specs = discover_local(weights_dir)
+def test_malformed_card_gives_an_error_in_its_place_not_a_crash(catalog_dir: Path) -> None:
+    specs = discover_local(catalog_dir)
     broken = [s for s in specs if s.id == "broken-model"]
     assert len(broken) == 1 and broken[0].error
     assert "YAML header cannot be read" in broken[0].error
@@ -82,20 +82,20 @@ def test_hub_models_report_their_cache_state(tmp_path: Path, monkeypatch: pytest
     assert [s.cached for s in specs[1:]] == [False] * (len(HUB_MODELS) - 1)
 
 
-def test_filters_by_task_and_source(weights_dir: Path) -> None:
-    images = list_models(weights_dir, task="image-generation", source="shipped")
+def test_filters_by_task_and_source(catalog_dir: Path) -> None:
+    images = list_models(catalog_dir, task="image-generation", source="shipped")
     assert [s.id for s in images] == ["toy-gan"]
-    hub_code = list_models(weights_dir, task="code-generation", source="hub")
+    hub_code = list_models(catalog_dir, task="code-generation", source="hub")
     assert hub_code and all(s.task == "code-generation" and s.source == "hub" for s in hub_code)
     with pytest.raises(ValueError, match="unknown task 'poetry'"):
-        list_models(weights_dir, task="poetry")
+        list_models(catalog_dir, task="poetry")
 
 
-def test_user_models_are_listed_after_shipped_ones(weights_dir: Path, tmp_path: Path) -> None:
+def test_user_models_are_listed_after_shipped_ones(catalog_dir: Path, tmp_path: Path) -> None:
     make_model_folder(tmp_path / "mine", title="My GAN", task="image-generation", family="gan",
                       tab="digits")
-    specs = build_catalog(weights_dir, user_dirs=[tmp_path], include_hub=False)
-    assert [s.source for s in specs] == ["shipped", "shipped", "shipped", "user"]
+    specs = build_catalog(catalog_dir, user_dirs=[tmp_path], include_hub=False)
+    assert [s.source for s in specs] == ["shipped"] * len(discover_local(catalog_dir)) + ["user"]
 
 
 def test_update_card_metrics_keeps_the_rest_of_the_card(tmp_path: Path) -> None:
@@ -112,3 +112,13 @@ def test_update_card_metrics_keeps_the_rest_of_the_card(tmp_path: Path) -> None:
                                          (124_000_000, "124M"), (1_300_000_000, "1.3B")])
 def test_format_parameters(count: int | None, text: str) -> None:
     assert format_parameters(count) == text
+
+
+def test_models_for_tab_lists_local_folders_then_hub_ids(catalog_dir: Path) -> None:
+    from aigc_demo.services.gallery import models_for_tab
+
+    text = models_for_tab(catalog_dir, "text")
+    assert text[0] == ("Toy GPT", str(catalog_dir / "toy-gpt"))
+    assert ("GPT-2 (124M) (Hub)", "openai-community/gpt2") in text
+    assert models_for_tab(catalog_dir, "digits", families=("vae",)) == []
+    assert [ref for _, ref in models_for_tab(catalog_dir, "digits")] == [str(catalog_dir / "toy-gan")]

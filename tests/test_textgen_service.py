@@ -18,8 +18,17 @@ CODE = "def f(x):\n    return x\n\n" * 40
 CTX = 32
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny models run fastest on one thread (and do not fight other processes for cores)."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
+def tiny(tmp_path_factory, one_thread):
     """A 2-layer char model trained for a few seconds on repeated code, saved in HF layout."""
     torch.manual_seed(0)
     tok = build_char_tokenizer(CODE + "abcdefghijklmnopqrstuvwxyz .,:\n")

@@ -57,9 +57,9 @@ def main(argv: list[str] | None = None) -> int:
                           test_images, train_images, args.per_class, device, args.seed)
     feat = f"penultimate features of {classifier_dir.name}"
     metrics = [
-        {"name": "FID", "value": round(result["fid"], 3), "lower_is_better": True,
+        {"name": "FID", "value": float(f"{result['fid']:.4g}"), "lower_is_better": True,
          "note": f"{result['n_generated']} generated ({args.per_class}/class) vs {n} test digits, {feat}"},
-        {"name": "FID floor (train vs test)", "value": round(result["fid_floor"], 3), "lower_is_better": True,
+        {"name": "FID floor (train vs test)", "value": float(f"{result['fid_floor']:.4g}"), "lower_is_better": True,
          "note": f"{n} training digits vs {n} test digits: the best a generator can score"},
         {"name": "FID / floor", "value": round(result["fid_ratio"], 2), "lower_is_better": True},
         {"name": "Conditional accuracy", "value": round(100 * result["conditional_accuracy"], 2), "unit": "%",

@@ -60,8 +60,8 @@ class LMMetric:
         return f"val loss {head} over {self.tokens:,} tokens in {self.seconds:.1f} s"
 
 
-def measure(model: Any, val_ids: Any, val_bytes: int, val_chars: int, tokenizer: Any, block: int,
-            device: Any, batch_size: int = 32, max_tokens: int = 0) -> LMMetric:
+def measure(model: Any, val_ids: Any, tokenizer: Any, block: int, device: Any, batch_size: int = 32,
+            max_tokens: int = 0) -> LMMetric:
     """Total cross-entropy of `model` over `val_ids`, in float32, windows of `block` tokens."""
     import torch
     import torch.nn.functional as F
@@ -71,10 +71,11 @@ def measure(model: Any, val_ids: Any, val_bytes: int, val_chars: int, tokenizer:
     ids = np.asarray(val_ids, dtype=np.int64)
     note = ""
     if max_tokens and len(ids) > max_tokens + 1:
-        frac = max_tokens / (len(ids) - 1)
         ids = ids[: max_tokens + 1]
-        val_bytes, val_chars = int(val_bytes * frac), int(val_chars * frac)
-        note = f"first {max_tokens:,} held-out tokens (bytes scaled)"
+        note = f"first {max_tokens:,} held-out tokens"
+    # Bytes and characters of exactly the text evaluated (file separators excluded).
+    plain = tokenizer.decode(ids.tolist(), skip_special_tokens=True, clean_up_tokenization_spaces=False)
+    val_bytes, val_chars = len(plain.encode()), len(plain)
     data = torch.from_numpy(ids)
     started = time.perf_counter()
     total, count = 0.0, 0
@@ -100,8 +101,8 @@ def measure(model: Any, val_ids: Any, val_bytes: int, val_chars: int, tokenizer:
     return LMMetric(total, count, val_bytes, val_chars, char_level, time.perf_counter() - started, note)
 
 
-def held_out(model_folder: str, data: str, val_fraction: float) -> tuple[np.ndarray, int, int, str]:
-    """Validation ids, bytes and chars for `data`, tokenised with the model's own tokenizer."""
+def held_out(model_folder: str, data: str, val_fraction: float) -> tuple[np.ndarray, str]:
+    """Validation ids for `data`, tokenised with the model's own tokenizer, and where they come from."""
     from transformers import AutoTokenizer
 
     from aigc_demo.data import text as textdata
@@ -109,13 +110,10 @@ def held_out(model_folder: str, data: str, val_fraction: float) -> tuple[np.ndar
 
     tokenizer = AutoTokenizer.from_pretrained(model_folder)
     path = Path(data)
-    sep = textdata.FILE_SEPARATOR
     if data != "stdlib" and path.is_dir() and textdata.is_prepared(path):
         prepared = AutoTokenizer.from_pretrained(path / "tokenizer")
         if prepared.get_vocab() == tokenizer.get_vocab():
-            meta = textdata.read_prepared_meta(path)
-            return (np.asarray(textdata.load_tokens(path / "val.npy")), int(meta["val_bytes"]),
-                    int(meta["val_chars"]), f"{path.name}/val.npy")
+            return np.asarray(textdata.load_tokens(path / "val.npy")), f"{path.name}/val.npy"
         raise ValueError(f"{path} was tokenised with another tokenizer than {model_folder}'s; "
                          "give the raw text file instead")
     if data == "stdlib":
@@ -126,9 +124,7 @@ def held_out(model_folder: str, data: str, val_fraction: float) -> tuple[np.ndar
     else:
         val_text = textdata.split_text(textdata.read_text_file(path), val_fraction)[1]
         where = f"last {val_fraction:.0%} of {path.name}"
-    ids = np.asarray(encode(tokenizer, val_text), dtype=np.int64)
-    plain = val_text.replace(sep, "")
-    return ids, len(plain.encode()), len(plain), where
+    return np.asarray(encode(tokenizer, val_text), dtype=np.int64), where
 
 
 def evaluate_folder(model_folder: str, data: str, val_fraction: float = 0.1, device: str | None = None,
@@ -149,8 +145,8 @@ def evaluate_folder(model_folder: str, data: str, val_fraction: float = 0.1, dev
         torch.backends.cuda.matmul.allow_tf32 = True
     tokenizer = AutoTokenizer.from_pretrained(folder)
     model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).to(dev)
-    ids, val_bytes, val_chars, where = held_out(str(folder), data, val_fraction)
-    metric = measure(model, ids, val_bytes, val_chars, tokenizer, context_window(model.config), dev,
+    ids, where = held_out(str(folder), data, val_fraction)
+    metric = measure(model, ids, tokenizer, context_window(model.config), dev,
                      max_tokens=max_tokens)
     if not metric.note:
         metric.note = f"{where}, {metric.tokens:,} tokens"

@@ -19,7 +19,7 @@ def write_vae_sample(model: Any, out_dir: Path, device: Any) -> None:
     """sample.png: decoded random normal noise (8 x 8), or the latent map for a 2-D VAE."""
     import torch
 
-    from aigc_demo.training.digits_common import image_grid
+    from aigc_demo.training.digits_common import grid_array, save_png
 
     with torch.no_grad():
         if model.latent_dim == 2:
@@ -29,7 +29,7 @@ def write_vae_sample(model: Any, out_dir: Path, device: Any) -> None:
             z = torch.randn(64, model.latent_dim, generator=torch.Generator().manual_seed(0)).to(device)
             rows = 8
         probs = torch.sigmoid(model.decode(z).float())
-    image_grid((probs * 255).round().byte().squeeze(1).cpu().numpy(), rows, rows).save(Path(out_dir) / "sample.png")
+    save_png(grid_array((probs * 255).round().byte().squeeze(1).cpu().numpy(), rows, rows), Path(out_dir) / "sample.png")
 
 
 def latent_grid(n: int, span: float = 0.95) -> Any:

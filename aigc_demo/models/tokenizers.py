@@ -86,3 +86,16 @@ def encode(tokenizer: Any, text: str) -> list[int]:
 def decode(tokenizer: Any, ids: Any) -> str:
     """Exact inverse of `encode` for our tokenizers: no space clean-up, special tokens kept."""
     return tokenizer.decode(ids, skip_special_tokens=False, clean_up_tokenization_spaces=False)
+
+
+def save_tokenizer(tokenizer: Any, folder: Any) -> None:
+    """`save_pretrained`, naming the class `PreTrainedTokenizerFast` (known to transformers 4.x and
+    5.x alike) instead of 5.x's `TokenizersBackend`, so older installs load our folders too."""
+    import json
+    from pathlib import Path
+
+    tokenizer.save_pretrained(folder)
+    path = Path(folder) / "tokenizer_config.json"
+    config = json.loads(path.read_text())
+    config["tokenizer_class"] = "PreTrainedTokenizerFast"
+    path.write_text(json.dumps(config, indent=2) + "\n")

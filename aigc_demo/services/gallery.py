@@ -29,3 +29,20 @@ def format_parameters(count: int | None) -> str:
             value = count / size
             return f"{value:.1f}{suffix}" if value < 10 else f"{value:.0f}{suffix}"
     return str(count)
+
+
+def models_for_tab(weights_dir: str | Path, tab: str, user_dirs: list[str | Path] | None = None,
+                   families: tuple[str, ...] | None = None) -> list[tuple[str, str]]:
+    """(label, reference) pairs for a tab's model picker: local folders first, then hub ids.
+
+    The reference is what the services load: a folder path for local models, a repo id for hub
+    models. Entries whose card is broken are left out (the gallery shows why).
+    """
+    choices = []
+    for spec in build_catalog(weights_dir, user_dirs):
+        if spec.tab != tab or spec.error or (families and spec.family not in families):
+            continue
+        ref = spec.folder if spec.source != "hub" else spec.repo_id
+        label = spec.title if spec.source != "hub" else f"{spec.title} (Hub)"
+        choices.append((label, str(ref)))
+    return choices

@@ -111,7 +111,7 @@ class ClassifierTask:
         storage = (f"Storage: {'fp16' if use_fp16 else 'fp32'} (test accuracy on {len(labels)} digits: "
                    f"fp32 weights {100 * acc32:.2f}%, fp16-rounded {100 * acc16:.2f}%).")
         # sample.png: test digits with the classifier's answer is not an image of its own; show its inputs
-        common.image_grid(images[:100], 10, 10).save(out_dir / "sample.png")
+        common.save_png(common.grid_array(images[:100], 10, 10), out_dir / "sample.png")
         record = common.write_training_record(out_dir, self.settings, cfg, result, device, {"note_storage": storage})
         write_classifier_card(out_dir, record)
 

@@ -146,10 +146,9 @@ def card_body(title: str, what: str, record: dict[str, Any], note: str = "") -> 
     return "\n".join(lines)
 
 
-def image_grid(images_uint8: Any, rows: int, cols: int, pad: int = 2, invert: bool = False) -> Any:
-    """uint8 (N, 28, 28) -> one PIL grayscale grid image."""
+def grid_array(images_uint8: Any, rows: int, cols: int, pad: int = 2, invert: bool = False) -> Any:
+    """uint8 (N, 28, 28) -> one uint8 grid array (numpy only)."""
     import numpy as np
-    from PIL import Image
 
     arr = np.asarray(images_uint8, dtype=np.uint8)
     n, h, w = arr.shape
@@ -157,10 +156,34 @@ def image_grid(images_uint8: Any, rows: int, cols: int, pad: int = 2, invert: bo
     for i in range(min(n, rows * cols)):
         r, c = divmod(i, cols)
         grid[pad + r * (h + pad): pad + r * (h + pad) + h, pad + c * (w + pad): pad + c * (w + pad) + w] = arr[i]
-    if invert:
-        grid = 255 - grid
-    return Image.fromarray(grid)
+    return 255 - grid if invert else grid
 
+
+def image_grid(images_uint8: Any, rows: int, cols: int, pad: int = 2, invert: bool = False) -> Any:
+    """uint8 (N, 28, 28) -> one PIL grayscale grid image."""
+    from PIL import Image
+
+    return Image.fromarray(grid_array(images_uint8, rows, cols, pad, invert))
+
+
+def save_png(gray: Any, path: str | Path) -> Path:
+    """Write a uint8 grayscale array as PNG without Pillow (the GPU box may not have it)."""
+    import struct
+    import zlib
+
+    import numpy as np
+
+    gray = np.ascontiguousarray(gray, dtype=np.uint8)
+    h, w = gray.shape
+    raw = b"".join(b"\x00" + gray[y].tobytes() for y in range(h))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0))
+           + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b""))
+    Path(path).write_bytes(png)
+    return Path(path)
 
 def enable_tf32() -> None:
     """TF32 matmuls/convolutions on Ampere+ GPUs (cuDNN already defaults to it for convolutions)."""
@@ -170,3 +193,11 @@ def enable_tf32() -> None:
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
         torch.backends.cudnn.benchmark = True
+
+
+def preview_grid(images_uint8: Any, rows: int, cols: int) -> Any:
+    """A PIL grid for progress previews, or None where Pillow is missing (headless GPU boxes)."""
+    try:
+        return image_grid(images_uint8, rows, cols)
+    except ImportError:
+        return None

@@ -167,7 +167,7 @@ class GanTask:
         G = self.ema
         with torch.no_grad():
             images = G(self.fixed_z.to(self.accelerator.device), self.fixed_y.to(self.accelerator.device))
-        return common.image_grid(to_uint8(images).cpu().numpy(), 10, 10)
+        return common.preview_grid(to_uint8(images).cpu().numpy(), 10, 10)
 
     def export(self, out_dir: Path, result: TrainResult) -> None:
         import torch
@@ -182,7 +182,7 @@ class GanTask:
             z = self.fixed_z[:10].repeat_interleave(1, 0).repeat(10, 1).to(self.accelerator.device)
             y = torch.arange(10).repeat_interleave(10).to(self.accelerator.device)
             images = to_uint8(G(z, y)).cpu().numpy()
-        common.image_grid(images, 10, 10).save(out_dir / "sample.png")
+        common.save_png(common.grid_array(images, 10, 10), out_dir / "sample.png")
         record = common.write_training_record(
             out_dir, self.settings, self.config, result, self.accelerator.device,
             {"note_ema": f"Shipped generator: EMA of weights (decay {self.config.ema_decay}), "

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from aigc_demo.cliargs import add_dataclass_args, dataclass_from_args
-from aigc_demo.training.engine import TrainResult, TrainSettings, run_training, settings_dict
+from aigc_demo.training.engine import TrainResult, TrainSettings, run_training
 
 # Per-corpus defaults: model size, tokenizer and loop settings that reach the targets.
 PRESETS: dict[str, dict[str, Any]] = {
@@ -297,8 +297,6 @@ class GPTTask:
         return done
 
     def train_step(self, step: int) -> dict[str, float]:
-        import torch
-
         if self.started is None:  # first step of this process (also after --resume)
             self.started = time.perf_counter()
             self.generator.manual_seed(self.train.seed + step)
@@ -358,15 +356,16 @@ class GPTTask:
         dtype = getattr(torch, self.gpt.export_dtype)
         stored = _clone_to(model, "cpu", dtype)
         stored.save_pretrained(out_dir)
-        self.corpus.tokenizer.save_pretrained(out_dir)
+        from aigc_demo.models import tokenizers as toks
+
+        toks.save_tokenizer(self.corpus.tokenizer, out_dir)
         # Measure what was stored (fp16-rounded weights), computed in fp32 on this device.
         from aigc_demo.evaluation.eval_gpt import measure
 
         device = self.accelerator.device
         measured = _clone_to(stored, device, torch.float32)
         val_ids = self.val_data.cpu().numpy()
-        metric = measure(measured, val_ids, self.corpus.val_bytes, self.corpus.val_chars,
-                         self.corpus.tokenizer, self.block, device)
+        metric = measure(measured, val_ids, self.corpus.tokenizer, self.block, device)
         sample = self._card_sample(measured)
         del measured
         info = {
@@ -407,10 +406,12 @@ def _start_token_id(tokenizer: Any) -> int | None:
 
 
 def _clone_to(model: Any, device: Any, dtype: Any) -> Any:
-    """A copy of a GPT-2 model on another device/dtype, leaving the original untouched."""
-    import copy
-
-    clone = copy.deepcopy(model).to(device=device, dtype=dtype)
+    """A fresh copy of a model's weights on another device/dtype. Built from the config rather
+    than deep-copied: Accelerate patches `forward` (autocast) on the original, and a deep copy
+    would keep calling the original's forward."""
+    clone = type(model)(model.config)
+    clone.load_state_dict(model.state_dict())
+    clone = clone.to(device=device, dtype=dtype).eval()
     clone.config.dtype = dtype
     return clone
 

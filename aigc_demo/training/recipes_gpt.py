@@ -52,7 +52,7 @@ def prepare(out: Path, shakespeare: Path, stdlib: Path | None, vocab_size: int =
     train_text, val_text = textdata.split_text(text, 0.1)
     tok = toks.build_char_tokenizer(text)
     folder = out / "shakespeare"
-    tok.save_pretrained(folder / "tokenizer")
+    toks.save_tokenizer(tok, folder / "tokenizer")
     meta = {"source": "tinyshakespeare/input.txt", "sha256": hashlib.sha256(shakespeare.read_bytes()).hexdigest(),
             "bytes": shakespeare.stat().st_size, "val_fraction": 0.1, "tokenizer_kind": "char",
             "vocab_size": len(tok), "train_chars": len(train_text), "train_bytes": len(train_text.encode()),
@@ -65,7 +65,7 @@ def prepare(out: Path, shakespeare: Path, stdlib: Path | None, vocab_size: int =
     tok = toks.train_bpe_tokenizer([corpus.train_text], vocab_size=vocab_size)
     bpe_seconds = time.perf_counter() - started
     folder = out / "python"
-    tok.save_pretrained(folder / "tokenizer")
+    toks.save_tokenizer(tok, folder / "tokenizer")
     manifest = corpus.manifest()
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=2))
     sep = textdata.FILE_SEPARATOR
@@ -94,7 +94,7 @@ def train_command(config: str, data: Path, run_dir: Path, max_minutes: float, cu
 
 
 def run_recipe(data_dir: Path, weights_dir: Path, minutes: float, runs_dir: Path, log_dir: Path,
-               only: list[str], extra: list[str]) -> dict[str, Any]:
+               only: list[str], extra: list[str], eval_max_tokens: int = 0) -> dict[str, Any]:
     import torch
 
     t0 = time.perf_counter()
@@ -143,7 +143,8 @@ def run_recipe(data_dir: Path, weights_dir: Path, minutes: float, runs_dir: Path
             for file in EXPORTED_FILES:
                 if (run_dir / file).is_file():
                     shutil.copy2(run_dir / file, dest / file)
-            metric = evaluate_folder(str(dest), str(data_dir / config), device="cuda" if cuda else "cpu")
+            metric = evaluate_folder(str(dest), str(data_dir / config), device="cuda" if cuda else "cpu",
+                                     max_tokens=eval_max_tokens)
             info = json.loads((dest / "training_info.json").read_text())
             entry.update(metric=metric.summary(), metrics=metric.as_card_metrics(),
                          steps=info["steps_done"], train_seconds=info["train_seconds"],
@@ -181,9 +182,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="checkpoints and run folders (not shipped)")
     parser.add_argument("--log-dir", type=Path, default=None, help="default: WEIGHTS_DIR/../logs-gpt")
     parser.add_argument("--only", nargs="+", choices=list(MODELS), default=list(MODELS))
+    parser.add_argument("--eval-max-tokens", type=int, default=0,
+                        help="evaluate on only this many held-out tokens (0: all; for CPU checks)")
     args, extra = parser.parse_known_args(argv)
     report = run_recipe(args.data_dir, args.weights_dir, args.minutes, args.runs_dir,
-                        args.log_dir or args.weights_dir.parent / "logs-gpt", args.only, extra)
+                        args.log_dir or args.weights_dir.parent / "logs-gpt", args.only, extra,
+                        args.eval_max_tokens)
     return 0 if all(m.get("exit_code") == 0 for m in report["models"].values()) else 1
 
 

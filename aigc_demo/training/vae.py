@@ -94,7 +94,7 @@ class VaeTask:
         with torch.no_grad():
             z = torch.randn(64, self.config.latent_dim, generator=gen).to(self.accelerator.device)
             probs = torch.sigmoid(model.decode(z).float())
-        return common.image_grid((probs * 255).round().byte().squeeze(1).cpu().numpy(), 8, 8)
+        return common.preview_grid((probs * 255).round().byte().squeeze(1).cpu().numpy(), 8, 8)
 
     def export(self, out_dir: Path, result: TrainResult) -> None:
         import copy

@@ -59,4 +59,125 @@ STRINGS: dict[str, str] = {
     "system.hub_user": "offline mode set by HF_HUB_OFFLINE ({detail})",
     "system.hub_online_user": "online (HF_HUB_OFFLINE is set off by the user)",
     "system.nothing_to_unload": "Pick a loaded model first.",
+    # digits
+    "digits.intro": (
+        "Handwritten digits from models trained for this app on MNIST. A **GAN** is two networks "
+        "in a contest: the *generator* turns random noise (and the digit you ask for) into an "
+        "image, the *discriminator* learns to tell its images from real ones, and each gets "
+        "better by beating the other. A **VAE** is an *encoder* that squeezes an image into a few "
+        "numbers (its latent code) and a *decoder* that draws it back; a KL penalty keeps those "
+        "codes close to a simple bell curve, so every point of the latent space decodes to a digit."
+    ),
+    "digits.models": "Models",
+    "digits.role.gan": "GAN (generator)",
+    "digits.role.vae": "VAE (for walks)",
+    "digits.role.vae2d": "2-D VAE (sketch and map)",
+    "digits.role.classifier": "Classifier",
+    "digits.no_model": "No {role} model is available: train one (see README) or pick another in Models.",
+    "digits.grid": "Generate",
+    "digits.grid_help": (
+        "The generator gets one noise vector per digit plus the digit's label. **Truncation** "
+        "scales the noise: below 1 gives neat, typical digits; above 1 gives wilder ones. The same "
+        "seed always gives the same grid."
+    ),
+    "digits.which": "Digits",
+    "digits.which_info": "None ticked: random digits",
+    "digits.count": "How many",
+    "digits.count_info": "1 to {max}",
+    "digits.truncation": "Truncation",
+    "digits.truncation_info": "noise scale: < 1 neater, > 1 wilder",
+    "digits.seed": "Seed",
+    "digits.random_seed": "New random seed each time",
+    "digits.random_seed_info": "untick to reuse the seed shown",
+    "digits.generate": "Generate",
+    "digits.grid_out": "Generated digits",
+    "digits.write": "Write digits",
+    "digits.write_help": (
+        "Type a number and the GAN writes it. Every digit gets the **same noise vector** and only "
+        "the label changes, so the whole line shares one handwriting style: the noise holds the "
+        "style, the label holds the digit. Change the style number for another hand."
+    ),
+    "digits.text": "Digits to write",
+    "digits.text_info": "digits 0-9 and . - , or spaces; at most {max} characters",
+    "digits.style": "Style (seed)",
+    "digits.write_button": "Write",
+    "digits.write_out": "Handwriting",
+    "digits.download": "Download PNG",
+    "digits.walk": "Latent walk",
+    "digits.walk_help": (
+        "Walk in a straight line through a model's latent space and decode each step. For the GAN "
+        "the digit stays the same while the noise moves from seed A to seed B (the style morphs). "
+        "For the VAE the walk goes from the code of one digit to the code of another, and you see "
+        "one digit turn into the other through shapes in between."
+    ),
+    "digits.walk_kind": "Model",
+    "digits.walk_gan": "GAN: one digit, seed A to seed B",
+    "digits.walk_vae": "VAE: digit A to digit B",
+    "digits.seed_a": "Seed A",
+    "digits.seed_b": "Seed B",
+    "digits.walk_digit": "Digit (GAN)",
+    "digits.digit_a": "Digit A (VAE)",
+    "digits.digit_b": "Digit B (VAE)",
+    "digits.steps": "Steps",
+    "digits.walk_button": "Walk",
+    "digits.walk_gif": "Animation",
+    "digits.walk_strip": "Every step",
+    "digits.draw": "Draw a digit",
+    "digits.draw_help": (
+        "Draw a digit, then press Read. The drawing is scaled to 28x28 like MNIST; the 2-D VAE's "
+        "encoder maps it to a point on its latent map (the cross on the scatter of test digits), "
+        "the decoder draws that point back, and the classifier says which digit it sees."
+    ),
+    "digits.sketch": "Your digit",
+    "digits.read": "Read my digit",
+    "digits.classifier_says": "The classifier says",
+    "digits.sketch_where": "Latent code: ({x:.2f}, {y:.2f}); the classifier reads a **{best}**.",
+    "digits.sketch_best": "The classifier reads a **{best}**.",
+    "digits.seen": "What the models see (28x28)",
+    "digits.reconstruction": "VAE reconstruction",
+    "digits.scatter": "Test digits in the 2-D latent space",
+    "digits.map": "Latent map",
+    "digits.map_help": (
+        "The 2-D VAE's whole latent space at a glance: each cell decodes one point of a grid "
+        "spread over the bell curve. Neighbouring points give similar digits, which is what the KL "
+        "term buys: a smooth, gap-free space. Compare with the scatter of real test digits."
+    ),
+    "digits.map_out": "Decoded latent grid",
+    # image
+    "image.intro": (
+        "Type a prompt and press **Generate**. Turbo models make a picture in one to four steps; "
+        "with guidance above 1 the negative prompt steers away from what it names. Every PNG keeps "
+        "its settings (prompt, model, seed, steps, guidance, size) in its metadata: drop one in "
+        "*Load settings from an image* to make it again."
+    ),
+    "image.model": "Model",
+    "image.hub_id": "Another Hugging Face model (text to image)",
+    "image.hub_add": "Add to the list",
+    "image.hub_added": "Added {repo}: it downloads on first use if the Hub can be reached.",
+    "image.prompt": "Prompt",
+    "image.prompt_placeholder": "a watercolor fox in a snowy forest",
+    "image.negative": "Negative prompt",
+    "image.steps": "Steps",
+    "image.guidance": "Guidance",
+    "image.guidance_info": "0 for turbo models; 5-8 for classic Stable Diffusion",
+    "image.count": "Number of images",
+    "image.width": "Width",
+    "image.height": "Height",
+    "image.seed": "Seed",
+    "image.random_seed": "Random seed",
+    "image.reuse_seed": "Reuse last seed",
+    "image.no_seed_yet": "Generate an image first: then its seed can be reused.",
+    "image.generate": "Generate",
+    "image.results": "Images",
+    "image.no_model": "Pick a model first.",
+    "image.loading": "Loading the model…",
+    "image.step": "Denoising",
+    "image.downloading": "Downloading: {detail}",
+    "image.caption": "seed {seed} · {seconds} s",
+    "image.done": "{count} image(s), **{per_image} s per image**, first seed {seed}, on {device}.",
+    "image.loaded_in": "The model loaded in {seconds} s (once; it stays loaded for the next request).",
+    "image.load_settings": "Load settings from an image",
+    "image.load_settings_file": "A PNG made by this tab",
+    "image.settings_loaded": "Settings restored from the image (model {model}, revision {revision}).",
+    "image.model_not_listed": "Its model, {model}, is not in the list here: pick one, or add it above.",
 }

@@ -1,0 +1,145 @@
+"""The Image tab: text to image with any text-to-image model of the catalog (hub or local folder).
+
+Results are PNG files (each with its settings in its metadata), so a downloaded image can be
+dropped back in "Load settings from an image" to make it again.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+
+from aigc_demo.services.gallery import models_for_tab
+from aigc_demo.services.imagegen import (MAX_GUIDANCE, MAX_IMAGES, MAX_SEED, MAX_STEPS, ImageSettings,
+                                         generate_images, model_defaults, read_image_settings)
+from aigc_demo.ui.context import AppContext
+from aigc_demo.ui.errors import user_errors
+from aigc_demo.ui.strings import t
+
+SIZE_MIN, SIZE_MAX = 32, 1024
+
+
+def image_choices(ctx: AppContext) -> list[tuple[str, str]]:
+    """(label, reference) for every text-to-image model: local folders first, then hub ids."""
+    return models_for_tab(ctx.settings.weights_dir, "image", ctx.user_dirs, families=("diffusion",))
+
+
+def _info(batch: Any) -> str:
+    lines = [t("image.done", count=len(batch.images), per_image=f"{batch.seconds_per_image:.2f}",
+               seed=batch.settings.seed, device=batch.device)]
+    if batch.load_seconds:
+        lines.append(t("image.loaded_in", seconds=f"{batch.load_seconds:.1f}"))
+    lines += [f"- {notice}" for notice in batch.notices]
+    return "\n\n".join(lines)
+
+
+def build_image_tab(ctx: AppContext) -> None:
+    gr.Markdown(t("image.intro"))
+    choices = image_choices(ctx)
+    first = choices[0][1] if choices else None
+    start = model_defaults(first) if first else {}
+    with gr.Row():
+        model = gr.Dropdown(choices, value=first, label=t("image.model"), scale=3, elem_id="image-model")
+        with gr.Column(scale=2):
+            hub_id = gr.Textbox(label=t("image.hub_id"), placeholder="owner/name", elem_id="image-hub-id")
+            add_hub = gr.Button(t("image.hub_add"), size="sm")
+    prompt = gr.Textbox(label=t("image.prompt"), lines=2, placeholder=t("image.prompt_placeholder"),
+                        elem_id="image-prompt")
+    negative = gr.Textbox(label=t("image.negative"), lines=1, elem_id="image-negative")
+    with gr.Row():
+        steps = gr.Slider(1, MAX_STEPS, value=start.get("steps", 4), step=1, label=t("image.steps"),
+                          elem_id="image-steps")
+        guidance = gr.Slider(0, MAX_GUIDANCE, value=start.get("guidance", 0.0), step=0.5,
+                             label=t("image.guidance"), info=t("image.guidance_info"), elem_id="image-guidance")
+        count = gr.Slider(1, MAX_IMAGES, value=1, step=1, label=t("image.count"), elem_id="image-count")
+    with gr.Row():
+        width = gr.Slider(SIZE_MIN, SIZE_MAX, value=start.get("width", 512), step=8, label=t("image.width"),
+                          elem_id="image-width")
+        height = gr.Slider(SIZE_MIN, SIZE_MAX, value=start.get("height", 512), step=8,
+                           label=t("image.height"), elem_id="image-height")
+    with gr.Row(equal_height=True):
+        seed = gr.Number(value=0, precision=0, minimum=0, maximum=MAX_SEED, label=t("image.seed"),
+                         elem_id="image-seed", scale=2)
+        random_seed = gr.Checkbox(value=True, label=t("image.random_seed"), elem_id="image-random-seed", scale=1)
+        reuse = gr.Button(t("image.reuse_seed"), size="sm", scale=1, elem_id="image-reuse")
+    generate = gr.Button(t("image.generate"), variant="primary", elem_id="image-generate")
+    info = gr.Markdown(elem_id="image-info")
+    gallery = gr.Gallery(label=t("image.results"), columns=4, height="auto", format="png",
+                         elem_id="image-results", interactive=False)
+    last_seed = gr.State(None)
+    with gr.Accordion(t("image.load_settings"), open=False):
+        upload = gr.File(label=t("image.load_settings_file"), file_types=[".png"], type="filepath",
+                         elem_id="image-upload")
+        loaded_info = gr.Markdown(elem_id="image-loaded-info")
+
+    @user_errors
+    def make(model_ref: str | None, prompt_text: str, negative_text: str, n_steps: float, guide: float,
+             w: float, h: float, seed_value: float | None, random: bool, n_images: float,
+             progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:
+        if not model_ref:
+            raise ValueError(t("image.no_model"))
+        settings = ImageSettings(prompt=prompt_text or "", negative_prompt=negative_text or "",
+                                 steps=int(n_steps), guidance=float(guide), width=int(w), height=int(h),
+                                 seed=None if random or seed_value is None else int(seed_value),
+                                 num_images=int(n_images))
+        progress(0, desc=t("image.loading"))
+
+        def on_step(done: int, total: int) -> None:
+            progress((done, total), desc=t("image.step"), unit="steps")
+
+        def on_download(p: Any) -> None:
+            progress(p.fraction, desc=t("image.downloading", detail=p.text()))
+
+        batch = generate_images(model_ref, settings, on_step=on_step, on_download=on_download)
+        items = [(img.path, t("image.caption", seed=img.seed, seconds=f"{img.seconds:.2f}"))
+                 for img in batch.images]
+        return items, _info(batch), batch.settings.seed
+
+    generate.click(make, [model, prompt, negative, steps, guidance, width, height, seed, random_seed, count],
+                   [gallery, info, last_seed], api_name="generate_image", concurrency_limit=1)
+    prompt.submit(make, [model, prompt, negative, steps, guidance, width, height, seed, random_seed, count],
+                  [gallery, info, last_seed], api_visibility="private", concurrency_limit=1)
+
+    def reuse_seed(value: int | None) -> tuple[Any, Any]:
+        if value is None:
+            raise gr.Error(t("image.no_seed_yet"))
+        return gr.Number(value=value), gr.Checkbox(value=False)
+
+    reuse.click(reuse_seed, last_seed, [seed, random_seed], api_visibility="private")
+
+    def pick_model(model_ref: str | None) -> tuple[Any, ...]:
+        d = model_defaults(model_ref or "")
+        return d["steps"], d["guidance"], d["width"], d["height"]
+
+    # .input, not .change: restoring settings from a PNG sets the model and must keep its values
+    model.input(pick_model, model, [steps, guidance, width, height], api_visibility="private")
+
+    @user_errors
+    def add_model(repo_id: str) -> tuple[Any, ...]:
+        from aigc_demo.catalog import add_hub_model
+
+        spec = add_hub_model(repo_id, "text-to-image")
+        refs = image_choices(ctx)
+        gr.Info(t("image.hub_added", repo=spec.repo_id))
+        return (gr.Dropdown(choices=refs, value=spec.repo_id), "", *pick_model(spec.repo_id))
+
+    add_hub.click(add_model, hub_id, [model, hub_id, steps, guidance, width, height],
+                  api_name="add_image_model")
+
+    @user_errors
+    def restore(path: str | None) -> tuple[Any, ...]:
+        if not path:
+            return (gr.skip(),) * 10
+        record = read_image_settings(path)
+        s = record.settings
+        known = {ref for _, ref in image_choices(ctx)}
+        model_update = gr.Dropdown(value=record.model) if record.model in known else gr.skip()
+        note = t("image.settings_loaded", model=record.model, revision=record.revision or "-")
+        if record.model not in known:
+            note += "\n\n" + t("image.model_not_listed", model=record.model)
+        return (model_update, s.prompt, s.negative_prompt, s.steps, s.guidance, s.width, s.height,
+                s.seed, False, note)
+
+    upload.upload(restore, upload, [model, prompt, negative, steps, guidance, width, height, seed,
+                                    random_seed, loaded_info], api_name="load_image_settings")
