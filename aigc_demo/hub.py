@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import json
 import os
+import socket
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +34,7 @@ PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
 DOWNLOAD_IGNORE = ["*.bin", "*.pt", "*.pth", "*.ckpt", "*.pkl", "*.pickle", "*.msgpack", "*.h5",
                    "*.onnx", "*.onnx_data", "*.tflite", "*.ot", "*.gguf", "*.mlmodel", "*.pb"]
 ETAG_TIMEOUT_S = 5.0
+PROBE_TIMEOUT_S = 2.0
 # Used when diffusers cannot be imported to list them (the names seen on the Hub's t2i repos).
 _KNOWN_T2I = {"StableDiffusionPipeline", "StableDiffusionXLPipeline", "StableDiffusion3Pipeline",
               "FluxPipeline", "PixArtAlphaPipeline", "PixArtSigmaPipeline", "SanaPipeline",
@@ -98,6 +101,37 @@ def hub_offline() -> bool:
     from huggingface_hub import constants
 
     return bool(constants.HF_HUB_OFFLINE)
+
+
+def hub_endpoint() -> str:
+    from huggingface_hub import constants
+
+    return str(constants.ENDPOINT).rstrip("/")
+
+
+def hub_reachable(timeout: float = PROBE_TIMEOUT_S) -> tuple[bool, str]:
+    """A TCP connect to the Hub endpoint, bounded in time even when DNS hangs.
+
+    huggingface_hub retries a failed request five times with back-off (about 25 s); this probe
+    runs first, so a machine that lost its network gets the missing-model message at once.
+    """
+    from urllib.parse import urlparse
+
+    url = urlparse(hub_endpoint())
+    host, port = url.hostname or "", url.port or (443 if url.scheme == "https" else 80)
+    result: list[tuple[bool, str]] = []
+
+    def connect() -> None:
+        try:
+            with socket.create_connection((host, port), timeout=timeout):
+                result.append((True, f"{host}:{port} answered"))
+        except OSError as err:
+            result.append((False, f"{host}:{port} unreachable ({type(err).__name__}: {err})"))
+
+    worker = threading.Thread(target=connect, daemon=True)
+    worker.start()
+    worker.join(timeout)
+    return result[0] if result else (False, f"{host}:{port} gave no answer in {timeout:g} s")
 
 
 def describe_size(entry: HubEntry | None) -> str:
@@ -330,13 +364,19 @@ def download_model(repo_id: str, *, revision: str | None = None, kind: str | Non
 
     Network failures become `HubModelMissing` quickly: a short etag timeout, no retry loop.
     """
-    from huggingface_hub import hf_hub_download, snapshot_download
+    import huggingface_hub
     from huggingface_hub.errors import HfHubHTTPError, RemoteEntryNotFoundError
 
+    reachable, detail = hub_reachable()
+    if not reachable:
+        raise HubModelMissing(missing_message(
+            repo_id, f"the Hugging Face Hub cannot be reached ({detail})", revision))
+    endpoint = hub_endpoint()
     try:
         probe = _probe_file(repo_id, kind)
         try:
-            config = Path(hf_hub_download(repo_id, probe, revision=revision, etag_timeout=ETAG_TIMEOUT_S))
+            config = Path(huggingface_hub.hf_hub_download(repo_id, probe, revision=revision, endpoint=endpoint,
+                                                          etag_timeout=ETAG_TIMEOUT_S))
         except RemoteEntryNotFoundError as err:
             wanted = KIND_LABELS.get(kind or "", "a supported model")
             raise ValueError(f"{repo_id} has no {probe}: it is not {wanted}.") from err
@@ -347,8 +387,9 @@ def download_model(repo_id: str, *, revision: str | None = None, kind: str | Non
             entry = hub_entry(repo_id)
             variant = entry.variant if entry and _on_cuda() else None
         tqdm_class = progress_tqdm(on_progress) if on_progress else None
-        path = snapshot_download(repo_id, revision=revision, etag_timeout=ETAG_TIMEOUT_S,
-                                 tqdm_class=tqdm_class, **download_patterns(found, variant))
+        path = huggingface_hub.snapshot_download(repo_id, revision=revision, endpoint=endpoint,
+                                                 etag_timeout=ETAG_TIMEOUT_S, tqdm_class=tqdm_class,
+                                                 **download_patterns(found, variant))
     except HfHubHTTPError as err:  # the Hub answered: no such repo, gated, or a server error
         raise ValueError(f"The Hub refused {repo_id}: {' '.join(str(err).split())[:300]} "
                          "(check the id; gated models need `hf auth login`).") from err

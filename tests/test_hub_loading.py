@@ -187,9 +187,9 @@ def test_unreachable_hub_without_offline_mode_fails_within_seconds(
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
     monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", f"http://127.0.0.1:{_closed_port()}")
     started = time.perf_counter()
-    with pytest.raises(hub.HubModelMissing, match="could not be reached") as caught:
+    with pytest.raises(hub.HubModelMissing, match="cannot be reached") as caught:
         hub.resolve("openai-community/gpt2", kind=hub.CAUSAL_LM)
-    assert time.perf_counter() - started < 10
+    assert time.perf_counter() - started < 3
     assert "`hf download openai-community/gpt2`" in str(caught.value)
 
 
@@ -235,6 +235,7 @@ def test_download_progress_reports_bytes_and_eta(monkeypatch: pytest.MonkeyPatch
 
     monkeypatch.setattr(huggingface_hub, "hf_hub_download", fake_hf_hub_download)
     monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_snapshot_download)
+    monkeypatch.setattr(hub, "hub_reachable", lambda timeout=2.0: (True, "faked"))
     reports: list[hub.DownloadProgress] = []
     path = hub.download_model("someone/lm", kind=hub.CAUSAL_LM, on_progress=reports.append)
     assert path == tmp_path

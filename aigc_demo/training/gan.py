@@ -176,7 +176,7 @@ class GanTask:
 
         G = self._generator_for_export()
         common.save_module(G, out_dir, fp16=False)
-        common.save_module(self.accelerator.unwrap_model(self.D), out_dir / "discriminator", fp16=False)
+        common.save_module(self.accelerator.unwrap_model(self.D), out_dir / "discriminator", fp16=True)  # only a starting point for fine-tuning
         with torch.no_grad():
             # sample.png: rows 0-9 are the digits, columns are 10 noise vectors
             z = self.fixed_z[:10].repeat_interleave(1, 0).repeat(10, 1).to(self.accelerator.device)
