@@ -415,7 +415,7 @@ SAFE_KWARGS: dict[str, Any] = {"use_safetensors": True, "trust_remote_code": Fal
 
 
 def load_causal_lm(source: ModelSource, dtype: Any = None, device: str = "cpu",
-                   device_map_auto: bool = False) -> tuple[Any, Any]:
+                   device_map_auto: bool = False, attention: str = "sdpa") -> tuple[Any, Any]:
     """(model, tokenizer) from checked files; SDPA attention where the architecture has it;
     `device_map="auto"` spreads a model over the GPUs present when the catalog asks for it."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -427,7 +427,7 @@ def load_causal_lm(source: ModelSource, dtype: Any = None, device: str = "cpu",
     if device_map_auto and device == "cuda":
         kwargs["device_map"] = "auto"
     try:
-        model = AutoModelForCausalLM.from_pretrained(source.path, attn_implementation="sdpa", **kwargs)
+        model = AutoModelForCausalLM.from_pretrained(source.path, attn_implementation=attention, **kwargs)
     except (ValueError, ImportError):  # an architecture without SDPA support
         model = AutoModelForCausalLM.from_pretrained(source.path, **kwargs)
     if "device_map" not in kwargs:

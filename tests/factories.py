@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -132,7 +133,53 @@ def make_weights_dir(root: Path) -> Path:
     """What the launched test app serves: tiny real models of each family and one broken card."""
     make_tiny_digit_models(root)
     make_model_folder(root / "toy-gpt", title="Toy GPT", task="text-generation", family="gpt",
-                      tab="text", shape=(4, 8), sample=False)
+                      tab=None, shape=(4, 8), sample=False)  # placeholder weights: in no picker
+    make_tiny_gpt(root / "tiny-gpt", title="Tiny GPT", task="text-generation", tab="text")
+    make_tiny_gpt(root / "tiny-chat", title="Tiny chat GPT", task="text-generation", tab="text", chat=True)
+    make_tiny_gpt(root / "tiny-coder", title="Tiny code GPT", task="code-generation", tab="code")
     make_broken_folder(root / "broken-model")
-    make_tiny_sd_pipeline(root / "tiny-sd")
+    if importlib.util.find_spec("diffusers") is not None:  # the GPU machine may lack it
+        make_tiny_sd_pipeline(root / "tiny-sd")
     return root
+
+
+TINY_CODE = "def add(a, b):\n    return a + b\n\n\nclass Point:\n    x = 0\n\n" * 30
+TINY_CHAT_TEMPLATE = ("{% for m in messages %}<{{ m['role'] }}>{{ m['content'] }}\n{% endfor %}"
+                      "{% if add_generation_prompt %}<assistant>{% endif %}")
+
+
+def make_tiny_gpt(folder: Path, *, title: str, task: str = "text-generation", tab: str = "text",
+                  chat: bool = False, steps: int = 60) -> Path:
+    """A 2-layer char-level GPT-2 trained a few steps on repeated code, with a card (and a chat
+    template when `chat`), saved in Hugging Face layout: loads through the real loading path."""
+    import torch
+
+    from aigc_demo.models.gpt import GPTModelConfig, build_gpt
+    from aigc_demo.models.tokenizers import build_char_tokenizer
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        torch.manual_seed(0)
+        alphabet = TINY_CODE + "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 .,:;!?'<>-_()[]{}\n"
+        tok = build_char_tokenizer(alphabet)
+        model = build_gpt(GPTModelConfig(n_layer=2, n_head=2, n_embd=32, block_size=64, dropout=0.0,
+                                         vocab_size=len(tok)), tok.get_vocab()["\n"], None)
+        data = torch.tensor(tok(TINY_CODE)["input_ids"])
+        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
+        for _ in range(steps):
+            starts = torch.randint(len(data) - 33, (16, 1))
+            chunk = data[starts + torch.arange(33)]
+            model(input_ids=chunk, labels=chunk).loss.backward()
+            optimizer.step()
+            optimizer.zero_grad()
+        if chat:
+            tok.chat_template = TINY_CHAT_TEMPLATE
+        model.eval().save_pretrained(folder)
+        tok.save_pretrained(folder)
+    finally:
+        torch.set_num_threads(threads)
+    write_model_card(folder, gallery={"title": title, "task": task, "family": "gpt", "tab": tab,
+                                      "metrics": [], "sample_text": "def add(a, b):\n    return a + b\n"},
+                     body=f"# {title}\n\nA tiny char-level GPT for tests.", library_name="transformers")
+    return folder

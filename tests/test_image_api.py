@@ -41,7 +41,8 @@ def test_load_settings_from_a_generated_png(client, weights_dir: Path) -> None:
     path = image["path"] if isinstance(image, dict) else image
     values = client.predict(handle_file(path), api_name="/load_image_settings")
     _model, prompt, negative, steps, guidance, width, height, seed, random_seed, note = values
-    assert (prompt, steps, width, height, seed, random_seed) == ("an old map", 2, 32, 32, 42, False)
+    assert (prompt, negative, steps, guidance, width, height, seed, random_seed) == (
+        "an old map", "", 2, 0.0, 32, 32, 42, False)
     assert "Settings restored" in note
 
 

@@ -66,32 +66,45 @@ def _vocab() -> dict[str, int]:
     return vocab
 
 
-def build_sd_pipeline(folder: Path, spec: dict[str, Any]) -> Path:
-    """A Stable Diffusion pipeline with random weights of the given shapes, saved as safetensors.
+def make_sd_pipeline(spec: dict[str, Any], workdir: Path, device: str = "cpu") -> Any:
+    """A Stable Diffusion pipeline with random weights of the given shapes, made on `device`.
 
     The CLIP tokenizer is a character-level one written here (no hub); tokenizing costs the
     same few microseconds, and the text encoder still runs at full size (77 positions).
     """
     import torch
-    from diffusers import AutoencoderKL, EulerDiscreteScheduler, StableDiffusionPipeline, UNet2DConditionModel
+    from diffusers import (
+        AutoencoderKL,
+        EulerDiscreteScheduler,
+        StableDiffusionPipeline,
+        UNet2DConditionModel,
+    )
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
     torch.manual_seed(0)
     vocab = _vocab()
-    (folder / "_tok").mkdir(parents=True, exist_ok=True)
-    (folder / "_tok" / "vocab.json").write_text(json.dumps(vocab))
-    (folder / "_tok" / "merges.txt").write_text("#version: 0.2\n")
+    tok = workdir / "_tokenizer"
+    tok.mkdir(parents=True, exist_ok=True)
+    (tok / "vocab.json").write_text(json.dumps(vocab))
+    (tok / "merges.txt").write_text("#version: 0.2\n")
     length = spec["text"]["max_position_embeddings"]
-    tokenizer = CLIPTokenizer(vocab=str(folder / "_tok" / "vocab.json"), merges=str(folder / "_tok" / "merges.txt"),
-                              model_max_length=length)
-    text_encoder = CLIPTextModel(CLIPTextConfig(vocab_size=max(len(vocab), 49_408 if length == 77 else 0),
-                                                bos_token_id=0, eos_token_id=1, pad_token_id=1, **spec["text"]))
+    tokenizer = CLIPTokenizer(vocab=str(tok / "vocab.json"), merges=str(tok / "merges.txt"), model_max_length=length)
+    with torch.device(device):  # random init straight on the GPU: seconds, not a minute
+        text_encoder = CLIPTextModel(CLIPTextConfig(vocab_size=max(len(vocab), 49_408 if length == 77 else 0),
+                                                    bos_token_id=0, eos_token_id=1, pad_token_id=1, **spec["text"]))
+        unet, vae = UNet2DConditionModel(**spec["unet"]), AutoencoderKL(**spec["vae"])
     pipe = StableDiffusionPipeline(
-        unet=UNet2DConditionModel(**spec["unet"]), vae=AutoencoderKL(**spec["vae"]), text_encoder=text_encoder,
-        tokenizer=tokenizer, safety_checker=None, feature_extractor=None, requires_safety_checker=False,
+        unet=unet, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, safety_checker=None,
+        feature_extractor=None, requires_safety_checker=False,
         scheduler=EulerDiscreteScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
                                          timestep_spacing="trailing", steps_offset=1))
-    pipe.save_pretrained(folder, safe_serialization=True)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def build_sd_pipeline(folder: Path, spec: dict[str, Any]) -> Path:
+    """`make_sd_pipeline` saved as safetensors in `folder` (what the app's loader reads)."""
+    make_sd_pipeline(spec, folder.parent).save_pretrained(folder, safe_serialization=True)
     return folder
 
 
@@ -134,7 +147,11 @@ def compare(runs: int, pairs: dict[str, Callable[[], Any]], sync: Callable[[], N
 def cpu_image_overhead(runs: int, workdir: Path) -> list[dict[str, Any]]:
     import torch
 
-    from aigc_demo.services.imagegen import ImageSettings, generate_images, load_pipeline
+    from aigc_demo.services.imagegen import (
+        ImageSettings,
+        generate_images,
+        load_pipeline,
+    )
 
     folder = build_sd_pipeline(workdir / "tiny-sd", TINY_SD)
     size = TINY_SD["size"]
@@ -203,34 +220,43 @@ def cpu_text_overhead(runs: int, new_tokens: int = 64) -> list[dict[str, Any]]:
 
 # ---- CUDA: full-size shapes, app settings against plain ones ----------------------------------
 
-def cuda_image(runs: int, workdir: Path, compile_unet: bool) -> list[dict[str, Any]]:
+def have_diffusers(what: str) -> bool:
     try:
         import diffusers  # noqa: F401
     except ImportError:
-        print("note: diffusers is not installed here: the SD-Turbo-sized image benchmark is skipped "
-              "(pip install diffusers to run it).")
+        print(f"note: diffusers is not installed here: {what} is skipped (pip install diffusers to run it).")
+        return False
+    return True
+
+
+def cuda_image(runs: int, workdir: Path, compile_unet: bool) -> list[dict[str, Any]]:
+    if not have_diffusers("the SD-Turbo-sized image benchmark"):
         return []
     import torch
 
     from aigc_demo.device import pick_device
-    from aigc_demo.hub import TEXT_TO_IMAGE, ModelSource, load_text_to_image
-    from aigc_demo.services.imagegen import ImageSettings, generate_images, run_pipeline, speed_settings
+    from aigc_demo.hub import TEXT_TO_IMAGE
+    from aigc_demo.services.imagegen import (
+        ImageSettings,
+        generate_images,
+        run_pipeline,
+        speed_settings,
+    )
 
-    folder = build_sd_pipeline(workdir / "sd-turbo-sized", SD_TURBO)
     size = SD_TURBO["size"]
     choice = pick_device("cuda")
-    source = ModelSource(str(folder), folder, TEXT_TO_IMAGE)
     settings, _ = ImageSettings(PROMPT, steps=1, guidance=0.0, width=size, height=size, seed=0).checked()
     sync = torch.cuda.synchronize
 
-    plain = load_text_to_image(source, dtype=torch.float32).to("cuda")
-    med_plain = compare(runs, {"plain": lambda: run_pipeline(plain, settings)}, sync)["plain"]
-    del plain
-    torch.cuda.empty_cache()
-    fast = speed_settings(load_text_to_image(source, dtype=choice.dtype), "cuda", choice.dtype, compile_unet)
+    pipe = make_sd_pipeline(SD_TURBO, workdir, "cuda")  # float32, no speed settings: the plain call
+    med_plain = compare(runs, {"plain": lambda: run_pipeline(pipe, settings)}, sync)["plain"]
+    pipe.to(dtype=choice.dtype)
+    folder = workdir / "sd-turbo-sized"
+    pipe.save_pretrained(folder, safe_serialization=True)  # the service resolves and checks the folder
+    fast = speed_settings(pipe, "cuda", choice.dtype, compile_unet)
     from aigc_demo.loading import registry
 
-    registry.get(f"{TEXT_TO_IMAGE}:{folder.name}@local:cuda", lambda: fast, "cuda")  # the service finds it
+    registry.get(f"{TEXT_TO_IMAGE}:{folder.name}@local:cuda", lambda: fast, "cuda")  # ... and finds it loaded
     out = workdir / "png"
     med = compare(runs, {
         "fast": lambda: run_pipeline(fast, settings),
@@ -302,18 +328,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--static-cache", action=argparse.BooleanOptionalAction, default=True,
                         help="CUDA: also time a static KV cache (default on)")
     parser.add_argument("--compile", action=argparse.BooleanOptionalAction, default=True,
-                        help="CUDA: torch.compile the LM with the static cache and the UNet (default on)")
+                        help="CUDA: let transformers torch.compile the LM with the static cache (default on)")
+    parser.add_argument("--compile-unet", action=argparse.BooleanOptionalAction, default=False,
+                        help="CUDA: torch.compile the UNet too (adds a minute or more of compiling; default off)")
     parser.add_argument("--skip-cpu", action="store_true", help="only the CUDA part")
     parser.add_argument("--skip-image", action="store_true", help="leave out the image models")
     parser.add_argument("--skip-text", action="store_true", help="leave out the language models")
     args = parser.parse_args(argv)
     import torch
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.set_verbosity_error()
+    try:
+        from diffusers.utils import logging as diffusers_logging
+
+        diffusers_logging.set_verbosity_error()  # the tiny CLIP truncates the prompt on every call
+    except ImportError:
+        pass
 
     with tempfile.TemporaryDirectory(prefix="aigc-bench-hub-") as tmp:
         workdir = Path(tmp)
         if not args.skip_cpu:
             rows = []
-            if not args.skip_image:
+            if not args.skip_image and have_diffusers("the tiny image pipeline benchmark"):
                 rows += cpu_image_overhead(args.runs, workdir)
             if not args.skip_text:
                 rows += cpu_text_overhead(args.runs)
@@ -323,7 +360,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         print(f"\nCUDA: {torch.cuda.get_device_name(0)}")
         if not args.skip_image:
-            rows = cuda_image(args.runs, workdir, args.compile)
+            rows = cuda_image(args.runs, workdir, args.compile_unet)
             if rows:
                 print_table(f"CUDA, SD-Turbo-sized pipeline, random weights (median of {args.runs})", rows)
         if not args.skip_text:

@@ -21,10 +21,12 @@ import os
 import secrets
 import tempfile
 import time
+import uuid
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
+from aigc_demo.device import gpu_task
 from aigc_demo.hub import TEXT_TO_IMAGE, ModelSource, ProgressCallback
 
 META_KEY = "aigc_settings"
@@ -142,7 +144,7 @@ def speed_settings(pipe: Any, device: str, dtype: Any, compile_unet: bool = Fals
             module.to(memory_format=torch.channels_last)
     vae = getattr(pipe, "vae", None)
     if vae is not None and dtype == torch.bfloat16 and getattr(vae.config, "force_upcast", False):
-        vae.config.force_upcast = False  # bf16 has fp32's range: no overflow, no fp32 decode needed
+        vae.register_to_config(force_upcast=False)  # bf16 has fp32's range: no overflow, no fp32 decode needed
     if compile_unet:
         denoiser = getattr(pipe, "unet", None) or getattr(pipe, "transformer", None)
         if denoiser is not None:
@@ -246,6 +248,7 @@ def run_pipeline(pipe: Any, settings: ImageSettings, on_step: StepCallback | Non
     return list(out.images)
 
 
+@gpu_task(duration=120)  # ZeroGPU Spaces: the GPU is held for this call only; a no-op elsewhere
 def generate_images(ref: str, settings: ImageSettings, *, device: str | None = None,
                     on_step: StepCallback | None = None, on_download: ProgressCallback | None = None,
                     out_dir: str | Path | None = None) -> ImageBatch:
@@ -264,11 +267,11 @@ def generate_images(ref: str, settings: ImageSettings, *, device: str | None = N
                           f"{settings.height} with {source.label} on {device_name}: try fewer images, a "
                           "smaller size, or unload other models in the System tab.") from err
     seconds = time.perf_counter() - started
-    folder = Path(out_dir) if out_dir else Path(tempfile.mkdtemp(prefix="aigc-images-"))
+    folder = Path(out_dir) if out_dir else output_dir()
     folder.mkdir(parents=True, exist_ok=True)
     model = source.repo_id or str(source.path)
     results = []
-    stamp = time.strftime("%Y%m%d-%H%M%S")
+    stamp = f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"  # unique across users
     for i, image in enumerate(images):
         seed = int(settings.seed or 0) + i
         one = replace(settings, seed=seed, num_images=1)
@@ -276,6 +279,19 @@ def generate_images(ref: str, settings: ImageSettings, *, device: str | None = N
         save_png(image, ImageRecord(model, source.revision, one), path)
         results.append(GeneratedImage(str(path), seed, seconds / len(images)))
     return ImageBatch(results, settings, model, source.revision, seconds, load_seconds, device_name, notices)
+
+
+def output_dir() -> Path:
+    """Where PNGs go when the caller names no folder: one folder per process, in the temp dir
+    (`AIGC_IMAGE_DIR` to keep them elsewhere)."""
+    global _OUTPUT_DIR
+    if _OUTPUT_DIR is None:
+        wanted = os.environ.get("AIGC_IMAGE_DIR")
+        _OUTPUT_DIR = Path(wanted) if wanted else Path(tempfile.mkdtemp(prefix="aigc-images-"))
+    return _OUTPUT_DIR
+
+
+_OUTPUT_DIR: Path | None = None
 
 
 def _free_cuda() -> None:

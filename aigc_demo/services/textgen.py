@@ -149,12 +149,17 @@ def code_parses(code: str) -> tuple[bool, str]:
 
 # ---- loading ----------------------------------------------------------------------------------
 
-def load_causal_lm(ref: str, device: str | None = None, eager: bool = False) -> tuple[Any, Any]:
+def load_causal_lm(ref: str, device: str | None = None, eager: bool = False,
+                   on_progress: Any = None) -> tuple[Any, Any]:
     """(model, tokenizer) for a weights folder or hub id, cached in the shared registry.
 
-    `eager=True` loads a second copy with eager attention (needed for attention maps) so the
-    fast SDPA copy other users are streaming from is never switched under them.
+    Loading goes through `aigc_demo.hub` (safetensors only, no remote code, a clear message at
+    once when a hub model is not downloaded and the Hub is offline). `eager=True` loads a second
+    copy with eager attention (needed for attention maps) so the fast SDPA copy other users are
+    streaming from is never switched under them.
     """
+    from aigc_demo import hub
+    from aigc_demo.catalog import hub_entry
     from aigc_demo.device import pick_device
     from aigc_demo.loading import registry
 
@@ -162,25 +167,27 @@ def load_causal_lm(ref: str, device: str | None = None, eager: bool = False) -> 
     key = f"causal-lm:{ref}:{choice.name}" + (":eager" if eager else "")
 
     def loader() -> tuple[Any, Any]:
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
-        where = "folder" if Path(ref).is_dir() else "model"
-        try:
-            tokenizer = AutoTokenizer.from_pretrained(ref)
-            attn = "eager" if eager else "sdpa"
-            try:
-                model = AutoModelForCausalLM.from_pretrained(ref, dtype=choice.dtype, attn_implementation=attn)
-            except (ValueError, ImportError):  # a hub architecture without SDPA support
-                model = AutoModelForCausalLM.from_pretrained(ref, dtype=choice.dtype)
-        except OSError as err:
-            hint = ("it is not cached and the Hub cannot be reached; download it once with network "
-                    "access (huggingface-cli download) or pick a local model") if where == "model" else \
-                   "the folder needs config.json, model.safetensors and tokenizer files"
-            raise ValueError(f"Cannot load {ref}: {hint}. ({err.__class__.__name__}: {str(err)[:200]})") from err
-        model.to(choice.torch_device).eval()
-        return model, tokenizer
+        source = hub.resolve(ref, kind=hub.CAUSAL_LM, on_progress=on_progress)
+        entry = hub_entry(source.repo_id) if source.repo_id else None
+        return hub.load_causal_lm(source, dtype=choice.dtype, device=choice.name,
+                                  device_map_auto=bool(entry and entry.device_map_auto),
+                                  attention="eager" if eager else "sdpa")
 
     return registry.get(key, loader, choice.name)
+
+
+def has_chat_template(tokenizer: Any) -> bool:
+    """Instruct models ship a chat template; base models (ours, GPT-2) complete text."""
+    return bool(getattr(tokenizer, "chat_template", None))
+
+
+def chat_prompt(tokenizer: Any, history: list[dict[str, str]], system: str = "") -> str:
+    """The conversation rendered with the model's own chat template, ready for the assistant."""
+    messages = ([{"role": "system", "content": system}] if system.strip() else []) + [
+        {"role": m["role"], "content": m["content"]} for m in history if m.get("content")]
+    if not messages or messages[-1]["role"] != "user":
+        raise ValueError("Type a message first.")
+    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
 
 # ---- generation core --------------------------------------------------------------------------
@@ -523,3 +530,21 @@ def look_inside(model_folder: str, text: str, position: int = -1, layer: int = 0
     """Top-10 next tokens at `position` and layer/head attention, for any GPT-2-style model."""
     model, tokenizer = load_causal_lm(model_folder, device, eager=True)
     return look_inside_with(model, tokenizer, text, position, layer, head)
+
+
+def is_chat_model(ref: str) -> bool:
+    """Whether `ref` ships a chat template, read from its files without loading it (a hub model
+    that is not downloaded yet is judged by its name)."""
+    import json
+
+    from aigc_demo import hub
+
+    folder: Path | None = Path(ref) if hub.is_local_ref(ref) else hub.cached_snapshot(ref)
+    if folder is None or not folder.is_dir():
+        return any(word in ref.lower() for word in ("instruct", "chat"))
+    if (folder / "chat_template.jinja").is_file() or (folder / "chat_template.json").is_file():
+        return True
+    try:
+        return bool(json.loads((folder / "tokenizer_config.json").read_text()).get("chat_template"))
+    except (OSError, ValueError):
+        return False

@@ -96,10 +96,12 @@ def build_image_tab(ctx: AppContext) -> None:
                  for img in batch.images]
         return items, _info(batch), batch.settings.seed
 
-    generate.click(make, [model, prompt, negative, steps, guidance, width, height, seed, random_seed, count],
-                   [gallery, info, last_seed], api_name="generate_image", concurrency_limit=1)
-    prompt.submit(make, [model, prompt, negative, steps, guidance, width, height, seed, random_seed, count],
-                  [gallery, info, last_seed], api_visibility="private", concurrency_limit=1)
+    # one generation at a time: a pipeline's scheduler keeps per-call state, so calls must not overlap
+    inputs = [model, prompt, negative, steps, guidance, width, height, seed, random_seed, count]
+    generate.click(make, inputs, [gallery, info, last_seed], api_name="generate_image",
+                   concurrency_limit=1, concurrency_id="image-generate")
+    prompt.submit(make, inputs, [gallery, info, last_seed], api_visibility="private",
+                  concurrency_limit=1, concurrency_id="image-generate")
 
     def reuse_seed(value: int | None) -> tuple[Any, Any]:
         if value is None:
@@ -126,6 +128,13 @@ def build_image_tab(ctx: AppContext) -> None:
 
     add_hub.click(add_model, hub_id, [model, hub_id, steps, guidance, width, height],
                   api_name="add_image_model")
+
+    def refresh_choices() -> Any:
+        return gr.Dropdown(choices=image_choices(ctx))
+
+    tab = gr.context.Context.block  # the enclosing gr.Tab: new folders and added ids show on opening
+    if isinstance(tab, gr.Tab):
+        tab.select(refresh_choices, outputs=model, api_visibility="private", show_progress="hidden")
 
     @user_errors
     def restore(path: str | None) -> tuple[Any, ...]:

@@ -8,16 +8,20 @@ import gradio as gr
 
 from aigc_demo.settings import ServeSettings
 from aigc_demo.ui.context import AppContext
+from aigc_demo.ui.code import build_code_tab
 from aigc_demo.ui.digits import build_digits_tab
 from aigc_demo.ui.gallery import build_gallery_tab
 from aigc_demo.ui.image import build_image_tab
 from aigc_demo.ui.strings import t
 from aigc_demo.ui.system import build_system_tab, device_badge
+from aigc_demo.ui.text import build_text_tab
 
 # (tab id, builder) in page order; a tab is listed here only once it is real.
 TABS: list[tuple[str, Callable[[AppContext], None]]] = [
     ("gallery", build_gallery_tab),
     ("digits", build_digits_tab),
+    ("text", build_text_tab),
+    ("code", build_code_tab),
     ("image", build_image_tab),
     ("system", build_system_tab),
 ]

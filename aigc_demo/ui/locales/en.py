@@ -180,4 +180,80 @@ STRINGS: dict[str, str] = {
     "image.load_settings_file": "A PNG made by this tab",
     "image.settings_loaded": "Settings restored from the image (model {model}, revision {revision}).",
     "image.model_not_listed": "Its model, {model}, is not in the list here: pick one, or add it above.",
+    # text and code generation (shared)
+    "gen.model": "Model",
+    "gen.model_info": "ours (shipped or saved by you) first, then Hugging Face models (downloaded on first use)",
+    "gen.no_model": "Pick a model first.",
+    "gen.settings": "Sampling settings",
+    "gen.max_new_tokens": "Max new tokens",
+    "gen.temperature": "Temperature",
+    "gen.temperature_info": "0 = greedy (always the likeliest token); higher = more surprising",
+    "gen.top_k": "Top-k",
+    "gen.top_k_info": "sample only from the k likeliest tokens; 0 = off",
+    "gen.top_p": "Top-p",
+    "gen.top_p_info": "sample from the smallest set holding this much probability; 1 = off",
+    "gen.repetition_penalty": "Repetition penalty",
+    "gen.repetition_penalty_info": "> 1 discourages repeating tokens; 1 = off",
+    "gen.seed": "Seed",
+    "gen.random_seed": "New random seed each time",
+    "gen.random_seed_info": "untick to reuse the seed shown (same seed, same text)",
+    "gen.generate": "Generate",
+    "gen.stop": "Stop",
+    "gen.regenerate": "Regenerate",
+    "gen.clear": "Clear",
+    "gen.examples": "Examples",
+    "gen.stats": "{tokens} tokens · {rate:.1f} tokens/s · seed {seed}",
+    "gen.ttft": "first token after {seconds:.2f} s",
+    "gen.reason.max_new_tokens": "stopped at max new tokens",
+    "gen.reason.eos": "the model ended the text",
+    "gen.reason.stop_sequence": "stopped at a stop sequence",
+    "gen.reason.function_end": "stopped at the end of the function",
+    "gen.reason.stopped": "stopped by you",
+    # text tab
+    "text.intro": (
+        "A GPT writes one token at a time: it reads everything so far, gives every possible next "
+        "token a probability, and one is drawn (the sampling settings shape that draw). Our "
+        "Shakespeare model works on single characters, so you can watch it spell. Models with a "
+        "chat template (instruct models) open as a chat."
+    ),
+    "text.prompt": "Prompt",
+    "text.prompt_placeholder": "Start the text; leave empty to let the model begin on its own",
+    "text.output": "Continuation",
+    "chat.title": "Chat",
+    "chat.system": "System prompt",
+    "chat.system_default": "You are a helpful assistant.",
+    "chat.message": "Message",
+    "chat.placeholder": "Ask something",
+    "chat.send": "Send",
+    "chat.empty": "Type a message first.",
+    "chat.no_template": "This model has no chat template: pick it in completion mode.",
+    # code tab
+    "code.intro": (
+        "Code completion is the same next-token game on source code: our Python model was trained "
+        "on the Python standard library. Write the start of a function and press Complete. The "
+        "result is checked with Python's parser (ast.parse) and never run."
+    ),
+    "code.editor": "Python",
+    "code.complete": "Complete",
+    "code.function_end": "Stop at end of function",
+    "code.function_end_info": "stop when a new top-level line starts after the body",
+    "code.instruction": "Complete this Python code. Reply with the code that follows it only.\n\n```python\n{code}\n```",
+    # look inside
+    "inside.heading": "Look inside",
+    "inside.help": (
+        "After a generation: pick a position in the text to see the model's 10 likeliest next "
+        "tokens there, and how one attention head of one layer spreads each token's attention over "
+        "the tokens before it (a row per token; the red line marks the position)."
+    ),
+    "inside.position": "Position",
+    "inside.position_info": "token index; -1 = the last token",
+    "inside.layer": "Layer",
+    "inside.head": "Head",
+    "inside.button": "Look inside",
+    "inside.top10": "Next token: top 10",
+    "inside.attention": "Attention",
+    "inside.attends_to": "attends to (earlier tokens)",
+    "inside.token": "token",
+    "inside.title": "layer {layer}, head {head}",
+    "inside.where": "Position {position} is the token {token!r}; the model has {layers} layers of {heads} heads.",
 }

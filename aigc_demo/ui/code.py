@@ -1,0 +1,90 @@
+"""The Code tab: Python completion streamed into the editor; never executed, only parsed."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Iterator
+
+import gradio as gr
+
+from aigc_demo.services import textgen
+from aigc_demo.services.gallery import models_for_tab
+from aigc_demo.ui.context import AppContext
+from aigc_demo.ui.errors import user_errors
+from aigc_demo.ui.generation import (build_look_inside, build_sampling_controls, make_settings, new_stop,
+                                     stats_line, stop_stream)
+from aigc_demo.ui.strings import t
+
+EXAMPLES = [
+    'def fibonacci(n):\n    """Return the n-th Fibonacci number."""\n',
+    "import os\n\n\ndef list_python_files(folder):\n",
+    "class Stack:\n    def __init__(self):\n",
+    "def is_palindrome(text: str) -> bool:\n",
+]
+_FENCE = re.compile(r"```(?:python)?\n?")
+
+
+def parse_badge(code: str) -> str:
+    ok, message = textgen.code_parses(code)
+    return f"{'✅' if ok else '⚠️'} {message}"
+
+
+def _instruct_prompt(tokenizer: Any, code: str) -> str:
+    """Instruct coders get the code inside a request; their reply is appended to the editor."""
+    return textgen.chat_prompt(tokenizer, [{"role": "user", "content": t("code.instruction", code=code)}])
+
+
+@user_errors
+def complete_code(model: str, code: str, stop_at_function_end: bool, max_new_tokens: float,
+                  temperature: float, top_k: float, top_p: float, repetition_penalty: float,
+                  seed: float | None, randomize: bool, request: gr.Request = None) -> Iterator[tuple[Any, ...]]:
+    """Stream (editor = code + completion, stats, parse badge, seed used, code before it)."""
+    if not model:
+        raise ValueError(t("gen.no_model"))
+    code = code or ""
+    settings = make_settings(max_new_tokens, temperature, top_k, top_p, repetition_penalty, seed, randomize,
+                             stop_at_function_end=bool(stop_at_function_end))
+    lm, tokenizer = textgen.load_causal_lm(model)
+    instruct = textgen.has_chat_template(tokenizer)
+    prompt = _instruct_prompt(tokenizer, code) if instruct else code
+    stop = new_stop(request)
+    update = None
+    for update in textgen.stream_with(lm, tokenizer, prompt, settings, stop):
+        added = _FENCE.sub("", update.text) if instruct else update.text
+        yield code + added, stats_line(update), gr.skip(), update.seed, code
+    if update is not None:
+        added = _FENCE.sub("", update.text) if instruct else update.text
+        yield code + added, stats_line(update), parse_badge(code + added), update.seed, code
+
+
+def build_code_tab(ctx: AppContext) -> None:
+    choices = models_for_tab(ctx.settings.weights_dir, "code", ctx.user_dirs)
+    gr.Markdown(t("code.intro"))
+    model = gr.Dropdown(choices, value=choices[0][1] if choices else None, label=t("gen.model"),
+                        info=t("gen.model_info"), elem_id="code-model")
+    editor = gr.Code(EXAMPLES[0], language="python", label=t("code.editor"), lines=18, max_lines=40,
+                     interactive=True, elem_id="code-editor")
+    with gr.Row():
+        go = gr.Button(t("code.complete"), variant="primary", elem_id="code-generate")
+        stop = gr.Button(t("gen.stop"), variant="stop", elem_id="code-stop")
+        again = gr.Button(t("gen.regenerate"))
+        clear = gr.Button(t("gen.clear"))
+        function_end = gr.Checkbox(True, label=t("code.function_end"), info=t("code.function_end_info"),
+                                   elem_id="code-function-end")
+    with gr.Row():
+        badge = gr.Markdown(elem_id="code-badge")
+        stats = gr.Markdown(elem_id="code-stats")
+    gr.Examples([[e] for e in EXAMPLES], [editor], label=t("gen.examples"))
+    sampling = build_sampling_controls("code", max_new_tokens=200)
+    build_look_inside("code", model, editor)
+
+    code_before = gr.State("")  # what Regenerate starts from: the code before the last completion
+    outputs = [editor, stats, badge, sampling.seed, code_before]
+    go.click(complete_code, [model, editor, function_end, *sampling.inputs()], outputs,
+             concurrency_id="textgen", api_name="code_complete")
+    again.click(complete_code, [model, code_before, function_end, *sampling.inputs()], outputs,
+                concurrency_id="textgen", api_visibility="private")
+    stop.click(stop_stream, queue=False, api_name="code_stop")
+    clear.click(lambda: ("", "", "", ""), outputs=[editor, badge, stats, code_before], queue=False,
+                api_visibility="private")
+

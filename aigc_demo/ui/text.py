@@ -1,0 +1,124 @@
+"""The Text tab: a prompt completed token by token (base models) or a chat (instruct models)."""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+import gradio as gr
+
+from aigc_demo.services import textgen
+from aigc_demo.services.gallery import models_for_tab
+from aigc_demo.ui.context import AppContext
+from aigc_demo.ui.errors import user_errors
+from aigc_demo.ui.generation import (build_look_inside, build_sampling_controls, make_settings, new_stop,
+                                     stats_line, stop_stream)
+from aigc_demo.ui.strings import t
+
+EXAMPLES = ["ROMEO:\n", "First Citizen:\nBefore we proceed any further, hear me speak.\n",
+            "KING HENRY:\nOnce more unto the", "To be, or not to be"]
+
+
+def _need_model(model: str | None) -> str:
+    if not model:
+        raise ValueError(t("gen.no_model"))
+    return model
+
+
+@user_errors
+def complete(model: str, prompt: str, max_new_tokens: float, temperature: float, top_k: float,
+             top_p: float, repetition_penalty: float, seed: float | None, randomize: bool,
+             request: gr.Request = None) -> Iterator[tuple[Any, ...]]:
+    """Stream a completion: (output, stats, prompt + output, seed used) after each token."""
+    settings = make_settings(max_new_tokens, temperature, top_k, top_p, repetition_penalty, seed, randomize)
+    stop = new_stop(request)
+    for update in textgen.stream_text(_need_model(model), prompt or "", settings, stop):
+        yield update.text, stats_line(update), (prompt or "") + update.text, update.seed
+
+
+@user_errors
+def chat(model: str, message: str, history: list[dict[str, Any]], system: str, max_new_tokens: float,
+         temperature: float, top_k: float, top_p: float, repetition_penalty: float, seed: float | None,
+         randomize: bool, request: gr.Request = None) -> Iterator[tuple[Any, ...]]:
+    """Stream the assistant's reply into the chat: (message box, history, stats, seed used)."""
+    if not (message or "").strip():
+        raise ValueError(t("chat.empty"))
+    settings = make_settings(max_new_tokens, temperature, top_k, top_p, repetition_penalty, seed, randomize)
+    history = [{"role": m["role"], "content": _plain(m["content"])} for m in history or []]
+    history.append({"role": "user", "content": message})
+    lm, tokenizer = textgen.load_causal_lm(_need_model(model))
+    if not textgen.has_chat_template(tokenizer):
+        raise ValueError(t("chat.no_template"))
+    prompt = textgen.chat_prompt(tokenizer, history, system or "")
+    stop = new_stop(request)
+    for update in textgen.stream_with(lm, tokenizer, prompt, settings, stop):
+        yield "", [*history, {"role": "assistant", "content": update.text}], stats_line(update), update.seed
+
+
+def _plain(content: Any) -> str:
+    """A chat message's text, whether Gradio hands it over as a string or as typed parts."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(part.get("text", "") for part in content if isinstance(part, dict))
+    return str(content)
+
+
+def mode_for(model: str | None) -> tuple[Any, Any]:
+    """Show the chat view for models with a chat template, the completion view otherwise."""
+    is_chat = bool(model) and textgen.is_chat_model(model)
+    return gr.Column(visible=not is_chat), gr.Column(visible=is_chat)
+
+
+def build_text_tab(ctx: AppContext) -> None:
+    choices = models_for_tab(ctx.settings.weights_dir, "text", ctx.user_dirs)
+    gr.Markdown(t("text.intro"))
+    model = gr.Dropdown(choices, value=choices[0][1] if choices else None, label=t("gen.model"),
+                        info=t("gen.model_info"), elem_id="text-model")
+    first_is_chat = bool(choices) and textgen.is_chat_model(choices[0][1])
+
+    with gr.Column(visible=not first_is_chat) as completion_view:
+        with gr.Row():
+            with gr.Column(scale=1):
+                prompt = gr.Textbox(label=t("text.prompt"), lines=6, max_lines=20, elem_id="text-prompt",
+                                    placeholder=t("text.prompt_placeholder"))
+                with gr.Row():
+                    go = gr.Button(t("gen.generate"), variant="primary", elem_id="text-generate")
+                    stop = gr.Button(t("gen.stop"), variant="stop", elem_id="text-stop")
+                    again = gr.Button(t("gen.regenerate"), elem_id="text-regenerate")
+                    clear = gr.Button(t("gen.clear"), elem_id="text-clear")
+                gr.Examples([[e] for e in EXAMPLES], [prompt], label=t("gen.examples"))
+            with gr.Column(scale=1):
+                output = gr.Textbox(label=t("text.output"), lines=14, max_lines=30, interactive=False,
+                                    buttons=["copy"], elem_id="text-output")
+                stats = gr.Markdown(elem_id="text-stats")
+        full_text = gr.Textbox(visible=False)  # prompt + continuation: what Look inside reads
+        build_look_inside("text", model, full_text)
+    with gr.Column(visible=first_is_chat) as chat_view:
+        system = gr.Textbox(label=t("chat.system"), value=t("chat.system_default"), lines=2)
+        chatbot = gr.Chatbot(label=t("chat.title"), height=420, elem_id="text-chat")
+        with gr.Row():
+            message = gr.Textbox(label=t("chat.message"), scale=4, elem_id="text-message",
+                                 placeholder=t("chat.placeholder"))
+            send = gr.Button(t("chat.send"), variant="primary", scale=1, elem_id="text-send")
+            chat_stop = gr.Button(t("gen.stop"), variant="stop", scale=1)
+            chat_clear = gr.Button(t("gen.clear"), scale=1)
+        chat_stats = gr.Markdown(elem_id="text-chat-stats")
+
+    sampling = build_sampling_controls("text", max_new_tokens=300)
+
+    model.change(mode_for, model, [completion_view, chat_view], api_visibility="private")
+    run = dict(fn=complete, inputs=[model, prompt, *sampling.inputs()],
+               outputs=[output, stats, full_text, sampling.seed], concurrency_id="textgen")
+    go.click(api_name="text_generate", **run)
+    prompt.submit(api_visibility="private", **run)
+    again.click(api_visibility="private", **run)
+    stop.click(stop_stream, queue=False, api_name="text_stop")
+    clear.click(lambda: ("", "", "", ""), outputs=[prompt, output, stats, full_text], queue=False,
+                api_visibility="private")
+
+    talk = dict(fn=chat, inputs=[model, message, chatbot, system, *sampling.inputs()],
+                outputs=[message, chatbot, chat_stats, sampling.seed], concurrency_id="textgen")
+    send.click(api_name="text_chat", **talk)
+    message.submit(api_visibility="private", **talk)
+    chat_stop.click(stop_stream, queue=False, api_visibility="private")
+    chat_clear.click(lambda: ([], ""), outputs=[chatbot, chat_stats], queue=False, api_visibility="private")
