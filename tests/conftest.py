@@ -11,6 +11,8 @@ from typing import Iterator
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never reach a hub
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("AIGC_DEVICE", "cpu")
+# Fine-tune jobs, uploads and saved user models of the launched test app go to a temp folder.
+os.environ.setdefault("AIGC_RUNS_DIR", __import__("tempfile").mkdtemp(prefix="aigc-test-runs-"))
 
 import pytest  # noqa: E402
 

@@ -137,6 +137,7 @@ def make_weights_dir(root: Path) -> Path:
     make_tiny_gpt(root / "tiny-gpt", title="Tiny GPT", task="text-generation", tab="text")
     make_tiny_gpt(root / "tiny-chat", title="Tiny chat GPT", task="text-generation", tab="text", chat=True)
     make_tiny_gpt(root / "tiny-coder", title="Tiny code GPT", task="code-generation", tab="code")
+    make_tiny_char_gpt(root / "tiny-char-gpt")
     make_broken_folder(root / "broken-model")
     if importlib.util.find_spec("diffusers") is not None:  # the GPU machine may lack it
         make_tiny_sd_pipeline(root / "tiny-sd")
@@ -182,4 +183,53 @@ def make_tiny_gpt(folder: Path, *, title: str, task: str = "text-generation", ta
     write_model_card(folder, gallery={"title": title, "task": task, "family": "gpt", "tab": tab,
                                       "metrics": [], "sample_text": "def add(a, b):\n    return a + b\n"},
                      body=f"# {title}\n\nA tiny char-level GPT for tests.", library_name="transformers")
+    return folder
+
+
+TINY_TEXT = ("To be, or not to be, that is the question:\n"
+             "Whether 'tis nobler in the mind to suffer\n"
+             "The slings and arrows of outrageous fortune,\n"
+             "Or to take arms against a sea of troubles.\n") * 3
+
+
+def make_tiny_char_gpt(folder: Path, title: str = "Tiny char GPT") -> Path:
+    """A real (random) 1-layer char-level GPT2LMHeadModel with its tokenizer and a card (task
+    text-generation, family gpt, tab text): the fine-tune tab trains it in a second."""
+    import torch
+
+    from aigc_demo.models.gpt import GPTModelConfig, build_gpt
+    from aigc_demo.models.tokenizers import build_char_tokenizer, save_tokenizer
+
+    torch.manual_seed(0)
+    tok = build_char_tokenizer(TINY_TEXT + "abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTUVWXYZ.,;:!?'-\n0123456789")
+    model = build_gpt(GPTModelConfig(n_layer=1, n_head=2, n_embd=32, block_size=64, dropout=0.0,
+                                     vocab_size=len(tok)), tok.get_vocab()["\n"], None)
+    folder.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(folder)
+    save_tokenizer(tok, folder)
+    write_model_card(folder, gallery={"title": title, "task": "text-generation", "family": "gpt", "tab": "text",
+                                      "sample_text": "To be", "metrics": []},
+                     body=f"# {title}\n\nRandom weights, for tests.", library_name="transformers")
+    return folder
+
+
+def make_tiny_causal_lm(folder: Path, title: str = "Tiny GPT-2") -> Path:
+    """A tiny GPT-2 (transformers config) with a byte-level BPE trained here with `tokenizers`,
+    carded as a causal LM (family causal-lm): what LoRA fine-tuning of hub models runs on in tests."""
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from aigc_demo.models.tokenizers import train_bpe_tokenizer
+
+    torch.manual_seed(0)
+    tok = train_bpe_tokenizer([TINY_TEXT * 4], vocab_size=300)
+    config = GPT2Config(vocab_size=len(tok), n_positions=64, n_embd=32, n_layer=2, n_head=2,
+                        bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
+                        pad_token_id=tok.eos_token_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    GPT2LMHeadModel(config).save_pretrained(folder)
+    tok.save_pretrained(folder)
+    write_model_card(folder, gallery={"title": title, "task": "text-generation", "family": "causal-lm",
+                                      "tab": "text", "metrics": []},
+                     body=f"# {title}\n\nRandom weights, for tests.", library_name="transformers")
     return folder

@@ -38,6 +38,9 @@ def test_gallery_shows_cards_and_filters_by_task(page) -> None:
     page.locator("#gallery-source").get_by_text("Hugging Face Hub").click()
     expect(page.get_by_text("Tiny GAN", exact=True)).to_have_count(0)
     expect(page.get_by_text("SD-Turbo")).to_be_visible()
+    sdxl = page.locator("#gallery-cards .model-card").filter(has_text="SDXL-Turbo")
+    expect(sdxl).to_contain_text("needs ~7 GB of memory · needs a CUDA GPU · 7 GB download")
+    expect(sdxl).to_contain_text("not downloaded")
 
 
 def test_system_tab_tells_the_hardware(page) -> None:

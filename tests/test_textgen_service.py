@@ -82,13 +82,24 @@ def test_stop_sequences_trim_the_text(tiny):
 
 def test_streaming_yields_incremental_updates(tiny):
     model, tok, _ = tiny
-    updates = list(stream_with(model, tok, "def", GenerationSettings(max_new_tokens=30, seed=1)))
+    updates = list(stream_with(model, tok, "def", GenerationSettings(max_new_tokens=30, seed=1),
+                               update_interval_s=0))
     assert len(updates) >= 10
     lengths = [len(u.text) for u in updates]
     assert lengths == sorted(lengths) and lengths[0] < lengths[-1]
     assert all(not u.done for u in updates[:-1]) and updates[-1].done
     last = updates[-1]
     assert last.new_tokens == 30 and last.tokens_per_s > 0 and last.time_to_first_token_s is not None
+
+
+def test_updates_are_throttled_but_complete(tiny):
+    model, tok, _ = tiny
+    settings = GenerationSettings(max_new_tokens=200, temperature=0)
+    updates = list(stream_with(model, tok, "def", settings, update_interval_s=0.05))
+    elapsed = updates[-1].elapsed_s
+    assert len(updates) <= elapsed / 0.05 + 3  # at most one update per interval (plus the last)
+    assert updates[-1].new_tokens == 200
+    assert updates[-1].text == generate_with(model, tok, "def", settings).text  # nothing lost
 
 
 def test_generation_continues_past_the_context_window(tiny):
@@ -106,7 +117,7 @@ def test_stop_event_ends_only_its_own_stream(tiny):
 
     def run_a():
         for i, update in enumerate(stream_with(model, tok, "def", GenerationSettings(max_new_tokens=200, seed=5),
-                                               stop_a)):
+                                               stop_a, update_interval_s=0)):
             if i == 3:
                 stop_a.set()
         results["a"] = update

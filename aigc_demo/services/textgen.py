@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ast
 import math
+import queue
 import re
 import secrets
 import threading
@@ -31,6 +32,7 @@ MAX_NEW_TOKENS_LIMIT = 1024
 MAX_TEMPERATURE = 10.0
 PROMPT_CHARS_PER_TOKEN_BOUND = 64  # a huge prompt is cut to ctx*64 chars before tokenising
 TOP_K_INSIDE = 10
+UPDATE_INTERVAL_S = 0.05  # streaming updates are sent at most this often
 
 
 @dataclass
@@ -353,8 +355,10 @@ def _prepare_prompt(tokenizer: Any, prompt: str, ctx: int, want: int) -> tuple[l
 
 
 def stream_with(model: Any, tokenizer: Any, prompt: str, settings: GenerationSettings | None = None,
-                stop: threading.Event | None = None) -> Iterator[GenerationUpdate]:
-    """Stream a completion of `prompt` from a loaded model (see the module notes)."""
+                stop: threading.Event | None = None,
+                update_interval_s: float = UPDATE_INTERVAL_S) -> Iterator[GenerationUpdate]:
+    """Stream a completion of `prompt` from a loaded model (see the module notes); updates come at
+    most every `update_interval_s` seconds (0: one per token)."""
     import torch
     from transformers import GenerationConfig, LogitsProcessorList, StoppingCriteriaList
 
@@ -433,12 +437,33 @@ def stream_with(model: Any, tokenizer: Any, prompt: str, settings: GenerationSet
                                 notices=list(notices))
 
     try:
-        for item in streamer:
-            if isinstance(item, BaseException):
-                if isinstance(item, ValueError):
-                    raise item
-                raise RuntimeError(f"Generation failed: {item.__class__.__name__}: {item}") from item
-            yield update(False)
+        finished, last_update = False, 0.0
+        while not finished:
+            # Gather the tokens that come within the update interval, then send one update: a
+            # browser at the end of a websocket is never flooded (a slow machine's page stays
+            # responsive), never lags behind the model, and Stop is seen at once.
+            batch = [streamer.text_queue.get()]
+            deadline = last_update + update_interval_s  # at most ~20 updates a second by default
+            while batch[-1] is not streamer.stop_signal:
+                wait = deadline - time.perf_counter()
+                try:
+                    batch.append(streamer.text_queue.get(timeout=wait) if wait > 0
+                                 else streamer.text_queue.get_nowait())
+                except queue.Empty:
+                    break
+            for item in batch:
+                if item is streamer.stop_signal:
+                    finished = True
+                elif isinstance(item, BaseException):
+                    if isinstance(item, ValueError):
+                        raise item
+                    raise RuntimeError(f"Generation failed: {item.__class__.__name__}: {item}") from item
+            if stop.is_set():
+                break
+            if not finished:
+                yield update(False)
+                last_update = time.perf_counter()
+        session.halt.set()
         worker.join()
         yield update(True)
     finally:

@@ -143,7 +143,8 @@ def load_digits(data: dict[str, Any], device: Any) -> Any:
 
 def _final_loss_metrics(losses: dict[str, float], names: tuple[str, ...]) -> list[dict[str, Any]]:
     return [{"name": name, "value": round(float(losses[name]), 4), "lower_is_better": True,
-             "note": "final training loss (last logged step), measured while fine-tuning"}
+             "note": ("validation loss on the held-out 10% of the text" if name.startswith("val")
+                      else "final training loss (last logged step), measured while fine-tuning")}
             for name in names if name in losses and math.isfinite(losses[name])]
 
 
@@ -158,7 +159,7 @@ def finetune_card_body(req: JobRequest, result: TrainResult, what: str, extra: l
         f"- Steps: {result.steps_done} of {s.steps}" + (" (stopped early by the user)" if result.stopped else "")
         + f", batch size {s.batch_size}, {result.seconds:.1f} s of training ({result.steps_per_s:.2f} steps/s)",
         f"- Optimizer: {s.optimizer}, learning rate {s.lr:g}, seed {s.seed}",
-        f"- Final training losses: " + ", ".join(f"{k} {v:.4f}" for k, v in result.final_losses.items()),
+        "- Final losses: " + ", ".join(f"{k} {v:.4f}" for k, v in result.final_losses.items() if k != "lr"),
         *(extra or []),
         "", "Made in the AIGC Gallery's Fine-tune tab; full settings in `finetune.json`.",
     ]
@@ -378,8 +379,9 @@ def make_gpt_task(req: JobRequest) -> Any:
                       context_window(AutoConfig.from_pretrained(req.base)))
     s = req.settings
     gpt = GPTSettings(data=req.data["path"], config=preset, name="", init_from=req.base, block_size=block,
-                      val_fraction=0.1, warmup_steps=min(10, max(s.steps // 10, 0)), eval_every=10,
-                      eval_batches=4, keep_best=True, sample_tokens=200)
+                      val_fraction=0.1, warmup_steps=min(10, max(s.steps // 10, 0)),
+                      # ~20 validation points per run at 2 batches each: a few % of the training time
+                      eval_every=max(5, min(20, s.steps // 20)), eval_batches=2, keep_best=True, sample_tokens=200)
 
     class GptFinetuneTask(GPTTask):
         """GPTTask from `--init-from`, with a card that says what it was fine-tuned from."""
@@ -453,8 +455,9 @@ class LoraTask:
         self.offsets = torch.arange(self.block + 1, device=device)
         self.items_per_step = self.s.batch_size * self.block
         self.prompt = text[:24]
+        # Every linear layer but the output head (attention and MLP): more to adapt per parameter.
         lora = LoraConfig(r=self.s.lora_rank, lora_alpha=2 * self.s.lora_rank, lora_dropout=0.05,
-                          task_type="CAUSAL_LM")
+                          target_modules="all-linear", task_type="CAUSAL_LM")
         model = get_peft_model(model, lora)
         self.trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
         self.total = sum(p.numel() for p in model.parameters())

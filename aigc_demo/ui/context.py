@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from aigc_demo.settings import ServeSettings
 
@@ -13,4 +13,15 @@ class AppContext:
     settings: ServeSettings
     tab_ids: list[str]  # the tabs this build of the app has, in order
     tabs: Any = None  # the gr.Tabs, so a button can switch tabs
-    user_dirs: list[str] = field(default_factory=list)  # folders of models saved by users
+    # Folders of models saved by users. In the app this is a ui.sessions.SessionDirs: read inside an
+    # event handler it holds the current visitor's folder (and published ones), so pass it as is.
+    user_dirs: list[str] = field(default_factory=list)
+    session: Any = None  # gr.BrowserState with the visitor's id (ui/sessions.py)
+    models_changed: Any = None  # gr.State bumped when a visitor saves a model: pickers refresh
+    pickers: list[tuple[Any, Callable[[], list[tuple[str, str]]]]] = field(default_factory=list)
+
+    def register_picker(self, component: Any, choices: Callable[[], list[tuple[str, str]]]) -> Any:
+        """Refresh `component`'s choices with `choices()` on page load and after a model is saved,
+        so a visitor's own models appear in it (call `choices` uses ctx.user_dirs)."""
+        self.pickers.append((component, choices))
+        return component

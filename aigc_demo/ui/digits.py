@@ -145,7 +145,8 @@ def build_digits_tab(ctx: AppContext) -> None:
                                 elem_id="digits-grid-out", scale=2)
             grid_inputs = [chosen, count, seed, truncation, gan]
             generate.click(next_seed, [seed, randomize], seed, api_visibility="private").then(
-                grid_batched, grid_inputs, [grid], batch=True, max_batch_size=BATCH, api_name="digits_grid")
+                grid_batched, grid_inputs, [grid], batch=True, max_batch_size=BATCH, api_name="digits_grid",
+                concurrency_limit=1)  # one group at a time, so waiting requests share a forward pass
 
         with gr.Tab(t("digits.write"), id="digits-write"):
             gr.Markdown(t("digits.write_help"))

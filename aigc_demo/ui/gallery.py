@@ -8,7 +8,7 @@ from typing import Any
 
 import gradio as gr
 
-from aigc_demo.catalog import SOURCES, TASKS, Metric, ModelSpec
+from aigc_demo.catalog import SOURCES, TASKS, Metric, ModelSpec, hub_entry
 from aigc_demo.services.gallery import ALL, format_parameters, list_models
 from aigc_demo.ui.context import AppContext
 from aigc_demo.ui.errors import user_errors
@@ -24,12 +24,27 @@ def _metric_badge(metric: Metric) -> str:
             f"<b>{value}</b>{unit}{arrow}</span>")
 
 
+def hub_needs(spec: ModelSpec) -> list[str]:
+    """What a hub model asks of this machine: memory, the device it suits, its download size
+    (from the catalog entry)."""
+    entry = hub_entry(spec.id)
+    download = getattr(spec, "download_gb", None) or (entry.download_gb if entry else None)
+    parts = [t("gallery.memory", memory=spec.memory_gb)] if spec.memory_gb else []
+    parts.append(t(f"gallery.suits.{spec.suits}") if spec.suits in ("any", "cuda") else spec.suits)
+    if download:
+        parts.append(t("gallery.download", download=download))
+    return parts
+
+
 def card_header(spec: ModelSpec) -> str:
     """The card's text (title, task, origin, size, license) as Markdown."""
     origin = t(f"gallery.source.{spec.source}")
     if spec.source == "hub":
         origin += " · " + (t("gallery.cached") if spec.cached else t("gallery.not_cached"))
-        size = t("gallery.params_published", params=format_parameters(spec.parameters))
+        if spec.device_map_auto:
+            origin += " · " + t("gallery.device_map_auto")
+        size = " · ".join([t("gallery.params_published", params=format_parameters(spec.parameters)),
+                           *hub_needs(spec)])
     else:
         size = t("gallery.params", params=format_parameters(spec.parameters))
         if spec.size_mb is not None:

@@ -11,13 +11,16 @@ from aigc_demo.ui.shell import CSS, build_app, theme
 
 
 def launch_kwargs(settings: ServeSettings) -> dict:
+    from aigc_demo.services.finetune import get_manager
+
+    user_models = get_manager().config.user_models_dir  # saved models' sample images in the gallery
     return dict(
         server_name=settings.host,
         server_port=settings.port,
         share=settings.share,
         theme=theme(),
         css=CSS,
-        allowed_paths=[settings.weights_dir],
+        allowed_paths=[settings.weights_dir, user_models],
         footer_links=["api", "settings"],
     )
 

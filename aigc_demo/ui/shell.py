@@ -7,9 +7,11 @@ from typing import Callable
 import gradio as gr
 
 from aigc_demo.settings import ServeSettings
-from aigc_demo.ui.context import AppContext
+from aigc_demo.ui import sessions
 from aigc_demo.ui.code import build_code_tab
+from aigc_demo.ui.context import AppContext
 from aigc_demo.ui.digits import build_digits_tab
+from aigc_demo.ui.finetune import build_finetune_tab
 from aigc_demo.ui.gallery import build_gallery_tab
 from aigc_demo.ui.image import build_image_tab
 from aigc_demo.ui.strings import t
@@ -23,6 +25,7 @@ TABS: list[tuple[str, Callable[[AppContext], None]]] = [
     ("text", build_text_tab),
     ("code", build_code_tab),
     ("image", build_image_tab),
+    ("finetune", build_finetune_tab),
     ("system", build_system_tab),
 ]
 
@@ -46,15 +49,18 @@ def theme() -> gr.themes.Base:
 
 def build_app(settings: ServeSettings | None = None) -> gr.Blocks:
     settings = settings or ServeSettings.from_env()
-    ctx = AppContext(settings=settings, tab_ids=[tab_id for tab_id, _ in TABS])
+    ctx = AppContext(settings=settings, tab_ids=[tab_id for tab_id, _ in TABS], user_dirs=sessions.SessionDirs())
     with gr.Blocks(title=t("app.title"), analytics_enabled=False) as demo:
         with gr.Row(elem_id="app-header"):
             gr.Markdown(f"# {t('app.title')}\n{t('app.tagline')}")
             badge = gr.Markdown(t("app.device_loading"), elem_id="device-badge")
+        ctx.session = sessions.browser_session()
+        ctx.models_changed = gr.State(0)
         with gr.Tabs() as tabs:
             ctx.tabs = tabs
             for tab_id, build in TABS:
                 with gr.Tab(t(f"tab.{tab_id}"), id=tab_id, elem_id=f"tab-{tab_id}"):
                     build(ctx)
         demo.load(device_badge, outputs=badge, show_progress="hidden")
+        sessions.attach(demo, ctx)
     return demo

@@ -79,7 +79,7 @@ def build_text_tab(ctx: AppContext) -> None:
     with gr.Column(visible=not first_is_chat) as completion_view:
         with gr.Row():
             with gr.Column(scale=1):
-                prompt = gr.Textbox(label=t("text.prompt"), lines=6, max_lines=20, elem_id="text-prompt",
+                prompt = gr.Textbox(label=t("text.prompt"), lines=6, max_lines=6, elem_id="text-prompt",
                                     placeholder=t("text.prompt_placeholder"))
                 with gr.Row():
                     go = gr.Button(t("gen.generate"), variant="primary", elem_id="text-generate")
@@ -88,7 +88,7 @@ def build_text_tab(ctx: AppContext) -> None:
                     clear = gr.Button(t("gen.clear"), elem_id="text-clear")
                 gr.Examples([[e] for e in EXAMPLES], [prompt], label=t("gen.examples"))
             with gr.Column(scale=1):
-                output = gr.Textbox(label=t("text.output"), lines=14, max_lines=30, interactive=False,
+                output = gr.Textbox(label=t("text.output"), lines=14, max_lines=14, interactive=False,
                                     buttons=["copy"], elem_id="text-output")
                 stats = gr.Markdown(elem_id="text-stats")
         full_text = gr.Textbox(visible=False)  # prompt + continuation: what Look inside reads

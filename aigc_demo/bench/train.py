@@ -1,0 +1,379 @@
+"""Training benchmark: `python -m aigc_demo bench train [--steps N] [--models gan,vae,gpt]`.
+
+For each shipped model (DCGAN, VAE 32-D, char GPT) it times, in this one process, on the same
+loaded weights and the same data tensor:
+- **app**: the Fine-tune tab's path: the family's fine-tune TrainTask inside `run_training`
+  (Accelerate, per-step loss reads, NaN checks, progress events every `log_every` steps), with
+  every event turned into the job's plain dict and put on a multiprocessing queue that a
+  thread drains, as the job process does for the app;
+- **bare**: a hand-written loop over the same model, data and optimizer: forward, loss,
+  backward, step, nothing else.
+The ratio app/bare of steps per second is the overhead figure (target >= 0.9). Both are
+steady-state rates: the first `--warmup` steps are left out of both.
+
+For the char GPT, tokens/s is also compared with **nanoGPT's loop**: nanoGPT's model.py
+(Karpathy, MIT: its GPT class, written out below with its init and weight tying) trained by its
+train.py inner loop (random windows, AdamW with its decay groups, grad clip 1.0) at the same
+config: layers, heads, width, context, batch, vocabulary, dropout 0, float32 on CPU.
+
+The job process's start-up (spawn, imports, model load: paid once per job) is measured with one
+real job through the FinetuneManager and reported apart. gradio is never imported. The default
+run takes about a minute on 2 CPU cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import queue
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from aigc_demo.bench.common import print_table
+from aigc_demo.settings import PROJECT_ROOT
+
+WEIGHTS = PROJECT_ROOT / "weights"
+MODELS = {"gan": "dcgan-mnist", "vae": "vae-mnist-32d", "gpt": "gpt-shakespeare"}
+
+
+# ---------------------------------------------------------------- data made here (no downloads)
+
+def digits_npz(folder: Path, count: int = 2048) -> Path:
+    """Random MNIST-shaped images and labels: throughput does not depend on what they show."""
+    rng = np.random.default_rng(0)
+    path = folder / "images.npz"
+    np.savez(path, images=rng.integers(0, 256, (count, 28, 28), dtype=np.uint8),
+             labels=rng.integers(0, 10, count).astype(np.int64))
+    return path
+
+
+def text_file(folder: Path, tokenizer: Any, chars: int = 200_000) -> Path:
+    """Text drawn from the tokenizer's own characters (every character is in the vocabulary)."""
+    vocab = [c for c in tokenizer.get_vocab() if len(c) == 1]
+    rng = np.random.default_rng(0)
+    path = folder / "text.txt"
+    path.write_text("".join(rng.choice(vocab, chars)), encoding="utf-8")
+    return path
+
+
+# ---------------------------------------------------------------- the app's path
+
+def app_rate(request: Any, warmup: int) -> tuple[float, float, str]:
+    """(steps/s, items/s, device) of run_training with the job's event plumbing, steady state."""
+    import multiprocessing as mp
+
+    from aigc_demo.training.engine import run_training
+    from aigc_demo.training.finetune import build_task, event_dict
+
+    ctx = mp.get_context("spawn")
+    events, stop = ctx.Queue(), ctx.Event()
+    received: list[dict[str, Any]] = []
+    done = threading.Event()
+
+    def drain() -> None:  # what the manager's monitor thread does
+        while not done.is_set() or not events.empty():
+            try:
+                received.append(events.get(timeout=0.05))
+            except queue.Empty:
+                continue
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    task, settings = build_task(request)
+    run_training(task, settings, callback=lambda e: events.put(event_dict(e)), stop=stop)
+    done.set()
+    reader.join()
+    progress = [e for e in received if e["type"] == "progress" and not e["done"]]
+    first = next(e for e in progress if e["step"] >= warmup)
+    last = progress[-1]
+    rate = (last["step"] - first["step"]) / (last["elapsed_s"] - first["elapsed_s"])
+    return rate, rate * task.items_per_step, last["device"]
+
+
+def timed(step: Callable[[], None], steps: int, warmup: int, sync: Callable[[], None]) -> float:
+    for _ in range(warmup):
+        step()
+    sync()
+    started = time.perf_counter()
+    for _ in range(steps):
+        step()
+    sync()
+    return steps / (time.perf_counter() - started)
+
+
+# ---------------------------------------------------------------- bare loops
+
+def bare_gan(folder: Path, data: Any, batch: int, lr: float, device: Any) -> Callable[[], None]:
+    import torch
+
+    from aigc_demo.models.gan import Discriminator, Generator
+    from aigc_demo.training.losses import d_loss_nsgan, g_loss_nsgan
+
+    G = Generator.from_pretrained(str(folder)).float().to(device).train()
+    D = Discriminator.from_pretrained(str(folder / "discriminator")).float().to(device).train()
+    opt_g = torch.optim.AdamW(G.parameters(), lr=lr, betas=(0.5, 0.999), weight_decay=0.0)
+    opt_d = torch.optim.AdamW(D.parameters(), lr=lr, betas=(0.5, 0.999), weight_decay=0.0)
+    images, labels = data
+
+    def step() -> None:
+        index = torch.randint(0, len(images), (batch,), device=device)
+        real, y = images[index].float().div(255) * 2 - 1, labels[index]
+        fake = G(torch.randn(batch, G.z_dim, device=device), y)
+        scores = D(torch.cat([real, fake.detach()]), torch.cat([y, y]))
+        d_loss = d_loss_nsgan(scores[:batch], scores[batch:])
+        opt_d.zero_grad(set_to_none=True)
+        d_loss.backward()
+        opt_d.step()
+        g_loss = g_loss_nsgan(D(fake, y))
+        opt_g.zero_grad(set_to_none=True)
+        g_loss.backward()
+        opt_g.step()
+    return step
+
+
+def bare_vae(folder: Path, data: Any, batch: int, lr: float, device: Any) -> Callable[[], None]:
+    import torch
+
+    from aigc_demo.models.vae import VAE
+    from aigc_demo.training.losses import vae_kl, vae_recon_loss
+
+    model = VAE.from_pretrained(str(folder)).float().to(device).train()
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
+    images = data[0]
+
+    def step() -> None:
+        index = torch.randint(0, len(images), (batch,), device=device)
+        x = torch.bernoulli(images[index].float().div(255))
+        logits, mean, logvar = model(x)
+        loss = vae_recon_loss(logits, x) + vae_kl(mean, logvar)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    return step
+
+
+def _windows(data: Any, batch: int, block: int) -> tuple[Any, Any]:
+    import torch
+
+    starts = torch.randint(len(data) - block - 1, (batch, 1), device=data.device)
+    chunk = data[starts + torch.arange(block + 1, device=data.device)]  # (B, T+1)
+    return chunk[:, :-1], chunk[:, 1:]
+
+
+def bare_hf_gpt(folder: Path, ids: Any, batch: int, block: int, lr: float, device: Any) -> Callable[[], None]:
+    import torch
+    import torch.nn.functional as F
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch.float32, attn_implementation="sdpa")
+    for module in model.modules():  # the app keeps the shipped dropout (0.2): the same work here
+        if isinstance(module, torch.nn.Dropout):
+            module.p = 0.2
+    model.to(device).train()
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.99), weight_decay=0.1)
+
+    def step() -> None:
+        x, y = _windows(ids, batch, block)
+        logits = model(input_ids=x).logits
+        loss = F.cross_entropy(logits.float().view(-1, logits.size(-1)), y.reshape(-1))
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+    return step
+
+
+def nanogpt_model(n_layer: int, n_head: int, n_embd: int, block: int, vocab: int, dropout: float) -> Any:
+    """nanoGPT's model.py GPT (bias=True, as GPT-2), written out: the reference implementation."""
+    import torch
+    import torch.nn as nn
+    import torch.nn.functional as F
+
+    class CausalSelfAttention(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.c_attn = nn.Linear(n_embd, 3 * n_embd)
+            self.c_proj = nn.Linear(n_embd, n_embd)
+            self.resid_dropout = nn.Dropout(dropout)
+
+        def forward(self, x: Any) -> Any:
+            B, T, C = x.size()
+            q, k, v = self.c_attn(x).split(n_embd, dim=2)
+            q, k, v = (t.view(B, T, n_head, C // n_head).transpose(1, 2) for t in (q, k, v))  # (B, nh, T, hs)
+            y = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout if self.training else 0, is_causal=True)
+            return self.resid_dropout(self.c_proj(y.transpose(1, 2).contiguous().view(B, T, C)))
+
+    class Block(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.ln_1, self.attn = nn.LayerNorm(n_embd), CausalSelfAttention()
+            self.ln_2 = nn.LayerNorm(n_embd)
+            self.mlp = nn.Sequential(nn.Linear(n_embd, 4 * n_embd), nn.GELU(), nn.Linear(4 * n_embd, n_embd),
+                                     nn.Dropout(dropout))
+
+        def forward(self, x: Any) -> Any:
+            x = x + self.attn(self.ln_1(x))
+            return x + self.mlp(self.ln_2(x))
+
+    class GPT(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.wte, self.wpe = nn.Embedding(vocab, n_embd), nn.Embedding(block, n_embd)
+            self.drop = nn.Dropout(dropout)
+            self.h = nn.ModuleList(Block() for _ in range(n_layer))
+            self.ln_f = nn.LayerNorm(n_embd)
+            self.lm_head = nn.Linear(n_embd, vocab, bias=False)
+            self.wte.weight = self.lm_head.weight  # weight tying
+            self.apply(self._init)
+            for name, p in self.named_parameters():
+                if name.endswith("c_proj.weight") or name.endswith("mlp.2.weight"):
+                    torch.nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * n_layer))
+
+        @staticmethod
+        def _init(module: Any) -> None:
+            if isinstance(module, (nn.Linear, nn.Embedding)):
+                torch.nn.init.normal_(module.weight, mean=0.0, std=0.02)
+            if isinstance(module, nn.Linear) and module.bias is not None:
+                torch.nn.init.zeros_(module.bias)
+
+        def forward(self, idx: Any, targets: Any) -> Any:
+            t = idx.size(1)
+            x = self.drop(self.wte(idx) + self.wpe(torch.arange(t, device=idx.device)))
+            for layer in self.h:
+                x = layer(x)
+            logits = self.lm_head(self.ln_f(x))
+            return F.cross_entropy(logits.view(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-1)
+
+    return GPT()
+
+
+def bare_nanogpt(cfg: dict[str, int], ids: Any, batch: int, block: int, lr: float, device: Any) -> Callable[[], None]:
+    import torch
+
+    model = nanogpt_model(cfg["n_layer"], cfg["n_head"], cfg["n_embd"], block, cfg["vocab_size"], 0.2).to(device)
+    model.train()
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.dim() < 2]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}],
+                            lr=lr, betas=(0.9, 0.99))
+
+    def step() -> None:  # nanoGPT train.py's inner loop (no grad accumulation, float32)
+        x, y = _windows(ids, batch, block)
+        loss = model(x, y)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+    return step
+
+
+# ---------------------------------------------------------------- one model
+
+def bench_model(family: str, steps: int, warmup: int, device_name: str, workdir: Path) -> list[dict[str, Any]]:
+    import torch
+    from transformers import AutoConfig, AutoTokenizer
+
+    from aigc_demo.training.finetune import JobRequest, default_settings
+
+    folder = WEIGHTS / MODELS[family]
+    device = torch.device(device_name)
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    settings = default_settings(family)
+    settings.steps, settings.log_every, settings.sample_every = warmup + steps, 1, 0
+    total = warmup + steps
+    rows = []
+    torch.manual_seed(0)
+    if family in ("gan", "vae"):
+        npz = digits_npz(workdir)
+        data_spec = {"kind": "images", "path": str(npz)}
+        with np.load(npz) as stored:
+            data = (torch.from_numpy(stored["images"]).unsqueeze(1).to(device),
+                    torch.from_numpy(stored["labels"]).to(device))
+        make = bare_gan if family == "gan" else bare_vae
+        bare = timed(make(folder, data, settings.batch_size, settings.lr, device), steps, warmup, sync)
+        items = settings.batch_size
+        unit = "samples/s"
+    else:
+        tok = AutoTokenizer.from_pretrained(folder)
+        path = text_file(workdir, tok)
+        data_spec = {"kind": "text", "path": str(path)}
+        from aigc_demo.models import tokenizers as toks
+
+        ids = torch.tensor(toks.encode(tok, path.read_text(encoding="utf-8")), device=device)
+        block = settings.block_size
+        bare = timed(bare_hf_gpt(folder, ids, settings.batch_size, block, settings.lr, device), steps, warmup, sync)
+        cfg = AutoConfig.from_pretrained(folder).to_dict()
+        nano = timed(bare_nanogpt(cfg, ids, settings.batch_size, block, settings.lr, device), steps, warmup, sync)
+        items = settings.batch_size * block
+        unit = "tokens/s"
+    request = JobRequest(job_id="bench", family=family, base=str(folder), base_title=MODELS[family], data=data_spec,
+                         data_summary="benchmark data", settings=settings, out_dir=str(workdir / f"out-{family}"),
+                         cpu=device.type == "cpu")
+    app, app_items, used = app_rate(request, warmup)
+    rows.append({"model": MODELS[family], "device": used, "steps": total, "app steps/s": app,
+                 "bare steps/s": bare, f"app {unit}": app_items, f"bare {unit}": bare * items,
+                 "app/bare": app / bare})
+    if family == "gpt":
+        rows[-1]["nanoGPT tokens/s"] = nano * items
+        rows[-1]["app/nanoGPT"] = app / nano
+    return rows
+
+
+def job_startup(workdir: Path) -> float:
+    """Seconds from `start()` to the first progress event of a real job (spawn, imports, load)."""
+    from aigc_demo.services import finetune as ft
+    from aigc_demo.services.finetune_data import ImageSet
+    from aigc_demo.training.finetune import FinetuneSettings
+
+    manager = ft.FinetuneManager(ft.FinetuneConfig(runs_dir=str(workdir / "runs"), user_models_dir=str(workdir / "user")))
+    rng = np.random.default_rng(0)
+    images = ImageSet(rng.integers(0, 256, (64, 28, 28), dtype=np.uint8), np.zeros(64, np.int64), "bench")
+    started = time.perf_counter()
+    job = manager.start("bench-session", str(WEIGHTS / MODELS["vae"]), ft.PreparedData("images", "bench", images=images),
+                        FinetuneSettings(steps=3, batch_size=8, log_every=1, sample_every=0))
+    manager.wait("bench-session", job, 300, until=("running", "done", "failed"))
+    seconds = time.perf_counter() - started
+    manager.wait("bench-session", job, 300)
+    manager.shutdown()
+    return seconds
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m aigc_demo bench train", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--steps", type=int, default=0, help="timed steps per path (default: 30 GAN/VAE, 20 GPT on CPU)")
+    parser.add_argument("--warmup", type=int, default=3, help="steps left out of the rates (default 3)")
+    parser.add_argument("--models", default="gan,vae,gpt", help="comma-separated: gan, vae, gpt")
+    parser.add_argument("--skip-startup", action="store_true", help="do not time a real job's start-up")
+    args = parser.parse_args(argv)
+    import torch
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.set_verbosity_error()
+    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads"
+          + (f", CUDA {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ", no CUDA"))
+    with tempfile.TemporaryDirectory(prefix="aigc-bench-train-") as tmp:
+        for device in devices:
+            rows = []
+            for family in [m.strip() for m in args.models.split(",") if m.strip()]:
+                if family not in MODELS:
+                    parser.error(f"unknown model {family!r}: choose from {', '.join(MODELS)}")
+                steps = args.steps or ((20 if family == "gpt" else 30) if device == "cpu" else 50)
+                workdir = Path(tmp) / f"{device}-{family}"
+                workdir.mkdir()
+                rows += bench_model(family, steps, args.warmup, device, workdir)
+            print_table(f"{device.upper()}: fine-tune steps through the app (engine + job events) vs a bare loop "
+                        "on the same model and data (target app/bare >= 0.9)", rows)
+        print("\nGPT: 'bare' is the same HF GPT2LMHeadModel in a hand loop; 'nanoGPT' is nanoGPT's own model "
+              "and train-loop body at the same config (layers, heads, width, context, batch, vocab, dropout "
+              "0.2, float32, AdamW with decay groups, grad clip 1.0): app/nanoGPT >= 1 means the app's training "
+              "is at least as fast as nanoGPT's.")
+        if not args.skip_startup:
+            seconds = job_startup(Path(tmp) / "startup")
+            print(f"\nJob start-up (spawned process: imports, model and data load), paid once per job: {seconds:.1f} s")
+    return 0

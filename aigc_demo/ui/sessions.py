@@ -1,0 +1,127 @@
+"""Who is this visitor? A session id kept in the browser, so saved models and jobs stay theirs.
+
+- The id lives in the browser's localStorage (gr.BrowserState, encrypted by Gradio): it survives
+  a page reload (the fine-tune tab re-attaches to its job) and works inside a Space's iframe,
+  where third-party cookies may be blocked. API clients without it fall back to Gradio's
+  `session_hash`, which gradio_client keeps for the life of a Client.
+- On each page load the page's `session_hash` is mapped to that id, so code that only sees the
+  request (the gallery's render function, the model pickers) can find the visitor's models.
+- `SessionDirs` is the value of `AppContext.user_dirs`: a list that, read inside an event
+  handler, holds the published user-model folders plus the current visitor's own; read outside
+  one (at build time) it holds only the published folders.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any, Callable, Iterator
+
+import gradio as gr
+
+from aigc_demo.services.finetune import get_manager, new_session_id
+
+STORAGE_KEY = "aigc-gallery-session"
+_by_hash: dict[str, str] = {}
+_lock = threading.Lock()
+_MAX_MAPPED = 100_000
+
+
+def browser_session() -> gr.BrowserState:
+    """The component holding the visitor's id (create it once, inside the Blocks)."""
+    return gr.BrowserState(None, storage_key=STORAGE_KEY, secret=os.environ.get("AIGC_SESSION_SECRET") or None)
+
+
+def _valid(value: Any) -> bool:
+    from aigc_demo.services.finetune import _SESSION
+
+    return isinstance(value, str) and bool(_SESSION.match(value))
+
+
+def remember(session_hash: str | None, session: str) -> None:
+    if not session_hash:
+        return
+    with _lock:
+        if len(_by_hash) > _MAX_MAPPED:
+            _by_hash.clear()
+        _by_hash[session_hash] = session
+
+
+def resolve(stored: Any, request: gr.Request | None) -> str:
+    """The visitor's id: the browser's, else the one mapped to this page, else the page's own hash."""
+    if _valid(stored):
+        remember(getattr(request, "session_hash", None), stored)
+        return stored
+    session_hash = getattr(request, "session_hash", None)
+    with _lock:
+        mapped = _by_hash.get(session_hash or "")
+    if mapped:
+        return mapped
+    if _valid(session_hash):
+        return str(session_hash)
+    raise ValueError("This page has no session yet: reload the page and try again.")
+
+
+def current_session() -> str | None:
+    """The visitor behind the event being handled now (None outside an event)."""
+    from gradio.context import LocalContext
+
+    request = LocalContext.request.get(None)
+    session_hash = getattr(request, "session_hash", None)
+    if not session_hash:
+        return None
+    with _lock:
+        return _by_hash.get(session_hash) or (session_hash if _valid(session_hash) else None)
+
+
+class SessionDirs(list):
+    """`AppContext.user_dirs`: published folders + the current visitor's, looked up on each read."""
+
+    def _dirs(self) -> list[str]:
+        return get_manager().user_dirs(current_session())
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._dirs())
+
+    def __len__(self) -> int:
+        return len(self._dirs())
+
+    def __bool__(self) -> bool:
+        return bool(self._dirs())
+
+    def __getitem__(self, index: Any) -> Any:
+        return self._dirs()[index]
+
+    def __contains__(self, item: object) -> bool:
+        return item in self._dirs()
+
+    def __repr__(self) -> str:
+        return f"SessionDirs({self._dirs()!r})"
+
+
+def on_load(stored: Any, request: gr.Request) -> str:
+    """Page load: keep the browser's id (or make one) and map this page to it."""
+    session = stored if _valid(stored) else new_session_id()
+    remember(request.session_hash, session)
+    return session
+
+
+def refresh_pickers(ctx: Any) -> Callable[..., Any]:
+    """A handler that recomputes every registered model picker's choices for the current visitor."""
+    def handler() -> Any:
+        updates = []
+        for _, choices_fn in ctx.pickers:
+            updates.append(gr.Dropdown(choices=choices_fn()))
+        return updates if len(updates) != 1 else updates[0]
+    return handler
+
+
+def attach(demo: gr.Blocks, ctx: Any) -> None:
+    """Wire the page load (session id, pickers) and the `models_changed` signal (after a save)."""
+    load = demo.load(on_load, inputs=ctx.session, outputs=ctx.session, show_progress="hidden",
+                     api_visibility="private")
+    if ctx.pickers:
+        outputs = [component for component, _ in ctx.pickers]
+        load.then(refresh_pickers(ctx), outputs=outputs, show_progress="hidden", api_visibility="private")
+        ctx.models_changed.change(refresh_pickers(ctx), outputs=outputs, show_progress="hidden",
+                                  api_visibility="private")

@@ -1,0 +1,70 @@
+"""Real browser: text streams into the Text tab, code into the Code tab's editor; Stop works."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+pytestmark = pytest.mark.browser
+
+
+def _settings(page, prefix: str, tokens: int) -> None:
+    page.locator(".label-wrap:visible", has_text="Sampling settings").click()
+    box = page.locator(f"#{prefix}-max-tokens input[type=number]")
+    box.fill(str(tokens))
+    box.press("Enter")
+
+
+def choose_model(page, prefix: str, title: str) -> None:
+    page.locator(f"#{prefix}-model input").click()
+    page.get_by_role("option", name=title, exact=True).click()
+    expect(page.locator(f"#{prefix}-model input")).to_have_value(title)
+
+
+def test_text_streams_and_reports_speed(page) -> None:
+    page.get_by_role("tab", name="Text").click()
+    choose_model(page, "text", "Tiny GPT")
+    page.locator("#text-prompt textarea").fill("def add(a, b):\n")
+    page.locator("#text-generate").click()
+    output = page.locator("#text-output textarea")
+    expect(output).not_to_have_value("", timeout=30_000)
+    expect(page.locator("#text-stats")).to_contain_text(re.compile(r"\d+ tokens · [\d.]+ tokens/s"))
+    expect(page.locator("#text-stats")).to_contain_text("first token after")
+
+
+def test_stop_ends_a_long_stream(page) -> None:
+    page.get_by_role("tab", name="Text").click()
+    choose_model(page, "text", "Tiny GPT")
+    _settings(page, "text", 1024)
+    page.locator("#text-prompt textarea").fill("class ")
+    page.locator("#text-generate").click()
+    expect(page.locator("#text-output textarea")).not_to_have_value("", timeout=30_000)
+    page.locator("#text-stop").click()
+    stats = page.locator("#text-stats")
+    expect(stats).to_contain_text("stopped by you", timeout=30_000)
+    tokens = int(stats.inner_text().split(" tokens")[0])
+    assert tokens < 1024
+
+
+def test_code_completes_in_the_editor_with_a_parse_badge(page) -> None:
+    page.get_by_role("tab", name="Code").click()
+    editor = page.locator("#code-editor .cm-content")
+    expect(editor).to_contain_text("fibonacci")
+    page.locator("#code-generate").click()
+    expect(page.locator("#code-badge")).to_contain_text(re.compile("Parses|Does not parse"), timeout=60_000)
+    expect(page.locator("#code-stats")).to_contain_text("tokens/s")
+    assert "fibonacci" in editor.inner_text()
+
+
+def test_instruct_models_open_as_a_chat(page) -> None:
+    page.get_by_role("tab", name="Text").click()
+    choose_model(page, "text", "Tiny chat GPT")
+    expect(page.locator("#text-prompt")).to_be_hidden()
+    page.locator("#text-message textarea").fill("hello there")
+    page.locator("#text-send").click()
+    expect(page.locator("#text-chat")).to_contain_text("hello there")
+    expect(page.locator("#text-chat-stats")).to_contain_text("tokens/s", timeout=30_000)
+    choose_model(page, "text", "Tiny GPT")
+    expect(page.locator("#text-prompt")).to_be_visible()
