@@ -22,7 +22,6 @@ COMMANDS: dict[str, tuple[str, dict[str, str]]] = {
     }),
     "sample": ("write samples from a trained model to a file", {
         "gan": "aigc_demo.evaluation.sample_gan",
-        "vae": "aigc_demo.evaluation.sample_vae",
         "gpt": "aigc_demo.evaluation.sample_gpt",
     }),
     "eval": ("measure a model and record the metrics in its model card", {

@@ -49,3 +49,26 @@ def test_ci_runs_exactly_the_readme_test_command() -> None:
 def test_screenshot_exists() -> None:
     shot = re.search(r"!\[[^\]]*\]\(([^)]+)\)", README)
     assert shot and (ROOT / shot.group(1)).is_file()
+
+
+KEY_METRICS = {
+    "dcgan-mnist": ["FID", "Conditional accuracy"],
+    "vae-mnist-32d": ["Test NLL (IWAE)", "Test ELBO"],
+    "vae-mnist-2d": ["Test NLL (IWAE)", "Test ELBO"],
+    "mnist-classifier": ["Test accuracy"],
+    "gpt-shakespeare": ["val loss"],
+    "gpt-python": ["val bits per byte"],
+}
+
+
+def test_readme_model_table_matches_the_model_cards() -> None:
+    """The figures README quotes are the ones the eval command recorded in each card."""
+    from aigc_demo.catalog import discover_local
+
+    rows = {m.group(1): m.group(2) for m in re.finditer(r"^\| `weights/([\w-]+)` \|(.*)$", README, re.M)}
+    specs = {s.id: s for s in discover_local(ROOT / "weights")}
+    assert set(rows) == set(specs) == set(KEY_METRICS)
+    for name, wanted in KEY_METRICS.items():
+        measured = {m.name: m.value for m in specs[name].metrics}
+        for metric in wanted:
+            assert f"{measured[metric]:g}" in rows[name], f"{name}: README does not show {metric} {measured[metric]}"
