@@ -14,7 +14,12 @@ from PIL import Image
 from aigc_demo.services import finetune as ft
 from aigc_demo.services import finetune_data as fd
 from aigc_demo.training.finetune import FinetuneSettings
-from tests.factories import TINY_TEXT, make_tiny_causal_lm, make_tiny_char_gpt, make_tiny_digit_models
+from tests.factories import (
+    TINY_TEXT,
+    make_tiny_causal_lm,
+    make_tiny_char_gpt,
+    make_tiny_digit_models,
+)
 
 A, B = "session-aaaa", "session-bbbb"
 
@@ -230,6 +235,9 @@ def test_other_settings_are_checked(manager, models, image_files):
         manager.start(A, str(models["tiny-gan"]), ft.prepare_text(TINY_TEXT, None), FinetuneSettings(steps=5))
     with pytest.raises(ValueError, match="cannot be fine-tuned"):
         ft.base_model(str(models["tiny-classifier"]))
+    with pytest.raises(ValueError, match="offline"):  # a hub LM that is not downloaded, no network
+        ft.base_model("someone-else/not-downloaded-lm")
+    assert ft.base_model(str(models["lm"])).family == "lora"
     with pytest.raises(ValueError, match="no session"):
         manager.start("../x", str(models["tiny-gan"]), ft.prepare_images(image_files), FinetuneSettings(steps=5))
 

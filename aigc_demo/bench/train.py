@@ -8,10 +8,10 @@ loaded weights and the same data tensor:
   thread drains, as the job process does for the app;
 - **bare**: a hand-written loop over the same model, data and optimizer: forward, loss,
   backward, step, nothing else.
-The ratio app/bare of steps per second is the overhead figure (target >= 0.9). Rates come from
-the median step time after `--warmup` steps (the engine reports every step here), which keeps
-other processes on a shared CPU from skewing one side; the GPT's validation estimate (one batch
-every 10 steps in the app, about 3%) falls outside the median and is not counted.
+The ratio app/bare of steps per second is the overhead figure (target >= 0.9). The loops run
+interleaved step by step (see Interleaved) and rates come from median step times after
+`--warmup` steps, so other processes on a shared CPU weigh on both sides alike; the GPT's
+validation estimate (one batch every 10 steps in the app, about 3%) falls outside the median.
 
 For the char GPT, tokens/s is also compared with **nanoGPT's loop**: nanoGPT's model.py
 (Karpathy, MIT: its GPT class, written out below with its init and weight tying) trained by its
@@ -64,10 +64,46 @@ def text_file(folder: Path, tokenizer: Any, chars: int = 200_000) -> Path:
     return path
 
 
-# ---------------------------------------------------------------- the app's path
+# ---------------------------------------------------------------- the app's path, interleaved
 
-def app_rate(request: Any, warmup: int) -> tuple[float, float, str]:
-    """(steps/s, items/s, device) of run_training with the job's event plumbing, steady state."""
+class Interleaved:
+    """Wraps the app's task: before each of its steps, runs one step of each bare loop and times it.
+
+    The app's step time is the time from the end of one `train_step` call to the end of the next,
+    minus the bare steps run inside: it holds the engine's work between calls (loss checks, CSV,
+    progress events put on the job queue) and the task's own step. Interleaving step by step puts
+    both sides under the same load from other processes on a shared machine.
+    """
+
+    def __init__(self, task: Any, bare: dict[str, Callable[[], None]], sync: Callable[[], None]) -> None:
+        self.task, self.bare, self.sync = task, bare, sync
+        self.times: dict[str, list[float]] = {"app": [], **{name: [] for name in bare}}
+        self.last_end: float | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.task, name)
+
+    def train_step(self, step: int) -> dict[str, float]:
+        inside = 0.0
+        for name, bare_step in self.bare.items():
+            started = time.perf_counter()
+            bare_step()
+            self.sync()
+            took = time.perf_counter() - started
+            self.times[name].append(took)
+            inside += took
+        losses = self.task.train_step(step)
+        self.sync()
+        end = time.perf_counter()
+        if self.last_end is not None:
+            self.times["app"].append(end - self.last_end - inside)
+        self.last_end = end
+        return losses
+
+
+def run_interleaved(request: Any, bare: dict[str, Callable[[], None]], warmup: int,
+                    sync: Callable[[], None]) -> tuple[dict[str, float], float, str]:
+    """Median steps/s of the app and of each bare loop, the app's items per step, and its device."""
     import multiprocessing as mp
 
     from aigc_demo.training.engine import run_training
@@ -89,27 +125,13 @@ def app_rate(request: Any, warmup: int) -> tuple[float, float, str]:
     reader.start()
     task, settings = build_task(request)
     task.export = lambda out_dir, result: None  # writing the model card is not part of the step rate
-    run_training(task, settings, callback=lambda e: events.put(event_dict(e)), stop=stop)
+    wrapped = Interleaved(task, bare, sync)
+    run_training(wrapped, settings, callback=lambda e: events.put(event_dict(e)), stop=stop)
     done.set()
     reader.join()
-    progress = [e for e in received if e["type"] == "progress" and not e["done"] and e["step"] >= warmup]
-    times = [b["elapsed_s"] - a["elapsed_s"] for a, b in zip(progress, progress[1:]) if b["step"] == a["step"] + 1]
-    rate = 1.0 / statistics.median(times)
-    return rate, rate * task.items_per_step, progress[-1]["device"]
-
-
-def timed(step: Callable[[], None], steps: int, warmup: int, sync: Callable[[], None]) -> float:
-    """Steps per second from the median step time (robust to other processes sharing the CPU)."""
-    for _ in range(warmup):
-        step()
-    sync()
-    times = []
-    for _ in range(steps):
-        started = time.perf_counter()
-        step()
-        sync()
-        times.append(time.perf_counter() - started)
-    return 1.0 / statistics.median(times)
+    rates = {name: 1.0 / statistics.median(times[warmup:]) for name, times in wrapped.times.items()}
+    device = next(e["device"] for e in received if e["type"] == "progress")
+    return rates, task.items_per_step, device
 
 
 # ---------------------------------------------------------------- bare loops
@@ -290,10 +312,9 @@ def bench_model(family: str, steps: int, warmup: int, device_name: str, workdir:
     device = torch.device(device_name)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     settings = default_settings(family)
-    settings.steps, settings.log_every, settings.sample_every = warmup + steps, 1, 0
-    total = warmup + steps
-    rows = []
+    settings.steps, settings.log_every, settings.sample_every = warmup + steps + 1, 1, 0
     torch.manual_seed(0)
+    bare: dict[str, Callable[[], None]] = {}
     if family in ("gan", "vae"):
         npz = digits_npz(workdir)
         data_spec = {"kind": "images", "path": str(npz)}
@@ -301,31 +322,30 @@ def bench_model(family: str, steps: int, warmup: int, device_name: str, workdir:
             data = (torch.from_numpy(stored["images"]).unsqueeze(1).to(device),
                     torch.from_numpy(stored["labels"]).to(device))
         make = bare_gan if family == "gan" else bare_vae
-        bare = timed(make(folder, data, settings.batch_size, settings.lr, device), steps, warmup, sync)
-        items = settings.batch_size
+        bare["bare"] = make(folder, data, settings.batch_size, settings.lr, device)
         unit = "samples/s"
     else:
+        from aigc_demo.models import tokenizers as toks
+
         tok = AutoTokenizer.from_pretrained(folder)
         path = text_file(workdir, tok)
         data_spec = {"kind": "text", "path": str(path)}
-        from aigc_demo.models import tokenizers as toks
-
         ids = torch.tensor(toks.encode(tok, path.read_text(encoding="utf-8")), device=device)
         block = settings.block_size
-        bare = timed(bare_hf_gpt(folder, ids, settings.batch_size, block, settings.lr, device), steps, warmup, sync)
+        bare["bare"] = bare_hf_gpt(folder, ids, settings.batch_size, block, settings.lr, device)
         cfg = AutoConfig.from_pretrained(folder).to_dict()
-        nano = timed(bare_nanogpt(cfg, ids, settings.batch_size, block, settings.lr, device), steps, warmup, sync)
-        items = settings.batch_size * block
+        bare["nanoGPT"] = bare_nanogpt(cfg, ids, settings.batch_size, block, settings.lr, device)
         unit = "tokens/s"
     request = JobRequest(job_id="bench", family=family, base=str(folder), base_title=MODELS[family], data=data_spec,
                          data_summary="benchmark data", settings=settings, out_dir=str(workdir / f"out-{family}"),
                          cpu=device.type == "cpu")
-    app, app_items, used = app_rate(request, warmup)
-    rows.append({"model": MODELS[family], "device": used, "batch": settings.batch_size, "unit": unit,
-                 "app steps/s": app, "bare steps/s": bare, "app items/s": app_items, "bare items/s": bare * items,
-                 "app/bare": app / bare, "nanoGPT items/s": nano * items if family == "gpt" else "-",
-                 "app/nanoGPT": app / nano if family == "gpt" else "-"})
-    return rows
+    rates, items, used = run_interleaved(request, bare, warmup, sync)
+    app, base = rates["app"], rates["bare"]
+    nano = rates.get("nanoGPT")
+    return [{"model": MODELS[family], "device": used, "batch": settings.batch_size, "unit": unit,
+             "app steps/s": app, "bare steps/s": base, "app items/s": app * items, "bare items/s": base * items,
+             "app/bare": app / base, "nanoGPT items/s": nano * items if nano else "-",
+             "app/nanoGPT": app / nano if nano else "-"}]
 
 
 def job_startup(workdir: Path) -> float:
@@ -349,7 +369,7 @@ def job_startup(workdir: Path) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m aigc_demo bench train", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--steps", type=int, default=0, help="timed steps per path (default: 15 GAN/VAE, 10 GPT on CPU, 50 on CUDA)")
+    parser.add_argument("--steps", type=int, default=0, help="timed steps per path (default: 12 GAN/VAE, 6 GPT on CPU, 50 on CUDA)")
     parser.add_argument("--warmup", type=int, default=2, help="steps left out of the rates (default 2)")
     parser.add_argument("--models", default="gan,vae,gpt", help="comma-separated: gan, vae, gpt")
     parser.add_argument("--skip-startup", action="store_true", help="do not time a real job's start-up")
@@ -374,7 +394,7 @@ def main(argv: list[str] | None = None) -> int:
             for family in [m.strip() for m in args.models.split(",") if m.strip()]:
                 if family not in MODELS:
                     parser.error(f"unknown model {family!r}: choose from {', '.join(MODELS)}")
-                steps = args.steps or ((10 if family == "gpt" else 15) if device == "cpu" else 50)
+                steps = args.steps or ((6 if family == "gpt" else 12) if device == "cpu" else 50)
                 workdir = Path(tmp) / f"{device}-{family}"
                 workdir.mkdir()
                 began = time.perf_counter()

@@ -26,8 +26,13 @@ from typing import Any
 import numpy as np
 
 from aigc_demo.training import digits_common as common
-from aigc_demo.training.engine import OPTIMIZERS, ProgressEvent, TrainResult, TrainSettings, run_training
-from aigc_demo.training.losses import GAN_LOSSES
+from aigc_demo.training.engine import (
+    OPTIMIZERS,
+    ProgressEvent,
+    TrainResult,
+    TrainSettings,
+    run_training,
+)
 
 FAMILIES = ("gan", "vae", "gpt", "lora")
 MAX_LR = 1.0  # above this every family here diverges at once
@@ -66,6 +71,10 @@ class FinetuneSettings:
                              f"use at most {MAX_LR:g} (2e-4 for a GAN, 1e-3 for a VAE, 3e-4 for a GPT).")
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"The optimizer must be one of {', '.join(OPTIMIZERS)} (got {self.optimizer!r}).")
+        from aigc_demo.training.losses import (
+            GAN_LOSSES,  # imports torch: only when checking
+        )
+
         if self.gan_loss not in GAN_LOSSES:
             raise ValueError(f"The GAN loss must be one of {', '.join(GAN_LOSSES)} (got {self.gan_loss!r}).")
         if not (math.isfinite(self.kl_weight) and 0 <= self.kl_weight <= 100):

@@ -393,7 +393,9 @@ def job_status_api(manager: svc.FinetuneManager) -> Any:
     @user_errors
     def finetune_status(job_id: str = "") -> dict[str, Any]:
         """A fine-tuning job's progress as JSON: status, step, losses history, ETA, steps/s, device, queue position."""
-        from gradio.context import LocalContext  # gr.api injects no gr.Request; the context has it
+        from gradio.context import (
+            LocalContext,  # gr.api injects no gr.Request; the context has it
+        )
 
         session = sessions.resolve(None, LocalContext.request.get(None))
         view = manager.view(session, job_id) if job_id else manager.latest(session)

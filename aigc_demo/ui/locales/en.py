@@ -188,7 +188,8 @@ STRINGS: dict[str, str] = {
     "image.model_not_listed": "Its model, {model}, is not in the list here: pick one, or add it above.",
     # text and code generation (shared)
     "gen.model": "Model",
-    "gen.model_info": "ours (shipped or saved by you) first, then Hugging Face models (downloaded on first use)",
+    "gen.model_info": ("ours (shipped or saved by you) first, then Hugging Face models (downloaded on first "
+                       "use); or type any Hub id of a causal LM, or a local folder"),
     "gen.no_model": "Pick a model first.",
     "gen.settings": "Sampling settings",
     "gen.max_new_tokens": "Max new tokens",
