@@ -105,5 +105,5 @@ def test_blank_sketch_is_refused_clearly(client, weights_dir: Path, tmp_path: Pa
 def test_latent_map(client, weights_dir: Path) -> None:
     manifold, scatter = client.predict(str(weights_dir / "tiny-vae-2d"), api_name="/digits_map")
     assert _image(manifold).width == _image(manifold).height
-    with pytest.raises(AppError, match="not in the list of choices"):  # only 2-D VAEs are offered
+    with pytest.raises(AppError, match="needs a VAE with a 2-D latent"):
         client.predict(str(weights_dir / "tiny-vae-4d"), api_name="/digits_map")

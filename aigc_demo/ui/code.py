@@ -62,6 +62,7 @@ def build_code_tab(ctx: AppContext) -> None:
     gr.Markdown(t("code.intro"))
     model = gr.Dropdown(choices, value=choices[0][1] if choices else None, label=t("gen.model"),
                         info=t("gen.model_info"), allow_custom_value=True, elem_id="code-model")
+    ctx.register_picker(model, lambda: models_for_tab(ctx.settings.weights_dir, "code", ctx.user_dirs))
     editor = gr.Code(EXAMPLES[0], language="python", label=t("code.editor"), lines=18, max_lines=40,
                      interactive=True, elem_id="code-editor")
     with gr.Row():

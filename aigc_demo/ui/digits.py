@@ -111,7 +111,8 @@ def show_latent_map(vae_folder: str | None) -> tuple[Any, Any]:
 
 
 def _picker(label: str, choices: list[tuple[str, str]], elem_id: str) -> gr.Dropdown:
-    return gr.Dropdown(choices, value=choices[0][1] if choices else None, label=label, elem_id=elem_id)
+    return gr.Dropdown(choices, value=choices[0][1] if choices else None, label=label, elem_id=elem_id,
+                       allow_custom_value=True)  # a visitor's saved models join after page load
 
 
 def build_digits_tab(ctx: AppContext) -> None:
@@ -123,6 +124,8 @@ def build_digits_tab(ctx: AppContext) -> None:
             vae = _picker(t("digits.role.vae"), models["vae"], "digits-vae")
             vae2d = _picker(t("digits.role.vae2d"), models["vae2d"], "digits-vae2d")
             classifier = _picker(t("digits.role.classifier"), models["classifier"], "digits-classifier")
+    for role, picker in (("gan", gan), ("vae", vae), ("vae2d", vae2d), ("classifier", classifier)):
+        ctx.register_picker(picker, lambda role=role: digit_models(ctx)[role])
 
     with gr.Tabs():
         with gr.Tab(t("digits.grid"), id="digits-grid"):

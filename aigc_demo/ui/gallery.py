@@ -98,8 +98,10 @@ def build_gallery_tab(ctx: AppContext) -> None:
     refreshes = gr.State(0)
     refresh.click(lambda n: n + 1, refreshes, refreshes, show_progress="hidden")
 
-    @gr.render(inputs=[task, source, refreshes])  # re-rendered on load and on each change
-    def cards(task_value: str, source_value: str, _refreshes: int) -> None:
+    watched = [task, source, refreshes] + ([ctx.models_changed] if ctx.models_changed is not None else [])
+
+    @gr.render(inputs=watched)  # re-rendered on load, on each change and when a visitor saves a model
+    def cards(task_value: str, source_value: str, *_changes: int) -> None:
         specs = list_models(ctx.settings.weights_dir, task_value, source_value, ctx.user_dirs)
         gr.Markdown(t("gallery.count", count=len(specs)) if specs else t("gallery.empty"),
                     elem_id="gallery-count")

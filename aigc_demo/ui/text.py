@@ -74,6 +74,7 @@ def build_text_tab(ctx: AppContext) -> None:
     gr.Markdown(t("text.intro"))
     model = gr.Dropdown(choices, value=choices[0][1] if choices else None, label=t("gen.model"),
                         info=t("gen.model_info"), allow_custom_value=True, elem_id="text-model")
+    ctx.register_picker(model, lambda: models_for_tab(ctx.settings.weights_dir, "text", ctx.user_dirs))
     first_is_chat = bool(choices) and textgen.is_chat_model(choices[0][1])
 
     with gr.Column(visible=not first_is_chat) as completion_view:
