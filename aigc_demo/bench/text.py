@@ -73,8 +73,16 @@ def bench_model(folder: Path, prompt: str, short: int, long: int, runs: int) -> 
                                   max_new_tokens=short, min_new_tokens=short, do_sample=True,
                                   temperature=0.8, top_k=40, pad_token_id=0)
 
-    t_service, update = _time(lambda: service(short), runs)
-    t_plain, _ = _time(plain, runs)
+    update, _ = service(short), plain()  # warm-up
+    service_times, plain_times = [], []
+    for _ in range(runs):  # interleaved, so the machine's drift hits both alike
+        started = time.perf_counter()
+        update = service(short)
+        service_times.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        plain()
+        plain_times.append(time.perf_counter() - started)
+    t_service, t_plain = median(service_times), median(plain_times)
     t_long, long_update = _time(lambda: service(long), 1, warm_up=False)  # slow rows: one run each
     t_loop, _ = _time(lambda: no_cache_loop(model, ids, long, 0.8, 40, 0), 1, warm_up=False)
     name = folder.name

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from aigc_demo.training import digits_common as common
-from aigc_demo.training.engine import TrainResult, TrainSettings, make_optimizer, run_training
+from aigc_demo.training.engine import TrainResult, TrainSettings, make_optimizer
 
 
 @dataclass
@@ -139,9 +139,4 @@ DEFAULTS = {"batch_size": 256, "lr": 2e-3, "steps": 4000, "out_dir": "runs/mnist
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = common.build_parser("python -m aigc_demo train classifier", ClassifierConfig, DEFAULTS)
-    settings, config = common.parse(parser, ClassifierConfig, argv)
-    result = run_training(ClassifierTask(config, settings), settings)
-    print(f"trained {result.steps_done} steps in {result.seconds:.1f} s "
-          f"({result.steps_per_s:.1f} steps/s); weights in {result.out_dir}; losses {result.final_losses}")
-    return 0
+    return common.train_main("classifier", ClassifierConfig, DEFAULTS, ClassifierTask, argv)

@@ -201,3 +201,16 @@ def preview_grid(images_uint8: Any, rows: int, cols: int) -> Any:
         return image_grid(images_uint8, rows, cols)
     except ImportError:
         return None
+
+
+def train_main(family: str, config_cls: type, defaults: dict[str, Any], task_cls: type,
+               argv: list[str] | None) -> int:
+    """`python -m aigc_demo train FAMILY ...`: parse flags, train, say where the weights are."""
+    from aigc_demo.training.engine import run_training
+
+    parser = build_parser(f"python -m aigc_demo train {family}", config_cls, defaults)
+    settings, config = parse(parser, config_cls, argv)
+    result = run_training(task_cls(config, settings), settings)
+    print(f"trained {result.steps_done} steps in {result.seconds:.1f} s "
+          f"({result.steps_per_s:.1f} steps/s); weights in {result.out_dir}; losses {result.final_losses}")
+    return 0

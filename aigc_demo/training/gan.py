@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from aigc_demo.training import digits_common as common
-from aigc_demo.training.engine import TrainResult, TrainSettings, make_optimizer, run_training
+from aigc_demo.training.engine import TrainResult, TrainSettings, make_optimizer
 from aigc_demo.training.losses import GAN_LOSSES, gan_losses, interpolates, penalty_from_scores
 
 
@@ -213,9 +213,4 @@ DEFAULTS = {"batch_size": 128, "lr": 2e-4, "steps": 20000, "out_dir": "runs/dcga
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = common.build_parser("python -m aigc_demo train gan", GanConfig, DEFAULTS)
-    settings, config = common.parse(parser, GanConfig, argv)
-    result = run_training(GanTask(config, settings), settings)
-    print(f"trained {result.steps_done} steps in {result.seconds:.1f} s "
-          f"({result.steps_per_s:.1f} steps/s); weights in {result.out_dir}; losses {result.final_losses}")
-    return 0
+    return common.train_main("gan", GanConfig, DEFAULTS, GanTask, argv)

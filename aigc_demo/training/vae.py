@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from aigc_demo.training import digits_common as common
-from aigc_demo.training.engine import TrainResult, TrainSettings, make_optimizer, run_training
+from aigc_demo.training.engine import TrainResult, TrainSettings, make_optimizer
 from aigc_demo.training.losses import vae_kl, vae_recon_loss
 
 FP16_TOLERANCE_NATS = 0.1  # fp16 storage is kept when the test ELBO moves less than this
@@ -155,9 +155,4 @@ DEFAULTS = {"batch_size": 256, "lr": 1e-3, "steps": 25000, "out_dir": "runs/vae-
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = common.build_parser("python -m aigc_demo train vae", VaeConfig, DEFAULTS)
-    settings, config = common.parse(parser, VaeConfig, argv)
-    result = run_training(VaeTask(config, settings), settings)
-    print(f"trained {result.steps_done} steps in {result.seconds:.1f} s "
-          f"({result.steps_per_s:.1f} steps/s); weights in {result.out_dir}; losses {result.final_losses}")
-    return 0
+    return common.train_main("vae", VaeConfig, DEFAULTS, VaeTask, argv)
