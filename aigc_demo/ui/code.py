@@ -11,8 +11,8 @@ from aigc_demo.services import textgen
 from aigc_demo.services.gallery import models_for_tab
 from aigc_demo.ui.context import AppContext
 from aigc_demo.ui.errors import user_errors
-from aigc_demo.ui.generation import (build_look_inside, build_sampling_controls, make_settings, new_stop,
-                                     stats_line, stop_stream)
+from aigc_demo.ui.generation import (build_look_inside, build_sampling_controls, load_with_progress,
+                                     make_settings, new_stop, stats_line, stop_stream)
 from aigc_demo.ui.strings import t
 
 EXAMPLES = [
@@ -37,14 +37,13 @@ def _instruct_prompt(tokenizer: Any, code: str) -> str:
 @user_errors
 def complete_code(model: str, code: str, stop_at_function_end: bool, max_new_tokens: float,
                   temperature: float, top_k: float, top_p: float, repetition_penalty: float,
-                  seed: float | None, randomize: bool, request: gr.Request = None) -> Iterator[tuple[Any, ...]]:
+                  seed: float | None, randomize: bool, request: gr.Request = None,
+                  progress: gr.Progress = gr.Progress()) -> Iterator[tuple[Any, ...]]:
     """Stream (editor = code + completion, stats, parse badge, seed used, code before it)."""
-    if not model:
-        raise ValueError(t("gen.no_model"))
     code = code or ""
     settings = make_settings(max_new_tokens, temperature, top_k, top_p, repetition_penalty, seed, randomize,
                              stop_at_function_end=bool(stop_at_function_end))
-    lm, tokenizer = textgen.load_causal_lm(model)
+    lm, tokenizer = load_with_progress(model, progress)
     instruct = textgen.has_chat_template(tokenizer)
     prompt = _instruct_prompt(tokenizer, code) if instruct else code
     stop = new_stop(request)

@@ -24,6 +24,18 @@ def new_stop(request: gr.Request | None) -> threading.Event:
     return event
 
 
+def load_with_progress(model: str | None, progress: gr.Progress) -> tuple[Any, Any]:
+    """Load (or download, with bytes and ETA shown in the page) a causal LM, then show 'loading'."""
+    if not model:
+        raise ValueError(t("gen.no_model"))
+    progress(0, desc=t("gen.loading"))
+
+    def downloading(report: Any) -> None:
+        progress(report.fraction, desc=t("gen.downloading", detail=report.text()))
+
+    return textgen.load_causal_lm(model, on_progress=downloading)
+
+
 def stop_stream(request: gr.Request) -> None:
     """Stop only this session's stream."""
     with _stops_lock:

@@ -10,42 +10,38 @@ from aigc_demo.services import textgen
 from aigc_demo.services.gallery import models_for_tab
 from aigc_demo.ui.context import AppContext
 from aigc_demo.ui.errors import user_errors
-from aigc_demo.ui.generation import (build_look_inside, build_sampling_controls, make_settings, new_stop,
-                                     stats_line, stop_stream)
+from aigc_demo.ui.generation import (build_look_inside, build_sampling_controls, load_with_progress,
+                                     make_settings, new_stop, stats_line, stop_stream)
 from aigc_demo.ui.strings import t
 
 EXAMPLES = ["ROMEO:\n", "First Citizen:\nBefore we proceed any further, hear me speak.\n",
             "KING HENRY:\nOnce more unto the", "To be, or not to be"]
 
 
-def _need_model(model: str | None) -> str:
-    if not model:
-        raise ValueError(t("gen.no_model"))
-    return model
-
-
 @user_errors
 def complete(model: str, prompt: str, max_new_tokens: float, temperature: float, top_k: float,
              top_p: float, repetition_penalty: float, seed: float | None, randomize: bool,
-             request: gr.Request = None) -> Iterator[tuple[Any, ...]]:
+             request: gr.Request = None, progress: gr.Progress = gr.Progress()) -> Iterator[tuple[Any, ...]]:
     """Stream a completion: (output, stats, prompt + output, seed used) after each token."""
     settings = make_settings(max_new_tokens, temperature, top_k, top_p, repetition_penalty, seed, randomize)
     stop = new_stop(request)
-    for update in textgen.stream_text(_need_model(model), prompt or "", settings, stop):
+    lm, tokenizer = load_with_progress(model, progress)
+    for update in textgen.stream_with(lm, tokenizer, prompt or "", settings, stop):
         yield update.text, stats_line(update), (prompt or "") + update.text, update.seed
 
 
 @user_errors
 def chat(model: str, message: str, history: list[dict[str, Any]], system: str, max_new_tokens: float,
          temperature: float, top_k: float, top_p: float, repetition_penalty: float, seed: float | None,
-         randomize: bool, request: gr.Request = None) -> Iterator[tuple[Any, ...]]:
+         randomize: bool, request: gr.Request = None,
+         progress: gr.Progress = gr.Progress()) -> Iterator[tuple[Any, ...]]:
     """Stream the assistant's reply into the chat: (message box, history, stats, seed used)."""
     if not (message or "").strip():
         raise ValueError(t("chat.empty"))
     settings = make_settings(max_new_tokens, temperature, top_k, top_p, repetition_penalty, seed, randomize)
     history = [{"role": m["role"], "content": _plain(m["content"])} for m in history or []]
     history.append({"role": "user", "content": message})
-    lm, tokenizer = textgen.load_causal_lm(_need_model(model))
+    lm, tokenizer = load_with_progress(model, progress)
     if not textgen.has_chat_template(tokenizer):
         raise ValueError(t("chat.no_template"))
     prompt = textgen.chat_prompt(tokenizer, history, system or "")

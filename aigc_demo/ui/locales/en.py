@@ -191,6 +191,8 @@ STRINGS: dict[str, str] = {
     "gen.model_info": ("ours (shipped or saved by you) first, then Hugging Face models (downloaded on first "
                        "use); or type any Hub id of a causal LM, or a local folder"),
     "gen.no_model": "Pick a model first.",
+    "gen.loading": "Loading the model…",
+    "gen.downloading": "Downloading the model: {detail}",
     "gen.settings": "Sampling settings",
     "gen.max_new_tokens": "Max new tokens",
     "gen.temperature": "Temperature",
