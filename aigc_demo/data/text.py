@@ -36,27 +36,33 @@ class CorpusError(ValueError):
     """A corpus that cannot be used; the message says why and what to do."""
 
 
+def decode_text(raw: bytes, name: str, max_bytes: int = MAX_TEXT_BYTES) -> str:
+    """Bytes -> text, refusing empty, oversized, binary, non-UTF-8 and blank input by `name`."""
+    if not raw:
+        raise CorpusError(f"{name} is empty: give some text to learn from")
+    if len(raw) > max_bytes:
+        raise CorpusError(f"{name} is {len(raw) / 2**20:.1f} MB; the limit is {max_bytes / 2**20:.0f} MB of text")
+    if b"\x00" in raw[:65536]:
+        raise CorpusError(f"{name} looks binary (it contains NUL bytes): give a plain UTF-8 text file")
+    try:
+        text = raw.decode("utf-8-sig")  # a byte-order mark is not text
+    except UnicodeDecodeError as err:
+        raise CorpusError(f"{name} is not UTF-8 text (bad byte at offset {err.start}): "
+                          "save it as UTF-8 and try again") from None
+    if not text.strip():
+        raise CorpusError(f"{name} holds only whitespace: give some text to learn from")
+    return text
+
+
 def read_text_file(path: str | Path, max_bytes: int = MAX_TEXT_BYTES) -> str:
     """Read a UTF-8 text file, refusing empty, binary and oversized files with a clear message."""
     path = Path(path)
     if not path.is_file():
         raise CorpusError(f"{path} does not exist or is not a file")
     size = path.stat().st_size
-    if size == 0:
-        raise CorpusError(f"{path} is empty: a text corpus needs some text to learn from")
-    if size > max_bytes:
-        raise CorpusError(f"{path} is {size / 2**20:.0f} MB; the limit is {max_bytes / 2**20:.0f} MB")
-    raw = path.read_bytes()
-    if b"\x00" in raw[:65536]:
-        raise CorpusError(f"{path} looks binary (it contains NUL bytes): give a plain UTF-8 text file")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as err:
-        raise CorpusError(f"{path} is not UTF-8 text (bad byte at offset {err.start}): "
-                          "save it as UTF-8 and try again") from err
-    if not text.strip():
-        raise CorpusError(f"{path} holds only whitespace: a text corpus needs some text to learn from")
-    return text
+    if size > max_bytes:  # checked before reading a huge file into memory
+        raise CorpusError(f"{path} is {size / 2**20:.1f} MB; the limit is {max_bytes / 2**20:.0f} MB of text")
+    return decode_text(path.read_bytes(), str(path), max_bytes)
 
 
 def split_text(text: str, val_fraction: float = 0.1) -> tuple[str, str]:

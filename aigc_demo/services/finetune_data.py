@@ -31,6 +31,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from aigc_demo.data.text import decode_text
 from aigc_demo.settings import PROJECT_ROOT
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm", ".pbm")
@@ -53,24 +54,6 @@ class DataLimits:
 
 # ---------------------------------------------------------------- text
 
-def _text_from_bytes(raw: bytes, name: str, limits: DataLimits) -> str:
-    if not raw:
-        raise ValueError(f"{name} is empty: give some text to learn from.")
-    if len(raw) > limits.max_upload_bytes:
-        raise ValueError(f"{name} is {len(raw) / 2**20:.1f} MB; this server accepts at most "
-                         f"{limits.max_upload_bytes / 2**20:.0f} MB of text.")
-    if b"\x00" in raw[:65536]:
-        raise ValueError(f"{name} looks like a binary file (it contains NUL bytes): upload a plain .txt file.")
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as err:
-        raise ValueError(f"{name} is not UTF-8 text (bad byte at offset {err.start}): save it as UTF-8 "
-                         "and upload it again.") from None
-    if not text.strip():
-        raise ValueError(f"{name} holds only whitespace: give some text to learn from.")
-    return text
-
-
 def load_text(pasted: str | None = None, file: str | Path | None = None,
               limits: DataLimits | None = None) -> str:
     """The training text: the uploaded .txt file when there is one, else the pasted text."""
@@ -86,9 +69,9 @@ def load_text(pasted: str | None = None, file: str | Path | None = None,
         if size > limits.max_upload_bytes:
             raise ValueError(f"{name} is {size / 2**20:.1f} MB; this server accepts at most "
                              f"{limits.max_upload_bytes / 2**20:.0f} MB of text.")
-        text = _text_from_bytes(path.read_bytes(), name, limits)
+        text = decode_text(path.read_bytes(), name, limits.max_upload_bytes)
     elif pasted is not None and pasted.strip():
-        text = _text_from_bytes(pasted.encode("utf-8"), "The pasted text", limits)
+        text = decode_text(pasted.encode("utf-8"), "The pasted text", limits.max_upload_bytes)
     else:
         raise ValueError("No text yet: paste some text or upload a .txt file.")
     if len(text) < MIN_TEXT_CHARS:

@@ -8,11 +8,10 @@ from typing import Any, Iterator
 import gradio as gr
 
 from aigc_demo.services import textgen
-from aigc_demo.services.gallery import models_for_tab
 from aigc_demo.ui.context import AppContext
 from aigc_demo.ui.errors import user_errors
-from aigc_demo.ui.generation import (build_look_inside, build_sampling_controls, load_with_progress,
-                                     make_settings, new_stop, stats_line, stop_stream)
+from aigc_demo.ui.generation import (build_look_inside, build_model_picker, build_sampling_controls,
+                                     load_with_progress, make_settings, new_stop, stats_line, stop_stream)
 from aigc_demo.ui.strings import t
 
 EXAMPLES = [
@@ -57,11 +56,8 @@ def complete_code(model: str, code: str, stop_at_function_end: bool, max_new_tok
 
 
 def build_code_tab(ctx: AppContext) -> None:
-    choices = models_for_tab(ctx.settings.weights_dir, "code", ctx.user_dirs)
     gr.Markdown(t("code.intro"))
-    model = gr.Dropdown(choices, value=choices[0][1] if choices else None, label=t("gen.model"),
-                        info=t("gen.model_info"), allow_custom_value=True, elem_id="code-model")
-    ctx.register_picker(model, lambda: models_for_tab(ctx.settings.weights_dir, "code", ctx.user_dirs))
+    model = build_model_picker(ctx, "code")
     editor = gr.Code(EXAMPLES[0], language="python", label=t("code.editor"), lines=18, max_lines=40,
                      interactive=True, elem_id="code-editor")
     with gr.Row():

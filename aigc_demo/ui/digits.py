@@ -110,6 +110,12 @@ def show_latent_map(vae_folder: str | None) -> tuple[Any, Any]:
     return svc.latent_map(folder), svc.scatter_plot(folder)
 
 
+def digit_sketchpad(label: str, elem_id: str) -> gr.Sketchpad:
+    """A square canvas with a thick black pen: a drawing the MNIST models can read."""
+    return gr.Sketchpad(label=label, type="numpy", canvas_size=(280, 280), elem_id=elem_id,
+                        brush=gr.Brush(colors=["#000000"], default_size=20, color_mode="fixed"))
+
+
 def _picker(label: str, choices: list[tuple[str, str]], elem_id: str) -> gr.Dropdown:
     return gr.Dropdown(choices, value=choices[0][1] if choices else None, label=label, elem_id=elem_id,
                        allow_custom_value=True)  # a visitor's saved models join after page load
@@ -193,9 +199,7 @@ def build_digits_tab(ctx: AppContext) -> None:
         with gr.Tab(t("digits.draw"), id="digits-draw"):
             gr.Markdown(t("digits.draw_help"))
             with gr.Row():
-                sketch = gr.Sketchpad(label=t("digits.sketch"), type="numpy", canvas_size=(280, 280),
-                                      brush=gr.Brush(colors=["#000000"], default_size=20, color_mode="fixed"),
-                                      elem_id="digits-sketch")
+                sketch = digit_sketchpad(t("digits.sketch"), "digits-sketch")
                 with gr.Column():
                     read = gr.Button(t("digits.read"), variant="primary", elem_id="digits-read")
                     where = gr.Markdown(elem_id="digits-where")

@@ -20,6 +20,7 @@ from aigc_demo.services.finetune_data import BUILTIN, DATASET_TITLES
 from aigc_demo.training.finetune import FinetuneSettings, default_settings
 from aigc_demo.ui import sessions
 from aigc_demo.ui.context import AppContext
+from aigc_demo.ui.digits import digit_sketchpad
 from aigc_demo.ui.errors import user_errors
 from aigc_demo.ui.strings import t
 
@@ -154,9 +155,7 @@ def build_finetune_tab(ctx: AppContext) -> None:
         with gr.Tab(t("finetune.data_draw"), id="finetune-draw"):
             gr.Markdown(t("finetune.draw_help"))
             with gr.Row():
-                sketch = gr.Sketchpad(label=t("finetune.sketch"), type="numpy", canvas_size=(280, 280),
-                                      brush=gr.Brush(colors=["#000000"], default_size=20, color_mode="fixed"),
-                                      elem_id="finetune-sketch")
+                sketch = digit_sketchpad(t("finetune.sketch"), "finetune-sketch")
                 with gr.Column():
                     sketch_digit = gr.Dropdown([(t("finetune.no_digit"), NO_DIGIT)] + [(str(d), d) for d in range(10)],
                                                value=NO_DIGIT, label=t("finetune.sketch_digit"))

@@ -24,6 +24,21 @@ def new_stop(request: gr.Request | None) -> threading.Event:
     return event
 
 
+def build_model_picker(ctx: Any, tab: str) -> gr.Dropdown:
+    """The causal-LM picker of the Text and Code tabs: our models, then hub ids, or any typed id;
+    refreshed with the visitor's own saved models."""
+    from aigc_demo.services.gallery import models_for_tab
+
+    def choices() -> list[tuple[str, str]]:
+        return models_for_tab(ctx.settings.weights_dir, tab, ctx.user_dirs)
+
+    initial = choices()
+    picker = gr.Dropdown(initial, value=initial[0][1] if initial else None, label=t("gen.model"),
+                         info=t("gen.model_info"), allow_custom_value=True, elem_id=f"{tab}-model")
+    ctx.register_picker(picker, choices)
+    return picker
+
+
 def load_with_progress(model: str | None, progress: gr.Progress) -> tuple[Any, Any]:
     """Load (or download, with bytes and ETA shown in the page) a causal LM, then show 'loading'."""
     if not model:

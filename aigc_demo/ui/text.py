@@ -7,11 +7,10 @@ from typing import Any, Iterator
 import gradio as gr
 
 from aigc_demo.services import textgen
-from aigc_demo.services.gallery import models_for_tab
 from aigc_demo.ui.context import AppContext
 from aigc_demo.ui.errors import user_errors
-from aigc_demo.ui.generation import (build_look_inside, build_sampling_controls, load_with_progress,
-                                     make_settings, new_stop, stats_line, stop_stream)
+from aigc_demo.ui.generation import (build_look_inside, build_model_picker, build_sampling_controls,
+                                     load_with_progress, make_settings, new_stop, stats_line, stop_stream)
 from aigc_demo.ui.strings import t
 
 EXAMPLES = ["ROMEO:\n", "First Citizen:\nBefore we proceed any further, hear me speak.\n",
@@ -66,12 +65,9 @@ def mode_for(model: str | None) -> tuple[Any, Any]:
 
 
 def build_text_tab(ctx: AppContext) -> None:
-    choices = models_for_tab(ctx.settings.weights_dir, "text", ctx.user_dirs)
     gr.Markdown(t("text.intro"))
-    model = gr.Dropdown(choices, value=choices[0][1] if choices else None, label=t("gen.model"),
-                        info=t("gen.model_info"), allow_custom_value=True, elem_id="text-model")
-    ctx.register_picker(model, lambda: models_for_tab(ctx.settings.weights_dir, "text", ctx.user_dirs))
-    first_is_chat = bool(choices) and textgen.is_chat_model(choices[0][1])
+    model = build_model_picker(ctx, "text")
+    first_is_chat = bool(model.value) and textgen.is_chat_model(model.value)
 
     with gr.Column(visible=not first_is_chat) as completion_view:
         with gr.Row():
