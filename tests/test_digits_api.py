@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from gradio_client import handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
 
@@ -77,29 +76,48 @@ def test_latent_walks(client, gan: str, weights_dir: Path) -> None:
         client.predict("gan", 1, 2, 3, 1, 7, 500, gan, vae, api_name="/digits_walk")
 
 
-def _sketch_file(tmp_path: Path, blank: bool = False) -> str:
+def _sketch_url(blank: bool = False) -> str:
+    """What the page's sketchpad sends: the drawing as a PNG data URL."""
+    import base64
+    import io
+
     canvas = np.full((280, 280, 4), 255, dtype=np.uint8)
     if not blank:
         canvas[60:220, 130:150, :3] = 0  # a vertical stroke: a "1"
-    path = tmp_path / "sketch.png"
-    Image.fromarray(canvas).save(path)
-    return str(path)
+    buffer = io.BytesIO()
+    Image.fromarray(canvas).save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
-def test_sketch_is_reconstructed_placed_and_classified(client, weights_dir: Path, tmp_path: Path) -> None:
-    sketch = {"background": None, "layers": [], "composite": handle_file(_sketch_file(tmp_path))}
+def test_sketch_is_reconstructed_placed_and_classified(client, weights_dir: Path) -> None:
     seen, recon, probs, scatter, where = client.predict(
-        sketch, str(weights_dir / "tiny-vae-2d"), str(weights_dir / "tiny-classifier"), api_name="/digits_sketch")
+        _sketch_url(), str(weights_dir / "tiny-vae-2d"), str(weights_dir / "tiny-classifier"),
+        api_name="/digits_sketch")
     assert _image(seen).size == _image(recon).size
     assert {c["label"] for c in probs["confidences"]} <= {str(d) for d in range(10)}
     assert "Latent code" in where
 
 
-def test_blank_sketch_is_refused_clearly(client, weights_dir: Path, tmp_path: Path) -> None:
-    sketch = {"background": None, "layers": [], "composite": handle_file(_sketch_file(tmp_path, blank=True))}
-    with pytest.raises(AppError, match="blank"):
-        client.predict(sketch, str(weights_dir / "tiny-vae-2d"), str(weights_dir / "tiny-classifier"),
-                       api_name="/digits_sketch")
+@pytest.mark.parametrize("sketch, message", [("", "blank: draw a digit first"),
+                                             (None, "blank: draw a digit first"),
+                                             ("data:image/png;base64,AAAA", "not an image")])
+def test_blank_or_broken_sketch_gives_one_message(client, weights_dir: Path, sketch, message: str) -> None:
+    """One message in the page (where the answer goes), no error in every output."""
+    if sketch is None:
+        sketch = _sketch_url(blank=True)
+    seen, recon, probs, scatter, where = client.predict(
+        sketch, str(weights_dir / "tiny-vae-2d"), str(weights_dir / "tiny-classifier"), api_name="/digits_sketch")
+    assert message in where
+    assert seen is None and recon is None and scatter is None
+
+
+def test_downloads_are_named_by_content(client, gan: str, weights_dir: Path) -> None:
+    _, download = client.predict("2026", 7, 0.8, gan, api_name="/digits_write")
+    assert Path(download if isinstance(download, str) else download["path"]).name == "handwriting-2026-style7.png"
+    grid = client.predict(["3", "5"], 4, 42, 1.0, gan, api_name="/digits_grid")
+    assert Path(grid if isinstance(grid, str) else grid["path"]).name == "digits-grid-35-seed42.png"
+    gif, strip = client.predict("gan", 1, 2, 3, 1, 7, 4, gan, str(weights_dir / "tiny-vae-4d"), api_name="/digits_walk")
+    assert Path(gif if isinstance(gif, str) else gif["path"]).name == "latent-walk-gan-digit3-seeds1-2.gif"
 
 
 def test_latent_map(client, weights_dir: Path) -> None:

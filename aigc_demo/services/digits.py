@@ -29,6 +29,46 @@ TRUNCATION_RANGE = (0.1, 2.0)
 TEXT_EXTRAS = ".- ,"  # rendered as small marks / gaps; anything else is rejected
 
 
+# ---------------------------------------------------------------- downloads
+DOWNLOAD_TTL_S = 3600  # named download files older than this are removed on the next write
+_UNSAFE = __import__("re").compile(r"[^A-Za-z0-9._-]+")
+
+
+def download_name(kind: str, *parts: Any, suffix: str = ".png") -> str:
+    """A file name that says what is inside, e.g. handwriting-2026.png, digits-grid-seed42.png."""
+    words = [kind, *(_UNSAFE.sub("_", str(p)).strip("._") for p in parts)]
+    stem = "-".join(w for w in words if w)[:80]
+    return stem + suffix
+
+
+def named_file(name: str, data: Any) -> str:
+    """Write `data` (PNG/GIF bytes or a PIL image) as `name` in a fresh folder; its path.
+
+    Gradio offers the file for download under this name (rather than tmpXXXX.png). Old files are
+    swept here so the folder does not grow without end."""
+    import tempfile
+    import time
+
+    root = Path(tempfile.gettempdir()) / "aigc-downloads"
+    root.mkdir(exist_ok=True)
+    now = time.time()
+    for old in root.iterdir():
+        try:
+            if now - old.stat().st_mtime > DOWNLOAD_TTL_S:
+                for f in old.iterdir():
+                    f.unlink()
+                old.rmdir()
+        except OSError:
+            pass
+    folder = Path(tempfile.mkdtemp(dir=root))
+    path = folder / name
+    if isinstance(data, (bytes, bytearray)):
+        path.write_bytes(data)
+    else:
+        data.save(path)
+    return str(path)
+
+
 # ---------------------------------------------------------------- validation
 def check_seed(seed: Any) -> int:
     """A seed as int in [0, MAX_SEED]; anything else gets a clear message."""
@@ -342,6 +382,34 @@ def vae_walk(digit_a: Any, digit_b: Any, steps: Any = 16, seed: Any = 0, folder:
 
 
 # ---------------------------------------------------------------- sketches
+MAX_DATA_URL = 4_000_000  # characters: a 280x280 PNG drawing is ~10-40 kB
+
+
+def decode_data_url(url: str) -> Any:
+    """A drawing sent by the page's canvas ('data:image/png;base64,...') -> PIL image."""
+    import base64
+    import binascii
+    import io
+
+    from PIL import Image
+
+    if not url:
+        raise ValueError("The sketch is blank: draw a digit first")
+    if len(url) > MAX_DATA_URL:
+        raise ValueError("The drawing is too large: draw on the sketchpad instead")
+    head, _, payload = url.partition(",")
+    if not (head.startswith("data:image/") and head.endswith(";base64")):
+        raise ValueError("The drawing could not be read (expected a PNG data URL)")
+    try:
+        image = Image.open(io.BytesIO(base64.b64decode(payload, validate=True)))
+        image.load()
+    except (binascii.Error, OSError, ValueError):
+        raise ValueError("The drawing could not be read (not an image)") from None
+    if max(image.size) > 2048:
+        raise ValueError("The drawing is too large: at most 2048 x 2048 pixels")
+    return image
+
+
 def _to_array(sketch: Any) -> np.ndarray:
     """A Sketchpad value / PIL image / numpy array / file path -> float grey array (H, W), ink bright."""
     from PIL import Image
@@ -353,6 +421,8 @@ def _to_array(sketch: Any) -> np.ndarray:
         if value is None:
             raise ValueError("The sketch is empty: draw a digit first")
         sketch = value
+    if isinstance(sketch, str) and (sketch == "" or sketch.startswith("data:")):
+        sketch = decode_data_url(sketch)
     if isinstance(sketch, (str, Path)):
         try:
             sketch = Image.open(sketch)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import random
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ from aigc_demo.services import digits as svc
 from aigc_demo.services.gallery import models_for_tab
 from aigc_demo.ui.context import AppContext
 from aigc_demo.ui.errors import user_errors
+from aigc_demo.ui.sketchpad import digit_sketchpad, gate, has_ink
 from aigc_demo.ui.strings import t
 
 BATCH = 8  # requests Gradio groups into one forward pass
@@ -47,12 +47,6 @@ def next_seed(seed: float | None, randomize: bool) -> int:
     return svc.check_seed(seed)
 
 
-def _write_temp(data: bytes, suffix: str) -> str:
-    with tempfile.NamedTemporaryFile(suffix=suffix, delete=False) as handle:
-        handle.write(data)
-        return handle.name
-
-
 def _required(folder: str | None, role: str) -> str:
     if not folder:
         raise ValueError(t("digits.no_model", role=t(f"digits.role.{role}")))
@@ -71,16 +65,17 @@ def grid_batched(digits: list, counts: list, seeds: list, truncations: list, fol
                                           [seeds[i] for i in indices], [truncations[i] for i in indices],
                                           folder=folder)
         for i, grid in zip(indices, grids):
-            images[i] = grid
+            which = "".join(str(d) for d in svc.parse_digit_choice(digits[i]) or [])
+            name = svc.download_name("digits-grid", which, f"seed{int(seeds[i])}")
+            images[i] = svc.named_file(name, grid)  # downloads as digits-grid-35-seed11.png
     return (images,)
 
 
 @user_errors
 def write_digits(text: str, seed: int, truncation: float, folder: str | None) -> tuple[Any, str]:
     image = svc.handwriting(text, seed=seed, truncation=truncation, folder=_required(folder, "gan"))
-    path = tempfile.NamedTemporaryFile(suffix=".png", delete=False).name
-    image.save(path)
-    return image, path
+    path = svc.named_file(svc.download_name("handwriting", svc.check_text(text), f"style{int(seed)}"), image)
+    return path, path
 
 
 @user_errors
@@ -88,16 +83,29 @@ def latent_walk(kind: str, seed_a: float, seed_b: float, digit: int, digit_a: in
                 steps: int, gan_folder: str | None, vae_folder: str | None) -> tuple[str, Any]:
     if kind == "gan":
         walk = svc.gan_walk(seed_a, seed_b, digit, steps, folder=_required(gan_folder, "gan"))
+        stem = svc.download_name("latent-walk-gan", f"digit{int(digit)}", f"seeds{int(seed_a)}-{int(seed_b)}", suffix="")
     else:
         walk = svc.vae_walk(digit_a, digit_b, steps, seed=seed_a, folder=_required(vae_folder, "vae"),
                             gan_folder=_required(gan_folder, "gan"))
-    return _write_temp(walk.gif, ".gif"), walk.strip
+        stem = svc.download_name("latent-walk-vae", f"{int(digit_a)}-to-{int(digit_b)}", suffix="")
+    return svc.named_file(stem + ".gif", walk.gif), svc.named_file(stem + "-strip.png", walk.strip)
 
 
-@user_errors
+def walk_controls(kind: str) -> tuple[Any, Any, Any]:
+    """Show only the chosen walk's controls: the GAN's digit and second seed, or the VAE's two digits."""
+    gan = kind == "gan"
+    return gr.Number(visible=gan), gr.Dropdown(visible=gan), gr.Row(visible=not gan)
+
+
 def read_sketch(sketch: Any, vae_folder: str | None, classifier_folder: str | None) -> tuple[Any, ...]:
-    result = svc.reconstruct_sketch(sketch, folder=_required(vae_folder, "vae2d"),
-                                    classifier_folder=_required(classifier_folder, "classifier"))
+    """Read a drawing; a blank or unreadable one gives one message (in `where`), not an error per output."""
+    if not has_ink(sketch):
+        return None, None, None, None, t("digits.sketch_blank")
+    try:
+        result = svc.reconstruct_sketch(sketch, folder=_required(vae_folder, "vae2d"),
+                                        classifier_folder=_required(classifier_folder, "classifier"))
+    except ValueError as err:
+        return None, None, None, None, t("digits.sketch_problem", problem=str(err))
     best = max(result.probabilities, key=result.probabilities.get)
     where = (t("digits.sketch_where", x=result.latent[0], y=result.latent[1], best=best)
              if result.latent else t("digits.sketch_best", best=best))
@@ -108,12 +116,6 @@ def read_sketch(sketch: Any, vae_folder: str | None, classifier_folder: str | No
 def show_latent_map(vae_folder: str | None) -> tuple[Any, Any]:
     folder = _required(vae_folder, "vae2d")
     return svc.latent_map(folder), svc.scatter_plot(folder)
-
-
-def digit_sketchpad(label: str, elem_id: str) -> gr.Sketchpad:
-    """A square canvas with a thick black pen: a drawing the MNIST models can read."""
-    return gr.Sketchpad(label=label, type="numpy", canvas_size=(280, 280), elem_id=elem_id,
-                        brush=gr.Brush(colors=["#000000"], default_size=20, color_mode="fixed"))
 
 
 def _picker(label: str, choices: list[tuple[str, str]], elem_id: str) -> gr.Dropdown:
@@ -151,7 +153,7 @@ def build_digits_tab(ctx: AppContext) -> None:
                                                 info=t("digits.random_seed_info"))
                     generate = gr.Button(t("digits.generate"), variant="primary", elem_id="digits-generate")
                 grid = gr.Image(label=t("digits.grid_out"), type="pil", format="png", height=420,
-                                elem_id="digits-grid-out", scale=2)
+                                elem_id="digits-grid-out", scale=2, elem_classes=["aigc-out"])
             grid_inputs = [chosen, count, seed, truncation, gan]
             generate.click(next_seed, [seed, randomize], seed, api_visibility="private").then(
                 grid_batched, grid_inputs, [grid], batch=True, max_batch_size=BATCH, api_name="digits_grid",
@@ -169,8 +171,8 @@ def build_digits_tab(ctx: AppContext) -> None:
                     write = gr.Button(t("digits.write_button"), variant="primary", elem_id="digits-write-go")
                 with gr.Column(scale=2):
                     line = gr.Image(label=t("digits.write_out"), type="pil", format="png",
-                                    elem_id="digits-write-out")
-                    download = gr.File(label=t("digits.download"))
+                                    elem_id="digits-write-out", elem_classes=["aigc-out"])
+                    download = gr.File(label=t("digits.download"), elem_id="digits-write-file")
             gr.Examples([["2026"], ["3.14159"], ["0123456789"], ["1-800-555-0199"]], [text])
             write.click(write_digits, [text, style, neatness, gan], [line, download], api_name="digits_write")
             text.submit(write_digits, [text, style, neatness, gan], [line, download], api_visibility="private")
@@ -183,16 +185,22 @@ def build_digits_tab(ctx: AppContext) -> None:
                                     label=t("digits.walk_kind"))
                     with gr.Row():
                         seed_a = gr.Number(1, precision=0, minimum=0, label=t("digits.seed_a"))
-                        seed_b = gr.Number(2, precision=0, minimum=0, label=t("digits.seed_b"))
-                    walk_digit = gr.Dropdown(list(range(10)), value=3, label=t("digits.walk_digit"))
-                    with gr.Row():
+                        seed_b = gr.Number(2, precision=0, minimum=0, label=t("digits.seed_b"),
+                                           elem_id="digits-walk-seed-b")
+                    walk_digit = gr.Dropdown(list(range(10)), value=3, label=t("digits.walk_digit"),
+                                             elem_id="digits-walk-digit")
+                    with gr.Row(visible=False, elem_id="digits-walk-vae-digits") as vae_digits:
                         digit_a = gr.Dropdown(list(range(10)), value=1, label=t("digits.digit_a"))
                         digit_b = gr.Dropdown(list(range(10)), value=7, label=t("digits.digit_b"))
                     steps = gr.Slider(2, svc.MAX_WALK_STEPS, value=16, step=1, label=t("digits.steps"))
                     walk = gr.Button(t("digits.walk_button"), variant="primary", elem_id="digits-walk-go")
                 with gr.Column(scale=2):
-                    gif = gr.Image(label=t("digits.walk_gif"), type="filepath", elem_id="digits-walk-gif")
-                    strip = gr.Image(label=t("digits.walk_strip"), type="pil", format="png")
+                    gif = gr.Image(label=t("digits.walk_gif"), type="filepath", elem_id="digits-walk-gif",
+                                   elem_classes=["aigc-out"])
+                    strip = gr.Image(label=t("digits.walk_strip"), type="pil", format="png",
+                                     elem_id="digits-walk-strip", elem_classes=["aigc-out"])
+            kind.change(walk_controls, kind, [seed_b, walk_digit, vae_digits], queue=False,
+                        api_visibility="private")
             walk.click(latent_walk, [kind, seed_a, seed_b, walk_digit, digit_a, digit_b, steps, gan, vae],
                        [gif, strip], api_name="digits_walk")
 
@@ -201,21 +209,23 @@ def build_digits_tab(ctx: AppContext) -> None:
             with gr.Row():
                 sketch = digit_sketchpad(t("digits.sketch"), "digits-sketch")
                 with gr.Column():
-                    read = gr.Button(t("digits.read"), variant="primary", elem_id="digits-read")
+                    read = gr.Button(t("digits.read"), variant="primary", elem_id="digits-read", interactive=False)
                     where = gr.Markdown(elem_id="digits-where")
                     probabilities = gr.Label(num_top_classes=3, label=t("digits.classifier_says"),
                                              elem_id="digits-probs")
             with gr.Row():
-                seen = gr.Image(label=t("digits.seen"), type="pil", height=200)
+                seen = gr.Image(label=t("digits.seen"), type="pil", height=200, elem_classes=["aigc-out"])
                 reconstruction = gr.Image(label=t("digits.reconstruction"), type="pil", height=200,
-                                          elem_id="digits-recon")
-                scatter = gr.Image(label=t("digits.scatter"), type="pil", height=320)
+                                          elem_id="digits-recon", elem_classes=["aigc-out"])
+                scatter = gr.Image(label=t("digits.scatter"), type="pil", height=320, elem_classes=["aigc-out"])
+            sketch.change(gate, sketch, read, queue=False, show_progress="hidden", api_visibility="private")
             read.click(read_sketch, [sketch, vae2d, classifier],
                        [seen, reconstruction, probabilities, scatter, where], api_name="digits_sketch")
 
         with gr.Tab(t("digits.map"), id="digits-map") as map_tab:
             gr.Markdown(t("digits.map_help"))
             with gr.Row():
-                manifold = gr.Image(label=t("digits.map_out"), type="pil", elem_id="digits-map-out")
-                test_scatter = gr.Image(label=t("digits.scatter"), type="pil")
+                manifold = gr.Image(label=t("digits.map_out"), type="pil", elem_id="digits-map-out",
+                                    elem_classes=["aigc-out"])
+                test_scatter = gr.Image(label=t("digits.scatter"), type="pil", elem_classes=["aigc-out"])
             map_tab.select(show_latent_map, [vae2d], [manifold, test_scatter], api_name="digits_map")

@@ -20,7 +20,7 @@ from aigc_demo.services.finetune_data import BUILTIN, DATASET_TITLES
 from aigc_demo.training.finetune import FinetuneSettings, default_settings
 from aigc_demo.ui import sessions
 from aigc_demo.ui.context import AppContext
-from aigc_demo.ui.digits import digit_sketchpad
+from aigc_demo.ui.sketchpad import digit_sketchpad, gate
 from aigc_demo.ui.errors import user_errors
 from aigc_demo.ui.strings import t
 

@@ -37,6 +37,38 @@ CSS = """
 #app-header h1 { margin-bottom: 0; }
 """
 
+# ---- issue #10 items 2, 3, 7, 8, 9 (branch ux2): sketchpad, fine-tune, glitches, look inside.
+# Kept apart from the layout rules above so the phone-layout work can edit those freely.
+CSS += """
+.aigc-sketch { display: flex; flex-direction: column; gap: 6px; }
+.aigc-sketch-label { font-size: var(--block-label-text-size); color: var(--block-label-text-color); }
+.aigc-sketch canvas { display: block; width: min(100%, 300px); height: auto; aspect-ratio: 1 / 1;
+    background: #ffffff; border: 1px solid var(--border-color-primary); border-radius: 8px;
+    touch-action: none; cursor: crosshair; }
+.aigc-sketch-bar { display: flex; flex-wrap: wrap; gap: 6px; align-items: center; max-width: 300px; }
+.aigc-sketch-hint { flex: 1 1 100%; font-size: var(--text-sm); color: var(--body-text-color-subdued); }
+.aigc-sketch-bar button { padding: 2px 12px; border-radius: var(--button-small-radius);
+    border: 1px solid var(--button-secondary-border-color); background: var(--button-secondary-background-fill);
+    color: var(--button-secondary-text-color); font-size: var(--text-sm); }
+/* Output images: the label sits above the picture instead of covering its top-left corner. */
+.aigc-out [data-testid="block-label"] { position: static; margin: 0 0 4px 0; width: fit-content; }
+/* The latent walk's GIF is 28 px digits scaled 4x: show it large and crisp. */
+#digits-walk-gif img { width: min(100%, 320px) !important; height: auto !important; image-rendering: pixelated; }
+/* Progress bars in status text follow the theme's accent colour. */
+.aigc-progress { width: 100%; height: 10px; accent-color: var(--color-accent); }
+.aigc-progress::-webkit-progress-bar { background: var(--neutral-200); border-radius: 5px; }
+.aigc-progress::-webkit-progress-value { background: var(--color-accent); border-radius: 5px; }
+.aigc-progress::-moz-progress-bar { background: var(--color-accent); }
+/* Code tab: a parse badge in plain glyphs (no emoji font needed). */
+.parse-badge { display: inline-block; padding: 2px 10px; border-radius: 999px; font-size: var(--text-sm);
+    font-weight: 600; }
+.parse-badge.ok { background: var(--color-accent-soft); color: var(--color-accent); }
+.parse-badge.bad { background: var(--error-background-fill); color: var(--error-text-color); }
+/* Look inside: the text as clickable tokens. */
+.inside-tokens .token { cursor: pointer; }
+#finetune-estimate { min-height: 1.5em; }
+"""
+
 
 def theme() -> gr.themes.Base:
     """A theme with system fonts only, so the page asks no font server for anything."""

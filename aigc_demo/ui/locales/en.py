@@ -129,7 +129,7 @@ STRINGS: dict[str, str] = {
     "digits.walk_strip": "Every step",
     "digits.draw": "Draw a digit",
     "digits.draw_help": (
-        "Pick the **brush** in the sketchpad's toolbar, draw a digit, then press Read. The drawing "
+        "Draw a digit with the mouse, a pen or a finger, then press Read. The drawing "
         "is scaled to 28x28 like MNIST; the 2-D VAE's encoder maps it to a point on its latent map "
         "(the cross on the scatter of test digits), the decoder draws that point back, and the "
         "classifier says which digit it sees."
@@ -369,4 +369,10 @@ STRINGS: dict[str, str] = {
     "finetune.pick_source": "Choose what to train on: text, uploaded images, your drawings or a built-in set.",
     "finetune.missing_number": "{name} is empty: type a number.",
     "finetune.whole_number": "{name} must be a whole number (got {value}).",
+    # ---- issue 10 (ux2): sketchpad, fine-tune picker and estimate, look-inside tokens, glitches
+    "sketch.hint": "Draw with the mouse, a pen or a finger",
+    "sketch.undo": "Undo",
+    "sketch.clear": "Clear",
+    "digits.sketch_blank": "The sketchpad is blank: draw a digit first, then press Read.",
+    "digits.sketch_problem": "Could not read the drawing: {problem}.",
 }
