@@ -7,6 +7,8 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
+from tests.browser_tabs import open_tab
+
 pytestmark = pytest.mark.browser
 
 VIEWPORTS = {"desktop": {"width": 1366, "height": 900}, "phone": {"width": 390, "height": 844}}
@@ -24,12 +26,13 @@ def sized_page(request, browser, app_url: str):
 
 
 def _open(page, tab: str, sub: str | None = None) -> None:
-    page.get_by_role("tab", name=tab.capitalize()).first.click()
+    open_tab(page, tab.capitalize())
     if sub:
-        page.get_by_role("tab", name=sub).click()
+        open_tab(page, sub)
 
 
 def _stroke(page, canvas, x_frac: float) -> None:
+    canvas.scroll_into_view_if_needed()
     box = canvas.bounding_box()
     x = box["x"] + box["width"] * x_frac
     page.mouse.move(x, box["y"] + box["height"] * 0.2)

@@ -21,6 +21,7 @@ from aigc_demo.ui.sketchpad import digit_sketchpad, gate, has_ink
 from aigc_demo.ui.strings import t
 
 BATCH = 8  # requests Gradio groups into one forward pass
+WALK_SCALE = 10  # the walk's 28-px frames are drawn at 280 px: a GIF large enough to watch
 
 
 def _latent_dim(folder: str) -> int | None:
@@ -82,11 +83,11 @@ def write_digits(text: str, seed: int, truncation: float, folder: str | None) ->
 def latent_walk(kind: str, seed_a: float, seed_b: float, digit: int, digit_a: int, digit_b: int,
                 steps: int, gan_folder: str | None, vae_folder: str | None) -> tuple[str, Any]:
     if kind == "gan":
-        walk = svc.gan_walk(seed_a, seed_b, digit, steps, folder=_required(gan_folder, "gan"))
+        walk = svc.gan_walk(seed_a, seed_b, digit, steps, folder=_required(gan_folder, "gan"), scale=WALK_SCALE)
         stem = svc.download_name("latent-walk-gan", f"digit{int(digit)}", f"seeds{int(seed_a)}-{int(seed_b)}", suffix="")
     else:
         walk = svc.vae_walk(digit_a, digit_b, steps, seed=seed_a, folder=_required(vae_folder, "vae"),
-                            gan_folder=_required(gan_folder, "gan"))
+                            gan_folder=_required(gan_folder, "gan"), scale=WALK_SCALE)
         stem = svc.download_name("latent-walk-vae", f"{int(digit_a)}-to-{int(digit_b)}", suffix="")
     return svc.named_file(stem + ".gif", walk.gif), svc.named_file(stem + "-strip.png", walk.strip)
 

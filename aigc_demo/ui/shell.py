@@ -52,8 +52,7 @@ CSS += """
     color: var(--button-secondary-text-color); font-size: var(--text-sm); }
 /* Output images: the label sits above the picture instead of covering its top-left corner. */
 .aigc-out [data-testid="block-label"] { position: static; margin: 0 0 4px 0; width: fit-content; }
-/* The latent walk's GIF is 28 px digits scaled 4x: show it large and crisp. */
-#digits-walk-gif img { width: min(100%, 320px) !important; height: auto !important; image-rendering: pixelated; }
+#digits-walk-gif img, #digits-walk-strip img { image-rendering: pixelated; }
 /* Progress bars in status text follow the theme's accent colour. */
 .aigc-progress { width: 100%; height: 10px; accent-color: var(--color-accent); }
 .aigc-progress::-webkit-progress-bar { background: var(--neutral-200); border-radius: 5px; }
