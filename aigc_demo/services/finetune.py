@@ -36,6 +36,12 @@ from aigc_demo.services.finetune_data import DataLimits, ImageSet, safe_copy_tex
 from aigc_demo.settings import PROJECT_ROOT
 
 ACTIVE = ("queued", "starting", "running", "stopping")
+# What a job is doing, by the stage events its process sends (training/finetune.py run_job).
+STAGE_MESSAGES = {
+    "loading": "loading the model and the data",
+    "first_step": "running the first step",
+    "first_step_done": "first step took {seconds:.1f} s",
+}
 FINISHED = ("done", "stopped", "failed", "cancelled")
 MAX_PREVIEWS = 40  # kept per job (the first, then the latest)
 _SESSION = re.compile(r"^[A-Za-z0-9_-]{6,64}$")
@@ -440,17 +446,20 @@ class FinetuneManager:
 
     def _finish(self, job: Job, status: str, message: str = "") -> None:
         job.status = status
-        job.message = message or {"done": "Finished", "stopped": "Stopped: what it learned is kept"}.get(status, status)
+        # The status word is shown beside the message: the message never repeats it.
+        job.message = message or {"done": "", "stopped": "what it learned is kept"}.get(status, "")
         job.version += 1
 
     def _apply(self, job: Job, event: dict[str, Any]) -> None:
         with self._lock:
             kind = event.get("type")
             if kind == "status":
-                job.message = "Loading the model and the data"
+                job.message = STAGE_MESSAGES.get(str(event.get("status")), "").format(**event)
+                if event.get("status") == "first_step" and job.status == "starting":
+                    job.status = "running"
             elif kind == "progress":
-                if job.status == "starting":
-                    job.status, job.message = "running", "Training"
+                if job.status in ("starting", "running"):
+                    job.status, job.message = "running", ""
                 preview = {"step": event["step"]}
                 if "preview_png" in event:
                     preview["png"] = event.pop("preview_png")
@@ -494,7 +503,7 @@ class FinetuneManager:
                 return job.message
             if job.status in ("starting", "running"):
                 job.stop_event.set()
-                job.status, job.message = "stopping", "Stopping: saving what it learned so far"
+                job.status, job.message = "stopping", "saving what it learned so far"
                 job.version += 1
                 return job.message
             if job.status == "stopping":

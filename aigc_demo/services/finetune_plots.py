@@ -18,7 +18,14 @@ LABELS = {"g_loss": "generator", "d_loss": "discriminator", "recon": "reconstruc
           "loss": "train", "val_loss": "validation"}
 
 
-def loss_plot(history: list[dict[str, float]], family: str, log_scale: bool = False) -> Any:
+def x_limits(steps: list[float], total_steps: int | None = None) -> tuple[float, float]:
+    """The step axis: from 0 to the planned last step (or the last one seen), never a sliver around one point."""
+    last = max([float(s) for s in steps] + [float(total_steps or 0), 1.0])
+    return 0.0, last
+
+
+def loss_plot(history: list[dict[str, float]], family: str, log_scale: bool = False,
+              total_steps: int | None = None) -> Any:
     """A PIL image of the loss curves so far (an empty frame with a hint before the first point)."""
     import math
 
@@ -43,6 +50,7 @@ def loss_plot(history: list[dict[str, float]], family: str, log_scale: bool = Fa
                 xs, ys = zip(*points)
                 ax.plot(xs, ys, marker="." if len(points) < 30 else None, label=LABELS.get(key, key))
                 values_all += ys
+        ax.set_xlim(*x_limits([row["step"] for row in history], total_steps))
         if not values_all:
             ax.text(0.5, 0.5, "waiting for the first steps…", ha="center", va="center", transform=ax.transAxes,
                     fontsize=9, color="grey")

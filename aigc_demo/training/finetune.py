@@ -607,6 +607,25 @@ def describe_error(err: BaseException) -> str:
     return f"{type(err).__name__}: {text}"
 
 
+def announce_first_step(task: Any, events: Any) -> None:
+    """Tell the page when the first step starts and how long it took (the first progress event
+    comes only after `log_every` steps, which on a slow machine is a long silence)."""
+    inner = task.train_step
+    state = {"first": True}
+
+    def train_step(step: int) -> dict[str, float]:
+        if not state["first"]:
+            return inner(step)
+        state["first"] = False
+        events.put({"type": "status", "status": "first_step"})
+        began = time.perf_counter()
+        losses = inner(step)
+        events.put({"type": "status", "status": "first_step_done", "seconds": time.perf_counter() - began})
+        return losses
+
+    task.train_step = train_step
+
+
 def run_job(req: JobRequest, events: Any, stop: Any) -> None:
     """The job process's main: train, report every event, report any failure, then exit."""
     try:
@@ -616,6 +635,7 @@ def run_job(req: JobRequest, events: Any, stop: Any) -> None:
             torch.set_num_threads(req.threads)
         events.put({"type": "status", "status": "loading"})
         task, settings = build_task(req)
+        announce_first_step(task, events)
         result = run_training(task, settings, callback=lambda e: events.put(event_dict(e)), stop=stop)
         events.put({"type": "result", "steps_done": result.steps_done, "stopped": result.stopped,
                     "seconds": result.seconds, "final_losses": result.final_losses,

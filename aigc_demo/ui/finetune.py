@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import io
 import math
+import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +24,12 @@ from aigc_demo.ui import sessions
 from aigc_demo.ui.context import AppContext
 from aigc_demo.ui.sketchpad import digit_sketchpad, gate
 from aigc_demo.ui.errors import user_errors
+from aigc_demo.ui.finetune_status import TEXT_FAMILIES, estimate_markdown, status_markdown
 from aigc_demo.ui.strings import t
 
 POLL_S = 1.0
 SOURCES = ("text", "images", "sketches", "builtin")
+IMAGE_SOURCES = ("images", "sketches", "builtin")
 NO_DIGIT = -1
 
 
@@ -45,40 +49,6 @@ def _family(ref: str | None) -> str | None:
         return svc.base_model(ref).family
     except ValueError:
         return None
-
-
-def _duration(seconds: float | None) -> str:
-    if seconds is None or not math.isfinite(seconds):
-        return "…"
-    seconds = int(round(seconds))
-    return f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{seconds} s"
-
-
-def status_markdown(view: svc.JobView | None) -> str:
-    """Progress as text: status, step, ETA, speed, device, queue position, errors."""
-    if view is None:
-        return t("finetune.no_job")
-    lines = [t("finetune.status_line", status=t(f"finetune.status.{view.status}"), message=view.message,
-               job=view.id)]
-    if view.step or view.status in ("running", "stopping"):
-        percent = 100.0 * view.step / max(view.total_steps, 1)
-        unit = t("finetune.tokens") if view.family in ("gpt", "lora") else t("finetune.samples")
-        lines.append(t("finetune.progress_line", step=view.step, total=view.total_steps, percent=percent,
-                       eta=_duration(view.eta_s) if view.status == "running" else "-",
-                       sps=view.steps_per_s, ips=view.items_per_s, unit=unit,
-                       device=view.device or "?"))
-        lines.append(f'<progress value="{view.step}" max="{max(view.total_steps, 1)}" style="width:100%"></progress>')
-    if view.losses:
-        lines.append(t("finetune.losses_line", losses=", ".join(
-            f"{k} {v:.4f}" for k, v in view.losses.items() if k != "lr" and math.isfinite(v))))
-    if view.queue_position:
-        lines.append(t("finetune.queue_line", position=view.queue_position))
-    if view.error:
-        lines.append(t("finetune.error_line", error=view.error))
-    if view.saved:
-        lines.append(t("finetune.saved_line", names=", ".join(Path(p).name for p in view.saved)))
-    lines.append(t("finetune.data_line", data=view.data, base=view.base_title))
-    return "\n\n".join(lines)
 
 
 def _png(data: bytes) -> Any:
@@ -117,12 +87,44 @@ def _files(value: Any) -> list[str]:
     return [str(getattr(item, "name", item)) for item in items]
 
 
+def source_choices(family: str | None) -> list[tuple[str, str]]:
+    """The data a family learns from: text for language models, images (three ways) for the rest."""
+    kinds = ("text",) if family in TEXT_FAMILIES else IMAGE_SOURCES
+    return [(t(f"finetune.source.{s}"), s) for s in kinds]
+
+
+def default_source(family: str | None) -> str:
+    return "text" if family in TEXT_FAMILIES else "images"
+
+
+def show_source(kind: str | None) -> tuple[Any, ...]:
+    """One data picker: only the inputs of the chosen kind of data are shown."""
+    return tuple(gr.Column(visible=kind == s) for s in SOURCES)
+
+
+def family_view(family: str | None) -> tuple[Any, ...]:
+    """Only the settings and sample panes of `family`: GAN loss and digit, KL weight, context, rank."""
+    text = family in TEXT_FAMILIES
+    return (gr.Column(visible=family == "gan"), gr.Column(visible=family == "vae"), gr.Column(visible=text),
+            gr.Column(visible=family == "lora"), gr.Column(visible=not text), gr.Column(visible=text))
+
+
+def _job_cpu() -> bool:
+    return os.environ.get("AIGC_DEVICE", "auto").lower() == "cpu"  # as FinetuneManager.start decides
+
+
 def build_finetune_tab(ctx: AppContext) -> None:
+    from gradio.context import Context
+
+    from aigc_demo.services import finetune_probe as probe
+
+    this_tab = Context.block  # the Fine-tune tab itself: its estimate is measured when it is opened
     manager = _manager()
     limits = manager.config.limits()
     choices = model_choices(ctx)
     first = choices[0][1] if choices else None
-    defaults = default_settings(_family(first) or "gan")
+    first_family = _family(first)
+    defaults = default_settings(first_family or "gan")
 
     gr.Markdown(t("finetune.intro", max_steps=manager.config.max_steps,
                   max_mb=int(manager.config.max_upload_mb), jobs=manager.config.max_concurrent))
@@ -131,48 +133,50 @@ def build_finetune_tab(ctx: AppContext) -> None:
     with gr.Row():
         model = gr.Dropdown(choices, value=first, label=t("finetune.model"), info=t("finetune.model_info"),
                             elem_id="finetune-model", scale=3, allow_custom_value=True)  # checked in start_job
-        source = gr.Radio([(t(f"finetune.source.{s}"), s) for s in SOURCES],
-                          value="text" if _family(first) in ("gpt", "lora") else "images",
-                          label=t("finetune.source"), elem_id="finetune-source", scale=2)
+        source = gr.Radio(source_choices(first_family), value=default_source(first_family),
+                          label=t("finetune.source"), info=t("finetune.source_info"), elem_id="finetune-source",
+                          scale=2)
     ctx.register_picker(model, lambda: model_choices(ctx))
 
-    with gr.Tabs():
-        with gr.Tab(t("finetune.data_text"), id="finetune-text"):
-            with gr.Row():
-                text = gr.Textbox(lines=6, max_lines=12, label=t("finetune.text"),
-                                  placeholder=t("finetune.text_placeholder"), elem_id="finetune-text-box")
-                text_file = gr.File(label=t("finetune.text_file"), file_types=[".txt"], type="filepath",
-                                    elem_id="finetune-text-file")
-        with gr.Tab(t("finetune.data_images"), id="finetune-images"):
-            gr.Markdown(t("finetune.images_help", max_mb=int(manager.config.max_upload_mb)))
-            with gr.Row():
-                image_files = gr.File(label=t("finetune.image_files"), file_count="multiple", type="filepath",
-                                      file_types=["image", ".zip"], elem_id="finetune-image-files")
-                with gr.Column():
-                    images_preview = gr.Image(label=t("finetune.images_preview"), type="pil", interactive=False,
-                                              height=260, elem_id="finetune-images-preview")
-                    images_summary = gr.Markdown(elem_id="finetune-images-summary")
-        with gr.Tab(t("finetune.data_draw"), id="finetune-draw"):
-            gr.Markdown(t("finetune.draw_help"))
-            with gr.Row():
-                sketch = digit_sketchpad(t("finetune.sketch"), "finetune-sketch")
-                with gr.Column():
-                    sketch_digit = gr.Dropdown([(t("finetune.no_digit"), NO_DIGIT)] + [(str(d), d) for d in range(10)],
-                                               value=NO_DIGIT, label=t("finetune.sketch_digit"))
-                    add_sketch = gr.Button(t("finetune.add_sketch"), variant="primary", elem_id="finetune-add-sketch")
-                    clear_sketches = gr.Button(t("finetune.clear_sketches"), size="sm")
-                    sketches_summary = gr.Markdown(t("finetune.sketches_none"), elem_id="finetune-sketch-count")
-                sketches_preview = gr.Image(label=t("finetune.images_preview"), type="pil", interactive=False,
-                                            height=260)
-        with gr.Tab(t("finetune.data_builtin"), id="finetune-builtin"):
-            gr.Markdown(t("finetune.builtin_help"))
-            with gr.Row():
-                dataset = gr.Radio([(DATASET_TITLES[d], d) for d in BUILTIN], value="mnist",
-                                   label=t("finetune.dataset"), elem_id="finetune-dataset")
-                builtin_button = gr.Button(t("finetune.builtin_check"), size="sm")
-            with gr.Row():
-                builtin_preview = gr.Image(label=t("finetune.images_preview"), type="pil", interactive=False, height=260)
-                builtin_summary = gr.Markdown()
+    first_source = default_source(first_family)
+    with gr.Column(visible=first_source == "text", elem_id="finetune-data-text") as text_box:
+        with gr.Row():
+            text = gr.Textbox(lines=6, max_lines=12, label=t("finetune.text"),
+                              placeholder=t("finetune.text_placeholder"), elem_id="finetune-text-box")
+            text_file = gr.File(label=t("finetune.text_file"), file_types=[".txt"], type="filepath",
+                                elem_id="finetune-text-file")
+    with gr.Column(visible=first_source == "images", elem_id="finetune-data-images") as images_box:
+        gr.Markdown(t("finetune.images_help", max_mb=int(manager.config.max_upload_mb)))
+        with gr.Row():
+            image_files = gr.File(label=t("finetune.image_files"), file_count="multiple", type="filepath",
+                                  file_types=["image", ".zip"], elem_id="finetune-image-files")
+            with gr.Column():
+                images_preview = gr.Image(label=t("finetune.images_preview"), type="pil", interactive=False,
+                                          height=260, elem_id="finetune-images-preview", elem_classes=["aigc-out"])
+                images_summary = gr.Markdown(elem_id="finetune-images-summary")
+    with gr.Column(visible=first_source == "sketches", elem_id="finetune-data-sketches") as draw_box:
+        gr.Markdown(t("finetune.draw_help"))
+        with gr.Row():
+            sketch = digit_sketchpad(t("finetune.sketch"), "finetune-sketch")
+            with gr.Column():
+                sketch_digit = gr.Dropdown([(t("finetune.no_digit"), NO_DIGIT)] + [(str(d), d) for d in range(10)],
+                                           value=NO_DIGIT, label=t("finetune.sketch_digit"))
+                add_sketch = gr.Button(t("finetune.add_sketch"), variant="primary", elem_id="finetune-add-sketch",
+                                       interactive=False)
+                clear_sketches = gr.Button(t("finetune.clear_sketches"), size="sm")
+                sketches_summary = gr.Markdown(t("finetune.sketches_none"), elem_id="finetune-sketch-count")
+            sketches_preview = gr.Image(label=t("finetune.images_preview"), type="pil", interactive=False,
+                                        height=260, elem_classes=["aigc-out"])
+    with gr.Column(visible=first_source == "builtin", elem_id="finetune-data-builtin") as builtin_box:
+        gr.Markdown(t("finetune.builtin_help"))
+        with gr.Row():
+            dataset = gr.Radio([(DATASET_TITLES[d], d) for d in BUILTIN], value="mnist",
+                               label=t("finetune.dataset"), elem_id="finetune-dataset")
+            builtin_button = gr.Button(t("finetune.builtin_check"), size="sm")
+        with gr.Row():
+            builtin_preview = gr.Image(label=t("finetune.images_preview"), type="pil", interactive=False, height=260,
+                                       elem_classes=["aigc-out"])
+            builtin_summary = gr.Markdown()
 
     with gr.Accordion(t("finetune.settings"), open=True):
         with gr.Row():
@@ -184,40 +188,49 @@ def build_finetune_tab(ctx: AppContext) -> None:
             optimizer = gr.Radio([("Adam", "adam"), ("RMSprop", "rmsprop"), ("SGD", "sgd")], value="adam",
                                  label=t("finetune.optimizer"))
             seed = gr.Number(0, precision=0, minimum=0, label=t("finetune.seed"))
-        with gr.Row():
-            gan_loss = gr.Radio([(t("finetune.loss.nsgan"), "nsgan"), (t("finetune.loss.hinge"), "hinge"),
-                                 (t("finetune.loss.wgan-gp"), "wgan-gp")], value="nsgan", label=t("finetune.gan_loss"))
-            kl_weight = gr.Slider(0.0, 4.0, value=1.0, step=0.05, label=t("finetune.kl_weight"),
-                                  info=t("finetune.kl_info"))
-            unlabelled = gr.Dropdown(list(range(10)), value=0, label=t("finetune.unlabelled_digit"),
-                                     info=t("finetune.unlabelled_info"))
-        with gr.Row():
             sample_every = gr.Number(defaults.sample_every, precision=0, minimum=0, label=t("finetune.sample_every"))
-            block_size = gr.Number(defaults.block_size, precision=0, minimum=8, label=t("finetune.block_size"))
-            lora_rank = gr.Number(defaults.lora_rank, precision=0, minimum=1, label=t("finetune.lora_rank"))
+        with gr.Row():
+            with gr.Column(visible=first_family == "gan", elem_id="finetune-gan-settings") as gan_box:
+                gan_loss = gr.Radio([(t("finetune.loss.nsgan"), "nsgan"), (t("finetune.loss.hinge"), "hinge"),
+                                     (t("finetune.loss.wgan-gp"), "wgan-gp")], value="nsgan",
+                                    label=t("finetune.gan_loss"))
+                unlabelled = gr.Dropdown(list(range(10)), value=0, label=t("finetune.unlabelled_digit"),
+                                         info=t("finetune.unlabelled_info"), elem_id="finetune-unlabelled")
+            with gr.Column(visible=first_family == "vae", elem_id="finetune-vae-settings") as vae_box:
+                kl_weight = gr.Slider(0.0, 4.0, value=1.0, step=0.05, label=t("finetune.kl_weight"),
+                                      info=t("finetune.kl_info"))
+            with gr.Column(visible=first_family in TEXT_FAMILIES, elem_id="finetune-text-settings") as lm_box:
+                block_size = gr.Number(defaults.block_size, precision=0, minimum=8, label=t("finetune.block_size"),
+                                       elem_id="finetune-block")
+            with gr.Column(visible=first_family == "lora", elem_id="finetune-lora-settings") as lora_box:
+                lora_rank = gr.Number(defaults.lora_rank, precision=0, minimum=1, label=t("finetune.lora_rank"))
 
+    estimate = gr.Markdown(t("finetune.estimate_pending"), elem_id="finetune-estimate")
     with gr.Row():
         start = gr.Button(t("finetune.start"), variant="primary", elem_id="finetune-start")
         stop = gr.Button(t("finetune.stop"), variant="stop", interactive=False, elem_id="finetune-stop")
         resume = gr.Button(t("finetune.resume"), interactive=False, elem_id="finetune-resume")
     status = gr.Markdown(t("finetune.no_job"), elem_id="finetune-status")
     log_scale = gr.Checkbox(False, label=t("finetune.log_scale"), elem_id="finetune-log")
-    plot = gr.Image(label=t("finetune.plot"), type="pil", interactive=False, elem_id="finetune-plot", format="png")
-    with gr.Row():
-        preview = gr.Image(label=t("finetune.preview"), type="pil", interactive=False, height=300,
-                           elem_id="finetune-preview")
+    plot = gr.Image(label=t("finetune.plot"), type="pil", interactive=False, elem_id="finetune-plot", format="png",
+                    show_label=False)
+    with gr.Column(visible=first_family not in TEXT_FAMILIES, elem_id="finetune-image-samples") as image_panes:
+        with gr.Row():
+            preview = gr.Image(label=t("finetune.preview"), type="pil", interactive=False, height=300,
+                               elem_id="finetune-preview", elem_classes=["aigc-out"])
+            history = gr.Gallery(label=t("finetune.preview_history"), columns=8, height=300, object_fit="contain",
+                                 elem_id="finetune-history")
+    with gr.Column(visible=first_family in TEXT_FAMILIES, elem_id="finetune-text-samples") as text_panes:
         preview_text = gr.Textbox(label=t("finetune.preview_text"), lines=8, interactive=False,
                                   elem_id="finetune-preview-text")
-    history = gr.Gallery(label=t("finetune.preview_history"), columns=8, height=180, object_fit="contain",
-                         elem_id="finetune-history")
 
-    with gr.Accordion(t("finetune.keep"), open=True):
+    with gr.Accordion(t("finetune.keep"), open=True, visible=False, elem_id="finetune-keep") as keep:
         with gr.Row():
             name = gr.Textbox(label=t("finetune.name"), placeholder="my-model", elem_id="finetune-name", scale=2)
             save = gr.Button(t("finetune.save"), interactive=False, elem_id="finetune-save")
             download = gr.Button(t("finetune.download"), interactive=False, elem_id="finetune-download")
         saved_note = gr.Markdown(elem_id="finetune-saved")
-        zip_file = gr.File(label=t("finetune.zip"), interactive=False, elem_id="finetune-zip")
+        zip_file = gr.File(label=t("finetune.zip"), interactive=False, elem_id="finetune-zip", visible=False)
         with gr.Accordion(t("finetune.push"), open=False):
             with gr.Row():
                 repo = gr.Textbox(label=t("finetune.repo"), placeholder="your-name/my-model")
@@ -236,12 +249,27 @@ def build_finetune_tab(ctx: AppContext) -> None:
     def pick_model(ref: str | None) -> tuple[Any, ...]:
         family = _family(ref)
         if family is None:
-            return (gr.skip(),) * 9
+            return (gr.skip(),) * 12
         d = default_settings(family)
-        wants_text = family in ("gpt", "lora")
-        return (gr.Radio(value="text" if wants_text else "images"), d.steps, d.batch_size, d.lr, d.sample_every,
-                gr.Radio(visible=family == "gan"), gr.Slider(visible=family == "vae"),
-                gr.Number(visible=wants_text), gr.Number(visible=family == "lora"))
+        return (gr.Radio(choices=source_choices(family), value=default_source(family)), d.steps, d.batch_size,
+                d.lr, d.sample_every, d.block_size, *family_view(family))
+
+    def measure(model_ref: str | None, steps_n: Any, batch_size: Any, learning_rate: Any, optimizer_name: str,
+                gan_loss_name: str, kl: Any, seed_n: Any, sample_every_n: Any, block: Any, rank: Any,
+                unlabelled_digit: Any) -> str:
+        """The pre-flight estimate: a few real steps of these settings on this machine (cached)."""
+        try:
+            base = svc.base_model(model_ref or "")
+            settings = settings_from(steps_n, batch_size, learning_rate, optimizer_name, gan_loss_name, kl, seed_n,
+                                     sample_every_n, block, rank, unlabelled_digit)
+            settings.check(manager.config.max_steps)
+            return estimate_markdown(probe.estimate(probe.get_prober(), base, settings, manager.config.threads(),
+                                                    _job_cpu()))
+        except ValueError as err:
+            return t("finetune.estimate_failed", problem=str(err))
+
+    def measuring(model_ref: str | None) -> str:
+        return t("finetune.estimate_measuring") if model_ref else t("finetune.estimate_pending")
 
     @user_errors
     def check_images(files: Any) -> tuple[Any, str]:
@@ -255,7 +283,7 @@ def build_finetune_tab(ctx: AppContext) -> None:
     def add_drawing(drawing: Any, digit: Any, request: gr.Request) -> tuple[Any, str, Any]:
         session = session_of(request)
         images = manager.add_sketch(session, drawing, None if digit in (None, NO_DIGIT) else int(digit))
-        return images.preview(), t("finetune.sketches_count", count=len(images)), None
+        return images.preview(), t("finetune.sketches_count", count=len(images)), ""
 
     @user_errors
     def clear_drawings(request: gr.Request) -> tuple[Any, str]:
@@ -279,6 +307,9 @@ def build_finetune_tab(ctx: AppContext) -> None:
         if kind == "builtin":
             return svc.prepare_builtin(dataset_name, manager.config.allow_download)
         raise ValueError(t("finetune.pick_source"))
+
+    def starting() -> str:
+        return t("finetune.stage_checking")
 
     @user_errors
     def start_job(model_ref: str, source_kind: str, text_value: str, text_path: Any, files: Any, dataset_name: str,
@@ -323,11 +354,11 @@ def build_finetune_tab(ctx: AppContext) -> None:
         return t("finetune.saved", name=folder.name), (changed or 0) + 1
 
     @user_errors
-    def download_model(current: str | None, request: gr.Request) -> str:
+    def download_model(current: str | None, request: gr.Request) -> Any:
         """A zip of the model in Hugging Face layout."""
         if not current:
             raise ValueError(t("finetune.no_job"))
-        return str(manager.zip_model(session_of(request), current))
+        return gr.File(value=str(manager.zip_model(session_of(request), current)), visible=True)
 
     @user_errors
     def push_model(current: str | None, repo_id: str, token_v: str, private_v: bool,
@@ -341,7 +372,7 @@ def build_finetune_tab(ctx: AppContext) -> None:
 
     def poll(current: str | None, last_seen: Any, log: bool, request: gr.Request) -> tuple[Any, ...]:
         """Timer tick: redraw only what changed since the last tick."""
-        skip = (gr.skip(),) * 11
+        skip = (gr.skip(),) * 12
         try:
             session = session_of(request)
             view = manager.view(session, current) if current else manager.latest(session)
@@ -357,35 +388,68 @@ def build_finetune_tab(ctx: AppContext) -> None:
         images = [(_png(p["png"]), t("finetune.step", step=p["step"])) for p in view.previews if "png" in p]
         texts = [p for p in view.previews if "text" in p]
         latest_text = (t("finetune.sample_at", step=texts[-1]["step"]) + "\n" + texts[-1]["text"]) if texts else ""
-        return (view.id, key, status_markdown(view), loss_plot(view.history, view.family, bool(log)),
+        learned = view.can_save or bool(view.saved)
+        return (view.id, key, status_markdown(view),
+                loss_plot(view.history, view.family, bool(log), total_steps=view.total_steps),
                 images[-1][0] if images else None, latest_text, images,
                 gr.Button(interactive=view.can_stop), gr.Button(interactive=view.can_resume),
-                gr.Button(interactive=view.can_save), gr.Button(interactive=view.can_save or bool(view.saved)))
+                gr.Button(interactive=view.can_save), gr.Button(interactive=learned), gr.Accordion(visible=learned))
 
     # ---------------------------------------------------------------- wiring
     settings_inputs = [steps, batch, lr, optimizer, gan_loss, kl_weight, seed, sample_every, block_size, lora_rank,
                        unlabelled]
-    model.change(pick_model, model, [source, steps, batch, lr, sample_every, gan_loss, kl_weight, block_size,
-                                     lora_rank], api_visibility="private")
+    view_outputs = [gan_box, vae_box, lm_box, lora_box, image_panes, text_panes]
+    estimate_inputs = [model, *settings_inputs]
+    probe_run = dict(fn=measure, inputs=estimate_inputs, outputs=estimate, show_progress="hidden",
+                     trigger_mode="always_last", concurrency_limit=1, concurrency_id="finetune-probe",
+                     api_visibility="private")
+    model.change(pick_model, model, [source, steps, batch, lr, sample_every, block_size, *view_outputs],
+                 api_visibility="private").then(measuring, model, estimate, queue=False,
+                                                api_visibility="private").then(**probe_run)
+    gr.on([steps.input, batch.input, sample_every.input, block_size.input, lora_rank.input, gan_loss.input,
+           optimizer.input], **probe_run)
+    if this_tab is not None and hasattr(this_tab, "select"):
+        this_tab.select(measuring, model, estimate, queue=False, api_visibility="private").then(**probe_run)
+    gr.api(estimate_api(manager), api_name="finetune_estimate")
+    source.change(show_source, source, [text_box, images_box, draw_box, builtin_box], queue=False,
+                  api_visibility="private")
     image_files.change(check_images, image_files, [images_preview, images_summary], api_visibility="private")
+    sketch.change(gate, sketch, add_sketch, queue=False, show_progress="hidden", api_visibility="private")
     add_sketch.click(add_drawing, [sketch, sketch_digit], [sketches_preview, sketches_summary, sketch],
                      api_name="finetune_add_sketch")
     clear_sketches.click(clear_drawings, None, [sketches_preview, sketches_summary], api_visibility="private")
     builtin_button.click(check_builtin, dataset, [builtin_preview, builtin_summary], api_visibility="private")
-    start.click(start_job, [model, source, text, text_file, image_files, dataset, *settings_inputs],
-                [job_id, status], api_name="finetune_start")
-    stop.click(stop_job, [job_id], [saved_note], api_name="finetune_stop")
+    start.click(starting, None, status, queue=False, api_visibility="private").then(
+        start_job, [model, source, text, text_file, image_files, dataset, *settings_inputs],
+        [job_id, status], api_name="finetune_start", concurrency_limit=None)
+    stop.click(stop_job, [job_id], [saved_note], api_name="finetune_stop", concurrency_limit=None)
     resume.click(resume_job, [job_id], [saved_note], api_name="finetune_resume")
     save.click(save_model, [job_id, name, ctx.models_changed], [saved_note, ctx.models_changed],
                api_name="finetune_save")
     download.click(download_model, [job_id], [zip_file], api_name="finetune_download")
     push.click(push_model, [job_id, repo, token, private], [push_note], api_name="finetune_push")
     gr.api(job_status_api(manager), api_name="finetune_status")
-    poll_outputs = [job_id, seen, status, plot, preview, preview_text, history, stop, resume, save, download]
+    poll_outputs = [job_id, seen, status, plot, preview, preview_text, history, stop, resume, save, download, keep]
     timer.tick(poll, [job_id, seen, log_scale], poll_outputs, show_progress="hidden",
                api_visibility="private", queue=False)
     log_scale.change(poll, [job_id, seen, log_scale], poll_outputs, show_progress="hidden",
                      api_visibility="private")
+
+
+def estimate_api(manager: svc.FinetuneManager) -> Any:
+    from aigc_demo.services import finetune_probe as probe
+
+    @user_errors
+    def finetune_estimate(model_ref: str, steps: int = 0, batch_size: int = 0, block_size: int = 0) -> dict[str, Any]:
+        """How long a fine-tune would take here, measured by a few real steps: seconds per step, startup,
+        total seconds and peak memory in MB. Zeros mean the family's defaults."""
+        base = svc.base_model(model_ref)
+        settings = default_settings(base.family)
+        overrides = {"steps": steps, "batch_size": batch_size, "block_size": block_size}
+        settings = replace(settings, **{k: int(v) for k, v in overrides.items() if v})
+        settings.check(manager.config.max_steps)
+        return probe.estimate(probe.get_prober(), base, settings, manager.config.threads(), _job_cpu()).public()
+    return finetune_estimate
 
 
 def job_status_api(manager: svc.FinetuneManager) -> Any:

@@ -375,4 +375,15 @@ STRINGS: dict[str, str] = {
     "sketch.clear": "Clear",
     "digits.sketch_blank": "The sketchpad is blank: draw a digit first, then press Read.",
     "digits.sketch_problem": "Could not read the drawing: {problem}.",
+    "finetune.source_info": "The inputs below follow this choice; the model decides the kind (text or images).",
+    "finetune.status_word_line": "**{status}** (job `{job}`)",
+    "finetune.stage_checking": "**Queued**: checking your data and settings…",
+    "finetune.estimate_pending": "Pick a model: the time a run takes here is measured before you start.",
+    "finetune.estimate_measuring": "Measuring the speed on this machine (a few real training steps)…",
+    "finetune.estimate": (
+        "**Estimated time here: about {total}** ({startup} to start, {steps} steps x {per_step:.2f} s, "
+        "{previews} samples x {preview:.1f} s) · peak memory about {mb:.0f} MB · measured by {timed} real "
+        "steps on this machine"
+    ),
+    "finetune.estimate_failed": "No estimate: {problem}",
 }

@@ -1,0 +1,142 @@
+"""How long a fine-tune will take here, measured before Start (issue #10: "no idea how long it takes").
+
+A probe process (training/finetune_probe.py) runs a few real steps of the chosen model with the
+chosen batch and context size; the result is cached per model and settings that change the cost
+of a step, so changing only the number of steps re-estimates at once. The estimate is
+
+    startup (process start, imports, loading) + steps x seconds per step + previews x seconds per preview
+
+plus the probe's peak memory. Probes run one at a time.
+"""
+
+from __future__ import annotations
+
+import queue
+import shutil
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from aigc_demo.services.finetune import BaseModel
+
+PROBE_TIMEOUT_S = 180.0
+
+
+@dataclass
+class Estimate:
+    """A pre-flight estimate for one job, from a measured probe."""
+
+    steps: int
+    seconds_per_step: float
+    startup_s: float
+    preview_s: float
+    previews: int
+    total_s: float
+    peak_mb: float
+    steps_timed: int
+
+    def public(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def probe_key(base: BaseModel, settings: Any, threads: int, cpu: bool) -> tuple:
+    """What changes the cost of one step (not the number of steps, the seed or the learning rate)."""
+    s = settings
+    key: tuple = (base.ref, base.family, s.batch_size, s.optimizer, threads, cpu)
+    if base.family == "gan":
+        key += (s.gan_loss,)
+    if base.family in ("gpt", "lora"):
+        key += (s.block_size,)
+    if base.family == "lora":
+        key += (s.lora_rank,)
+    return key
+
+
+class Prober:
+    """Runs probes in a spawned process, one at a time, and remembers their results."""
+
+    def __init__(self, target: Any = None, timeout_s: float = PROBE_TIMEOUT_S) -> None:
+        self.target = target  # the probe process's main (tests may swap it)
+        self.timeout_s = timeout_s
+        self._cache: dict[tuple, dict[str, Any]] = {}
+        self._lock = threading.Lock()  # one probe at a time: probes compete with jobs for the CPU
+
+    def cached(self, key: tuple) -> dict[str, Any] | None:
+        return self._cache.get(key)
+
+    def measure(self, base: BaseModel, settings: Any, threads: int, cpu: bool) -> dict[str, Any]:
+        """The probe's figures for these settings (cached); ValueError when it fails."""
+        key = probe_key(base, settings, threads, cpu)
+        if key in self._cache:
+            return self._cache[key]
+        with self._lock:
+            if key in self._cache:
+                return self._cache[key]
+            result = self._run(base, settings, threads, cpu)
+            self._cache[key] = result
+            return result
+
+    def _run(self, base: BaseModel, settings: Any, threads: int, cpu: bool) -> dict[str, Any]:
+        import multiprocessing as mp
+
+        from aigc_demo.training.finetune import JobRequest
+        from aigc_demo.training.finetune_probe import run_probe
+
+        folder = tempfile.mkdtemp(prefix="aigc-probe-")
+        request = JobRequest(job_id="probe", family=base.family, base=base.ref, base_title=base.title, data={},
+                             data_summary="probe", settings=settings, out_dir=folder, threads=threads, cpu=cpu)
+        ctx = mp.get_context("spawn")
+        results = ctx.Queue()
+        process = ctx.Process(target=self.target or run_probe, args=(request, folder, time.time(), results),
+                              daemon=True, name="finetune-probe")
+        process.start()
+        try:
+            reply = results.get(timeout=self.timeout_s)
+        except queue.Empty:
+            raise ValueError(f"Could not measure the speed within {self.timeout_s:.0f} s: this machine is very "
+                             "busy or the model is large. Try a smaller batch or context.") from None
+        finally:
+            process.join(timeout=5)
+            if process.is_alive():
+                process.terminate()
+            shutil.rmtree(folder, ignore_errors=True)
+        if reply.get("type") != "result":
+            raise ValueError(f"The speed probe failed: {reply.get('message', 'unknown error')}")
+        reply.pop("type")
+        return reply
+
+
+def estimate(prober: Prober, base: BaseModel, settings: Any, threads: int, cpu: bool) -> Estimate:
+    """The measured estimate for a job with `settings` on `base`."""
+    figures = prober.measure(base, settings, threads, cpu)
+    steps = int(settings.steps)
+    previews = steps // settings.sample_every if settings.sample_every else 0
+    previews += 1  # the final sample after training
+    total = figures["startup_s"] + steps * figures["seconds_per_step"] + previews * figures["preview_s"]
+    return Estimate(steps=steps, seconds_per_step=figures["seconds_per_step"], startup_s=figures["startup_s"],
+                    preview_s=figures["preview_s"], previews=previews, total_s=total,
+                    peak_mb=figures["peak_mb"], steps_timed=int(figures["steps_timed"]))
+
+
+def steps_for(prober_figures: dict[str, Any], seconds: float, sample_every: int) -> int:
+    """How many steps fit in `seconds` (after startup), previews included."""
+    per_step = prober_figures["seconds_per_step"]
+    if sample_every:
+        per_step += prober_figures["preview_s"] / sample_every
+    left = max(0.0, seconds - prober_figures["startup_s"])
+    return max(1, int(left / per_step)) if per_step > 0 else 1
+
+
+_prober: Prober | None = None
+_prober_lock = threading.Lock()
+
+
+def get_prober() -> Prober:
+    """The app's one prober."""
+    global _prober
+    with _prober_lock:
+        if _prober is None:
+            _prober = Prober()
+        return _prober
