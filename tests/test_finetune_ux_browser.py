@@ -14,6 +14,7 @@ from tests.browser_tabs import open_tab
 from tests.factories import TINY_TEXT
 
 pytestmark = pytest.mark.browser
+expect.set_options(timeout=20_000)  # a loaded 2-core machine: updates can take seconds
 
 VIEWPORTS = {"desktop": {"width": 1366, "height": 900}, "phone": {"width": 390, "height": 844}}
 SECTIONS = ("#finetune-gan-settings", "#finetune-vae-settings", "#finetune-text-settings",

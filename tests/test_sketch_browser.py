@@ -10,6 +10,7 @@ from playwright.sync_api import expect
 from tests.browser_tabs import open_tab
 
 pytestmark = pytest.mark.browser
+expect.set_options(timeout=20_000)  # a loaded 2-core machine: updates can take seconds
 
 VIEWPORTS = {"desktop": {"width": 1366, "height": 900}, "phone": {"width": 390, "height": 844}}
 

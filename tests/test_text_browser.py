@@ -59,6 +59,9 @@ def test_code_completes_in_the_editor_with_a_parse_badge(page) -> None:
     expect(editor).to_contain_text("fibonacci")
     page.locator("#code-generate").click()
     expect(page.locator("#code-badge")).to_contain_text(re.compile("Parses|Does not parse"), timeout=60_000)
+    badge = page.locator("#code-badge .parse-badge")
+    expect(badge).to_contain_text(re.compile("^[✓✗] "))  # plain glyphs, styled: no emoji font needed
+    assert badge.evaluate("e => getComputedStyle(e).borderRadius") != "0px"
     expect(page.locator("#code-stats")).to_contain_text("tokens/s")
     assert "fibonacci" in editor.inner_text()
 

@@ -178,3 +178,12 @@ def test_function_end_and_code_parses():
     ok, message = textgen.code_parses("def f(:\n")
     assert not ok and "line 1" in message
     assert textgen.code_parses("import os; os.remove('/nonexistent')")[0]  # parsed, never run
+
+
+def test_attention_axes_are_labelled_with_tokens():
+    """Look inside: axis labels are the tokens (whitespace visible), a window ending at the position."""
+    from aigc_demo.ui.generation import heat_window, token_label
+
+    assert token_label(" the") == "·the" and token_label("\n") == "\u21b5" and token_label("") == "\u2205"
+    assert heat_window(5, 100) == (0, 6)
+    assert heat_window(99, 100) == (60, 100)  # the 40 tokens up to the chosen one

@@ -390,7 +390,8 @@ def make_gpt_task(req: JobRequest) -> Any:
     gpt = GPTSettings(data=req.data["path"], config=preset, name="", init_from=req.base, block_size=block,
                       val_fraction=0.1, warmup_steps=min(10, max(s.steps // 10, 0)),
                       # ~10 validation points per run, one batch each: about 3% of the training time
-                      eval_every=max(10, s.steps // 10), eval_batches=1, keep_best=True, sample_tokens=200)
+                      eval_every=max(10, s.steps // 10), eval_batches=1, keep_best=True,
+                      sample_tokens=80)  # a preview every few steps must not cost more than the steps
 
     class GptFinetuneTask(GPTTask):
         """GPTTask from `--init-from`, with a card that says what it was fine-tuned from."""

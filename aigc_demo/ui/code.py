@@ -24,8 +24,11 @@ _FENCE = re.compile(r"```(?:python)?\n?")
 
 
 def parse_badge(code: str) -> str:
+    """A styled badge with plain glyphs (✓ / ✗ are in every text font; emoji need an emoji font)."""
+    import html
+
     ok, message = textgen.code_parses(code)
-    return f"{'✅' if ok else '⚠️'} {message}"
+    return f'<span class="parse-badge {"ok" if ok else "bad"}">{"✓" if ok else "✗"} {html.escape(message)}</span>'
 
 
 def _instruct_prompt(tokenizer: Any, code: str) -> str:

@@ -120,25 +120,44 @@ def stats_line(update: textgen.GenerationUpdate) -> str:
     return text
 
 
+HEAT_TOKENS = 40  # tokens on each axis of the heat map: enough context, labels still readable
+_SHOWN = {"\n": "↵", "\t": "→", " ": "·"}
+
+
+def token_label(token: str, width: int = 8) -> str:
+    """A token as an axis label: whitespace made visible (· space, ↵ newline), cut to `width`."""
+    shown = "".join(_SHOWN.get(ch, ch) for ch in token) or "∅"
+    return shown[:width]
+
+
+def heat_window(position: int, size: int, span: int = HEAT_TOKENS) -> tuple[int, int]:
+    """Which tokens the heat map shows: the `span` tokens up to and including `position`
+    (a token attends only to the ones before it, so nothing after it is lost)."""
+    end = position + 1
+    return max(0, end - span), end
+
+
 def attention_image(view: textgen.InsideView) -> Any:
-    """The chosen head's attention as a heat map (PIL), token labels when they fit."""
+    """The chosen head's attention as a heat map (PIL), both axes labelled with the tokens."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from PIL import Image
 
-    size = len(view.tokens)
-    fig, ax = plt.subplots(figsize=(6, 5.5), dpi=100)
-    ax.imshow(view.attention, cmap="viridis", vmin=0)
-    if size <= 40:
-        labels = [repr(tok)[1:-1][:8] for tok in view.tokens]
-        ax.set_xticks(range(size), labels, rotation=90, fontsize=7)
-        ax.set_yticks(range(size), labels, fontsize=7)
-    ax.axhline(view.position, color="red", linewidth=0.8)
+    start, end = heat_window(view.position, len(view.tokens))
+    labels = [token_label(tok) for tok in view.tokens[start:end]]
+    fig, ax = plt.subplots(figsize=(6.4, 6.0), dpi=100)
+    ax.imshow(view.attention[start:end, start:end], cmap="viridis", vmin=0)
+    ax.set_xticks(range(len(labels)), labels, rotation=90, fontsize=7)
+    ax.set_yticks(range(len(labels)), labels, fontsize=7)
+    ax.axhline(view.position - start, color="red", linewidth=0.8)
     ax.set_xlabel(t("inside.attends_to"))
     ax.set_ylabel(t("inside.token"))
-    ax.set_title(t("inside.title", layer=view.layer, head=view.head))
+    title = t("inside.title", layer=view.layer, head=view.head)
+    if start > 0:
+        title += " · " + t("inside.window", first=start, last=end - 1)
+    ax.set_title(title)
     fig.tight_layout()
     fig.canvas.draw()
     image = Image.frombuffer("RGBA", fig.canvas.get_width_height(), fig.canvas.buffer_rgba(), "raw", "RGBA", 0, 1)
@@ -146,30 +165,52 @@ def attention_image(view: textgen.InsideView) -> Any:
     return image.convert("RGB")
 
 
+def token_spans(view: textgen.InsideView) -> list[tuple[str, str | None]]:
+    """The text as clickable tokens for gr.HighlightedText; the chosen one is marked."""
+    chosen = t("inside.chosen")
+    return [(tok, chosen if i == view.position else None) for i, tok in enumerate(view.tokens)]
+
+
 def look_inside(model: str, text: str, position: float, layer: float, head: float) -> tuple[Any, ...]:
-    """Top-10 next tokens (for gr.Label) and the attention heat map of one layer and head."""
+    """Top-10 next tokens (for gr.Label), the attention heat map, where, the clickable tokens, the position."""
     if not model:
         raise ValueError(t("gen.no_model"))
+    if position is None:
+        position = -1
     view = textgen.look_inside(model, text, int(position), int(layer), int(head))
     where = t("inside.where", position=view.position, token=view.tokens[view.position],
               layers=view.n_layers, heads=view.n_heads) + (f"\n\n> {view.notice}" if view.notice else "")
     label = {f"{tok!r}": prob for tok, prob in view.top}
-    return label, attention_image(view), where
+    return label, attention_image(view), where, token_spans(view), view.position
+
+
+def pick_token(evt: gr.SelectData) -> int:
+    """A click on a token: its index becomes the position."""
+    index = evt.index
+    return int(index[0] if isinstance(index, (list, tuple)) else index)
 
 
 def build_look_inside(prefix: str, model: gr.Dropdown, text: gr.components.Component) -> None:
+    from aigc_demo.ui.errors import user_errors
+
     with gr.Accordion(t("inside.heading"), open=False):
         gr.Markdown(t("inside.help"))
         with gr.Row():
-            position = gr.Number(-1, precision=0, label=t("inside.position"), info=t("inside.position_info"))
+            position = gr.Number(-1, precision=0, label=t("inside.position"), info=t("inside.position_info"),
+                                 elem_id=f"{prefix}-inside-position")
             layer = gr.Number(0, precision=0, minimum=0, label=t("inside.layer"))
             head = gr.Number(0, precision=0, minimum=0, label=t("inside.head"))
             go = gr.Button(t("inside.button"), elem_id=f"{prefix}-inside-go")
+        tokens = gr.HighlightedText(label=t("inside.tokens"), show_legend=False, combine_adjacent=False,
+                                    show_inline_category=False, color_map={t("inside.chosen"): "red"},
+                                    elem_id=f"{prefix}-inside-tokens", elem_classes=["inside-tokens"])
         where = gr.Markdown(elem_id=f"{prefix}-inside-where")
         with gr.Row():
             top = gr.Label(num_top_classes=10, label=t("inside.top10"), elem_id=f"{prefix}-inside-top")
-            heat = gr.Image(label=t("inside.attention"), type="pil", elem_id=f"{prefix}-inside-heat")
-    from aigc_demo.ui.errors import user_errors
-
-    go.click(user_errors(look_inside), [model, text, position, layer, head], [top, heat, where],
-             api_name=f"{prefix}_look_inside")
+            heat = gr.Image(label=t("inside.attention"), type="pil", elem_id=f"{prefix}-inside-heat",
+                            show_label=False)
+    inputs = [model, text, position, layer, head]
+    outputs = [top, heat, where, tokens, position]
+    go.click(user_errors(look_inside), inputs, outputs, api_name=f"{prefix}_look_inside")
+    tokens.select(pick_token, None, position, queue=False, api_visibility="private").then(
+        user_errors(look_inside), inputs, outputs, api_visibility="private")

@@ -255,7 +255,7 @@ STRINGS: dict[str, str] = {
         "the tokens before it (a row per token; the red line marks the position)."
     ),
     "inside.position": "Position",
-    "inside.position_info": "token index; -1 = the last token",
+    "inside.position_info": "or click a token below; -1 = the last token",
     "inside.layer": "Layer",
     "inside.head": "Head",
     "inside.button": "Look inside",
@@ -386,4 +386,7 @@ STRINGS: dict[str, str] = {
         "steps on this machine"
     ),
     "finetune.estimate_failed": "No estimate: {problem}",
+    "inside.tokens": "The text as tokens: click one to look inside at that point",
+    "inside.chosen": "chosen",
+    "inside.window": "tokens {first}-{last}",
 }
