@@ -33,6 +33,7 @@ MAX_TEMPERATURE = 10.0
 PROMPT_CHARS_PER_TOKEN_BOUND = 64  # a huge prompt is cut to ctx*64 chars before tokenising
 TOP_K_INSIDE = 10
 UPDATE_INTERVAL_S = 0.05  # streaming updates are sent at most this often
+STOP_POLL_S = 0.05  # while waiting for a token, Stop is checked this often
 
 
 @dataclass
@@ -296,8 +297,8 @@ def _streamer_class() -> type:
             if self.next_tokens_are_prompt:  # generate() hands over the prompt first
                 self.next_tokens_are_prompt = False
                 return
-            if self.session.stop_reason is not None:
-                return
+            if self.session.stop_reason is not None or self.session.user_stop.is_set():
+                return  # after Stop the text stays as the visitor last saw it
             ids = value.reshape(-1).tolist()
             self.text_queue.put(self.session.add(ids))
 
@@ -441,8 +442,14 @@ def stream_with(model: Any, tokenizer: Any, prompt: str, settings: GenerationSet
         while not finished:
             # Gather the tokens that come within the update interval, then send one update: a
             # browser at the end of a websocket is never flooded (a slow machine's page stays
-            # responsive), never lags behind the model, and Stop is seen at once.
-            batch = [streamer.text_queue.get()]
+            # responsive), never lags behind the model, and Stop is seen at once: on a busy CPU a
+            # token can take a second, so the wait for the next one checks Stop every 50 ms.
+            try:
+                batch = [streamer.text_queue.get(timeout=STOP_POLL_S)]
+            except queue.Empty:
+                if stop.is_set():
+                    break
+                continue
             deadline = last_update + update_interval_s  # at most ~20 updates a second by default
             while batch[-1] is not streamer.stop_signal:
                 wait = deadline - time.perf_counter()
@@ -464,7 +471,8 @@ def stream_with(model: Any, tokenizer: Any, prompt: str, settings: GenerationSet
                 yield update(False)
                 last_update = time.perf_counter()
         session.halt.set()
-        worker.join()
+        if not stop.is_set():
+            worker.join()  # after Stop the worker ends with its current token, unawaited
         yield update(True)
     finally:
         session.halt.set()  # the consumer went away (or finished): let the worker end
