@@ -10,8 +10,9 @@ import gradio as gr
 from aigc_demo.services import textgen
 from aigc_demo.ui.context import AppContext
 from aigc_demo.ui.errors import user_errors
-from aigc_demo.ui.generation import (build_look_inside, build_model_picker, build_sampling_controls,
-                                     load_with_progress, make_settings, new_stop, stats_line, stop_stream)
+from aigc_demo.ui.generation import (UI_UPDATE_S, StatsPacer, build_look_inside, build_model_picker,
+                                     build_sampling_controls, load_with_progress, make_settings, new_stop,
+                                     stats_line, stop_stream)
 from aigc_demo.ui.strings import t
 
 EXAMPLES = [
@@ -50,9 +51,12 @@ def complete_code(model: str, code: str, stop_at_function_end: bool, max_new_tok
     prompt = _instruct_prompt(tokenizer, code) if instruct else code
     stop = new_stop(request)
     update = None
-    for update in textgen.stream_with(lm, tokenizer, prompt, settings, stop):
+    pacer = StatsPacer()
+    for update in textgen.stream_with(lm, tokenizer, prompt, settings, stop, update_interval_s=UI_UPDATE_S):
         added = _FENCE.sub("", update.text) if instruct else update.text
-        yield code + added, stats_line(update), gr.skip(), update.seed, code
+        paced = pacer.due(update)
+        yield (code + added, stats_line(update) if paced else gr.skip(), gr.skip(),
+               update.seed if paced else gr.skip(), code if paced else gr.skip())
     if update is not None:
         added = _FENCE.sub("", update.text) if instruct else update.text
         yield code + added, stats_line(update), parse_badge(code + added), update.seed, code

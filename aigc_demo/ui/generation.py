@@ -12,6 +12,12 @@ import gradio as gr
 from aigc_demo.services import textgen
 from aigc_demo.ui.strings import t
 
+# How often a stream repaints the page. Each repaint costs the browser a layout; on a busy CPU a
+# faster pace queued repaints faster than the page could draw them and froze it (Stop could not
+# be clicked for a minute, issue #10). Four repaints a second read as smooth typing.
+UI_UPDATE_S = 0.25
+STATS_EVERY_S = 1.0  # the stats line (a Markdown render) changes at most this often while streaming
+
 _stops: dict[str, threading.Event] = {}  # session -> the Stop flag of its running stream
 _stops_lock = threading.Lock()
 
@@ -105,6 +111,23 @@ def make_settings(max_new_tokens: float, temperature: float, top_k: float, top_p
     return textgen.GenerationSettings(
         max_new_tokens=int(max_new_tokens), temperature=float(temperature), top_k=int(top_k),
         top_p=float(top_p), repetition_penalty=float(repetition_penalty), seed=chosen, **extra)
+
+
+@dataclass
+class StatsPacer:
+    """Says when a streaming update should also refresh the stats line (first, every second, last)."""
+
+    every_s: float = STATS_EVERY_S
+    last: float = float("-inf")
+
+    def due(self, update: textgen.GenerationUpdate) -> bool:
+        import time
+
+        now = time.monotonic()
+        if update.done or now - self.last >= self.every_s:
+            self.last = now
+            return True
+        return False
 
 
 def stats_line(update: textgen.GenerationUpdate) -> str:

@@ -9,8 +9,9 @@ import gradio as gr
 from aigc_demo.services import textgen
 from aigc_demo.ui.context import AppContext
 from aigc_demo.ui.errors import user_errors
-from aigc_demo.ui.generation import (build_look_inside, build_model_picker, build_sampling_controls,
-                                     load_with_progress, make_settings, new_stop, stats_line, stop_stream)
+from aigc_demo.ui.generation import (UI_UPDATE_S, StatsPacer, build_look_inside, build_model_picker,
+                                     build_sampling_controls, load_with_progress, make_settings, new_stop,
+                                     stats_line, stop_stream)
 from aigc_demo.ui.strings import t
 
 EXAMPLES = ["ROMEO:\n", "First Citizen:\nBefore we proceed any further, hear me speak.\n",
@@ -25,8 +26,14 @@ def complete(model: str, prompt: str, max_new_tokens: float, temperature: float,
     settings = make_settings(max_new_tokens, temperature, top_k, top_p, repetition_penalty, seed, randomize)
     stop = new_stop(request)
     lm, tokenizer = load_with_progress(model, progress)
-    for update in textgen.stream_with(lm, tokenizer, prompt or "", settings, stop):
-        yield update.text, stats_line(update), (prompt or "") + update.text, update.seed
+    pacer = StatsPacer()
+    for update in textgen.stream_with(lm, tokenizer, prompt or "", settings, stop, update_interval_s=UI_UPDATE_S):
+        if update.done:
+            yield update.text, stats_line(update), (prompt or "") + update.text, update.seed
+        elif pacer.due(update):
+            yield update.text, stats_line(update), gr.skip(), update.seed
+        else:  # only the text: the cheapest repaint
+            yield update.text, gr.skip(), gr.skip(), gr.skip()
 
 
 @user_errors
@@ -45,8 +52,11 @@ def chat(model: str, message: str, history: list[dict[str, Any]], system: str, m
         raise ValueError(t("chat.no_template"))
     prompt = textgen.chat_prompt(tokenizer, history, system or "")
     stop = new_stop(request)
-    for update in textgen.stream_with(lm, tokenizer, prompt, settings, stop):
-        yield "", [*history, {"role": "assistant", "content": update.text}], stats_line(update), update.seed
+    pacer = StatsPacer()
+    for update in textgen.stream_with(lm, tokenizer, prompt, settings, stop, update_interval_s=UI_UPDATE_S):
+        paced = pacer.due(update)
+        yield ("" if paced else gr.skip(), [*history, {"role": "assistant", "content": update.text}],
+               stats_line(update) if paced else gr.skip(), update.seed if paced else gr.skip())
 
 
 def _plain(content: Any) -> str:
