@@ -48,11 +48,14 @@ def test_stop_takes_effect_within_a_second_with_the_cpu_busy(sized_page) -> None
             window.__lengths = [];
             const box = document.querySelector('#text-output textarea');
             const stats = document.querySelector('#text-stats');
-            window.__stopAt = performance.now();
-            const tick = () => { window.__lengths.push([performance.now() - window.__stopAt, box.value.length,
-                                                        stats.innerText.includes('stopped by you')]);
-                                 if (window.__lengths.length < 60) setTimeout(tick, 50); };
-            tick();
+            window.__stopAt = null;  // the moment the visitor's click reaches the page
+            document.querySelector('#text-stop').addEventListener('click', () => {
+                window.__stopAt = performance.now();
+                const tick = () => { window.__lengths.push([performance.now() - window.__stopAt, box.value.length,
+                                                            stats.innerText.includes('stopped by you')]);
+                                     if (window.__lengths.length < 60) setTimeout(tick, 50); };
+                tick();
+            }, {capture: true, once: true});
         }""")
         clicked = time.monotonic()
         page.locator("#text-stop").click()
@@ -64,11 +67,12 @@ def test_stop_takes_effect_within_a_second_with_the_cpu_busy(sized_page) -> None
             hog.kill()
             hog.wait()
     final = samples[-1][1]
+    changes = [sample for i, sample in enumerate(samples) if i == 0 or sample[1:] != samples[i - 1][1:]]
     grew_after = [ms for ms, length, _ in samples if length != final]
     stopped_at = next((ms for ms, _, said in samples if said), None)
     last_growth = max(grew_after, default=0.0)
-    assert last_growth <= 1000, (last_growth, samples)  # the text stops growing within 1 s
-    assert stopped_at is not None and stopped_at <= 1000, (stopped_at, click_lag)  # and says so
+    assert last_growth <= 1000, (last_growth, changes)  # the text stops growing within 1 s
+    assert stopped_at is not None and stopped_at <= 1000, (stopped_at, changes, click_lag)  # and says so
     expect(page.locator("#text-stats")).to_contain_text("stopped by you")
     assert len(output.input_value()) == final
 
