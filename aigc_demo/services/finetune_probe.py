@@ -36,6 +36,7 @@ class Estimate:
     total_s: float
     peak_mb: float
     steps_timed: int
+    steps_in_90s: int  # how many steps (previews included) a 90-second run holds here
 
     def public(self) -> dict[str, Any]:
         return asdict(self)
@@ -117,7 +118,8 @@ def estimate(prober: Prober, base: BaseModel, settings: Any, threads: int, cpu: 
     total = figures["startup_s"] + steps * figures["seconds_per_step"] + previews * figures["preview_s"]
     return Estimate(steps=steps, seconds_per_step=figures["seconds_per_step"], startup_s=figures["startup_s"],
                     preview_s=figures["preview_s"], previews=previews, total_s=total,
-                    peak_mb=figures["peak_mb"], steps_timed=int(figures["steps_timed"]))
+                    peak_mb=figures["peak_mb"], steps_timed=int(figures["steps_timed"]),
+                    steps_in_90s=steps_for(figures, 90.0, settings.sample_every))
 
 
 def steps_for(prober_figures: dict[str, Any], seconds: float, sample_every: int) -> int:

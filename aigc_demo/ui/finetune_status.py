@@ -60,6 +60,9 @@ def status_markdown(view: svc.JobView | None) -> str:
 
 def estimate_markdown(estimate: Estimate) -> str:
     """'About 1 min 20 s: 2 s to start + 60 steps x 1.1 s + 4 samples x 0.5 s · peak memory 480 MB'."""
-    return t("finetune.estimate", total=duration(estimate.total_s), startup=duration(estimate.startup_s),
+    text = t("finetune.estimate", total=duration(estimate.total_s), startup=duration(estimate.startup_s),
              steps=estimate.steps, per_step=estimate.seconds_per_step, previews=estimate.previews,
              preview=estimate.preview_s, mb=estimate.peak_mb, timed=estimate.steps_timed)
+    if estimate.total_s > 120:
+        text += "\n\n" + t("finetune.estimate_fit", steps=estimate.steps_in_90s)
+    return text
