@@ -381,6 +381,11 @@ class FinetuneManager:
                 for name in ("checkpoint", "checkpoint.old", "checkpoint.tmp"):
                     shutil.rmtree(out / name, ignore_errors=True)
 
+    def active_jobs(self) -> int:
+        """Jobs queued or training (a speed probe now would measure a shared CPU, and slow them)."""
+        with self._lock:
+            return sum(1 for j in self._jobs.values() if j.status in ACTIVE)
+
     def _running_count(self) -> int:
         return sum(1 for j in self._jobs.values() if j.status in ("starting", "running", "stopping"))
 

@@ -109,8 +109,12 @@ class Prober:
         return reply
 
 
-def estimate(prober: Prober, base: BaseModel, settings: Any, threads: int, cpu: bool) -> Estimate:
-    """The measured estimate for a job with `settings` on `base`."""
+def estimate(prober: Prober, base: BaseModel, settings: Any, threads: int, cpu: bool,
+             measure_now: bool = True) -> Estimate:
+    """The measured estimate for a job with `settings` on `base`; with `measure_now` False only a
+    cached measurement is used (LookupError otherwise), e.g. while jobs train."""
+    if not measure_now and prober.cached(probe_key(base, settings, threads, cpu)) is None:
+        raise LookupError("no measurement for these settings yet")
     figures = prober.measure(base, settings, threads, cpu)
     steps = int(settings.steps)
     previews = steps // settings.sample_every if settings.sample_every else 0

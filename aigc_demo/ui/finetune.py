@@ -264,7 +264,9 @@ def build_finetune_tab(ctx: AppContext) -> None:
                                      sample_every_n, block, rank, unlabelled_digit)
             settings.check(manager.config.max_steps)
             return estimate_markdown(probe.estimate(probe.get_prober(), base, settings, manager.config.threads(),
-                                                    _job_cpu()))
+                                                    _job_cpu(), measure_now=manager.active_jobs() == 0))
+        except LookupError:
+            return t("finetune.estimate_busy")
         except ValueError as err:
             return t("finetune.estimate_failed", problem=str(err))
 

@@ -386,6 +386,7 @@ STRINGS: dict[str, str] = {
         "steps on this machine"
     ),
     "finetune.estimate_failed": "No estimate: {problem}",
+    "finetune.estimate_busy": "A job is training on this machine: the speed is measured once it is done (a measurement now would slow it and be wrong).",
     "finetune.estimate_fit": "For a run of about 90 s here, set **Steps** to about {steps}.",
     "inside.tokens": "The text as tokens: click one to look inside at that point",
     "inside.chosen": "chosen",
