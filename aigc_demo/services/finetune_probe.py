@@ -63,6 +63,7 @@ class Prober:
         self.timeout_s = timeout_s
         self._cache: dict[tuple, dict[str, Any]] = {}
         self._lock = threading.Lock()  # one probe at a time: probes compete with jobs for the CPU
+        self._process: Any = None  # the probe running now, if any
 
     def cached(self, key: tuple) -> dict[str, Any] | None:
         return self._cache.get(key)
@@ -79,6 +80,26 @@ class Prober:
             self._cache[key] = result
             return result
 
+    def cancel(self) -> None:
+        """End the probe running now (a job is starting: it should have the CPU to itself)."""
+        process = self._process
+        if process is not None and process.is_alive():
+            process.terminate()
+
+    def _wait(self, process: Any, results: Any) -> dict[str, Any] | None:
+        """The probe's reply; None when the process ended without one (cancelled or killed)."""
+        deadline = time.monotonic() + self.timeout_s
+        while time.monotonic() < deadline:
+            try:
+                return results.get(timeout=0.5)
+            except queue.Empty:
+                if not process.is_alive():
+                    try:
+                        return results.get(timeout=0.5)
+                    except queue.Empty:
+                        return None
+        raise queue.Empty
+
     def _run(self, base: BaseModel, settings: Any, threads: int, cpu: bool) -> dict[str, Any]:
         import multiprocessing as mp
 
@@ -93,16 +114,22 @@ class Prober:
         process = ctx.Process(target=self.target or run_probe, args=(request, folder, time.time(), results),
                               daemon=True, name="finetune-probe")
         process.start()
+        self._process = process
         try:
-            reply = results.get(timeout=self.timeout_s)
+            reply = self._wait(process, results)
         except queue.Empty:
+            if process.exitcode is not None and process.exitcode < 0:
+                raise ValueError("The speed probe was cancelled: a job started.") from None
             raise ValueError(f"Could not measure the speed within {self.timeout_s:.0f} s: this machine is very "
                              "busy or the model is large. Try a smaller batch or context.") from None
         finally:
+            self._process = None
             process.join(timeout=5)
             if process.is_alive():
                 process.terminate()
             shutil.rmtree(folder, ignore_errors=True)
+        if reply is None:
+            raise ValueError("The speed probe was cancelled: a job started.")
         if reply.get("type") != "result":
             raise ValueError(f"The speed probe failed: {reply.get('message', 'unknown error')}")
         reply.pop("type")

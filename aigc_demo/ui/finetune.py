@@ -327,6 +327,7 @@ def build_finetune_tab(ctx: AppContext) -> None:
                                  sample_every_n, block, rank, unlabelled_digit)
         settings.check(manager.config.max_steps)
         data = prepare(session, source_kind, text_value, text_path, files, dataset_name)
+        probe.get_prober().cancel()  # the job gets the CPU; a cancelled estimate is measured again later
         new_id = manager.start(session, base, data, settings)
         return new_id, status_markdown(manager.view(session, new_id))
 
