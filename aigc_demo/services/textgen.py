@@ -36,6 +36,7 @@ MAX_TEMPERATURE = 10.0
 PROMPT_CHARS_PER_TOKEN_BOUND = 64  # a huge prompt is cut to ctx*64 chars before tokenising
 TOP_K_INSIDE = 10
 UPDATE_INTERVAL_S = 0.05  # streaming updates are sent at most this often
+CONCURRENT_STREAMS = 16  # streams the app runs at once: the batcher decodes this many rows together
 
 
 @dataclass
