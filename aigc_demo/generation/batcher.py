@@ -4,9 +4,10 @@ Why: a model answering one visitor at a time leaves most of each matrix multiply
 several `generate` calls in threads fight for the same cores (8 streams were 0.59x one). Here
 one decoding thread per loaded model owns a batch of rows:
 
-- a new request is prefilled alone (its prompt in one forward pass, no padding), its first
-  token drawn, and its KV cache merged into the batch between two decoding steps; rows are
-  left-padded to the longest one and the padding is masked, with each row's own position ids;
+- requests that arrived since the last step are prefilled together (their prompts left-padded
+  in one forward pass), their first tokens drawn, and their KV cache merged into the batch
+  between two decoding steps; rows are left-padded to the longest one and the padding is
+  masked, with each row's own position ids;
 - each step feeds every row's last token in one forward pass, then draws each row's next token
   from its own logits with its own settings and `torch.Generator` (`sampling.choose`), so a
   seed gives the same text alone or batched; one host sync per step for the whole batch;
@@ -101,6 +102,7 @@ class Batcher:
         self._rows: list[_Row] = []
         self._cache: Any = None
         self._mask: torch.Tensor | None = None  # (rows, cached columns): 1 real, 0 padding
+        self._mergeable: bool | None = None  # known after the first prefill
         self.steps = 0  # batched decoding steps run, and rows summed over them (mean batch size)
         self.row_steps = 0
 
@@ -114,6 +116,10 @@ class Batcher:
                 self._thread.start()
         return request
 
+    def load(self) -> int:
+        """Requests decoding or waiting now (read without a lock: a hint, not a count to rely on)."""
+        return len(self._rows) + self._inbox.qsize()
+
     def mean_batch(self) -> float:
         return self.row_steps / self.steps if self.steps else 0.0
 
@@ -126,20 +132,22 @@ class Batcher:
                 while True:
                     if model is None:
                         raise RuntimeError("The model was unloaded; try again.")
+                    waiting: list[DecodeRequest] = []
                     if not self._rows:
                         try:
-                            self._admit(model, self._inbox.get(timeout=self.idle_s))
+                            waiting.append(self._inbox.get(timeout=self.idle_s))
                         except queue.Empty:
                             with self._lock:
                                 if self._inbox.empty():
                                     self._thread = None
                                     return
                             continue
-                    while len(self._rows) < self.max_rows:
+                    while len(self._rows) + len(waiting) < self._room():
                         try:
-                            self._admit(model, self._inbox.get_nowait())
+                            waiting.append(self._inbox.get_nowait())
                         except queue.Empty:
                             break
+                    self._admit(model, waiting)
                     self._drop_done()
                     self._refit(model)
                     if self._rows:
@@ -162,31 +170,62 @@ class Batcher:
             except queue.Empty:
                 return
 
-    def _admit(self, model: Any, request: DecodeRequest) -> None:
-        if request.should_stop():
-            request.out.put(Finished("stopped"))
-            return
-        row = _Row(request, list(request.prompt_ids), make_generator(request.params.seed, self.device))
-        try:
-            self._prefill(model, row)
-        except Exception as err:  # noqa: BLE001 - this request alone failed (bad ids, out of memory)
-            request.out.put(err)
+    def _room(self) -> int:
+        """Rows the batch may hold: one until the model's cache is known to merge."""
+        return self.max_rows if self._mergeable else 1
 
-    def _prefill(self, model: Any, row: _Row) -> None:
-        """Run the row's window alone, draw its next token and join the batch."""
-        ids = torch.tensor([row.window], device=self.device)
-        out = model(input_ids=ids, attention_mask=torch.ones_like(ids), use_cache=True, logits_to_keep=1,
-                    position_ids=torch.arange(ids.shape[1], device=self.device)[None])
-        cache, mask = out.cache, torch.ones_like(ids)
-        if not _mergeable(cache):
-            self.max_rows = 1
-        token = self._draw(row, out.logits[0, -1]).item()
-        self._take(row, token)
-        if row.done:
-            row.request.out.put(Finished(row.done))
+    def _admit(self, model: Any, requests: list[DecodeRequest]) -> None:
+        rows = []
+        for request in requests:
+            if request.should_stop():
+                request.out.put(Finished("stopped"))
+            else:
+                rows.append(_Row(request, list(request.prompt_ids),
+                                 make_generator(request.params.seed, self.device)))
+        self._prefill_safely(model, rows)
+
+    def _prefill_safely(self, model: Any, rows: list[_Row]) -> None:
+        """Prefill together; if that fails, one by one, so only a request that fails alone hears of it."""
+        if not rows:
             return
+        try:
+            self._prefill(model, rows)
+        except Exception as err:  # noqa: BLE001 - bad ids, out of memory
+            if len(rows) == 1:
+                rows[0].request.out.put(err)
+                return
+            for row in rows:
+                self._prefill_safely(model, [row])
+
+    def _prefill(self, model: Any, rows: list[_Row]) -> None:
+        """Run the new rows' windows in one forward pass (left-padded), draw each row's next
+        token and merge their cache into the batch."""
+        length = max(len(row.window) for row in rows)
+        ids = torch.tensor([[0] * (length - len(row.window)) + row.window for row in rows], device=self.device)
+        mask = torch.tensor([[0] * (length - len(row.window)) + [1] * len(row.window) for row in rows],
+                            device=self.device)
+        positions = (mask.cumsum(1) - 1).clamp(min=0)
+        out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1)
+        cache = out.cache
+        if self._mergeable is None:
+            self._mergeable = _mergeable(cache)
+        logits = out.logits[:, -1]
+        tokens = torch.stack([self._draw(row, logits[i]) for i, row in enumerate(rows)]).tolist()
+        keep = []
+        for i, (row, token) in enumerate(zip(rows, tokens)):
+            self._take(row, int(token))
+            if row.done:
+                row.request.out.put(Finished(row.done))
+            else:
+                keep.append(i)
+        if not keep:
+            return
+        if len(keep) < len(rows):
+            cache.batch_select_indices(torch.tensor(keep, device=self.device))
+            mask, rows = mask[keep], [rows[i] for i in keep]
         if self._cache is None:
-            self._cache, self._mask, self._rows = cache, mask, [row]
+            self._cache, self._mask, self._rows = cache, mask, rows
+            self._trim()
             return
         width, length = self._mask.shape[1], mask.shape[1]
         if length < width:
@@ -199,7 +238,8 @@ class Batcher:
             mine.keys = torch.cat([mine.keys, theirs.keys])
             mine.values = torch.cat([mine.values, theirs.values])
         self._mask = torch.cat([self._mask, mask])
-        self._rows.append(row)
+        self._rows += rows
+        self._trim()
 
     def _draw(self, row: _Row, logits: torch.Tensor) -> torch.Tensor:
         params = row.request.params
@@ -231,6 +271,10 @@ class Batcher:
         self._rows = [self._rows[i] for i in keep]
         self._cache.batch_select_indices(index)
         self._mask = self._mask[index]
+        self._trim()
+
+    def _trim(self) -> None:
+        """Cut the padding columns on the left that no row needs."""
         first = int(self._mask.any(0).int().argmax())
         if first:
             self._mask = self._mask[:, first:]
@@ -257,10 +301,7 @@ class Batcher:
         self._keep_rows([i for i in range(len(self._rows)) if i not in full])
         for row in rows:
             row.window = row.window[-self.keep:]
-            try:
-                self._prefill(model, row)
-            except Exception as err:  # noqa: BLE001
-                row.request.out.put(err)
+        self._prefill_safely(model, rows)
 
     def _step(self, model: Any) -> None:
         rows = self._rows

@@ -35,7 +35,8 @@ MAX_NEW_TOKENS_LIMIT = 1024
 MAX_TEMPERATURE = 10.0
 PROMPT_CHARS_PER_TOKEN_BOUND = 64  # a huge prompt is cut to ctx*64 chars before tokenising
 TOP_K_INSIDE = 10
-UPDATE_INTERVAL_S = 0.05  # streaming updates are sent at most this often
+UPDATE_INTERVAL_S = 0.05  # streaming updates are sent at most this often...
+STREAMS_PER_INTERVAL = 4  # ...while this many streams run; with more, each stream updates less often
 CONCURRENT_STREAMS = 16  # streams the app runs at once: the batcher decodes this many rows together
 
 
@@ -311,7 +312,8 @@ def stream_with(model: Any, tokenizer: Any, prompt: str, settings: GenerationSet
     params = SamplingParams(settings.temperature, settings.top_k, settings.top_p,
                             settings.repetition_penalty, int(settings.seed))
     started = time.perf_counter()
-    request = batcher_for(model).submit(DecodeRequest(
+    batcher = batcher_for(model)
+    request = batcher.submit(DecodeRequest(
         list(prompt_ids), settings.max_new_tokens, params, _eos_ids(model), session.should_stop))
     reason_box: list[str] = []
 
@@ -338,7 +340,9 @@ def stream_with(model: Any, tokenizer: Any, prompt: str, settings: GenerationSet
             # browser at the end of a websocket is never flooded (a slow machine's page stays
             # responsive), never lags behind the model, and Stop is seen at once.
             items = [request.out.get()]
-            deadline = last_update + update_interval_s  # at most ~20 updates a second by default
+            # At most ~20 updates a second by default; fewer per stream when many stream at
+            # once, so the server's total update rate (and its share of the CPU) stays bounded.
+            deadline = last_update + update_interval_s * max(1.0, batcher.load() / STREAMS_PER_INTERVAL)
             while not isinstance(items[-1], (Finished, BaseException)):
                 wait = deadline - time.perf_counter()
                 try:
