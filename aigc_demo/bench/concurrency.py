@@ -76,7 +76,7 @@ def connect(url: str, count: int) -> list[Any]:
     """`count` gradio_client connections, made before any timing."""
     from gradio_client import Client
 
-    return [Client(url, verbose=False) for _ in range(count)]
+    return [Client(url, verbose=False, httpx_kwargs={"timeout": 300}) for _ in range(count)]
 
 
 def text_request(client: Any, model: str, tokens: int, seed: int) -> dict[str, float]:

@@ -263,7 +263,7 @@ def run(cfg: GpuBenchSettings) -> dict[str, Any]:
     from aigc_demo.device import pick_device
 
     choice = pick_device(None if cfg.device == "auto" else cfg.device)
-    device, dtype = torch.device(choice.name), getattr(torch, choice.dtype)
+    device, dtype = choice.torch_device, choice.dtype
     started = time.perf_counter()
     result: dict[str, Any] = {"device": choice.name, "dtype": str(dtype), "torch": torch.__version__,
                               "gpu": torch.cuda.get_device_name(0) if device.type == "cuda" else platform.processor(),
