@@ -80,6 +80,11 @@ class SessionDirs(list):
     def _dirs(self) -> list[str]:
         return get_manager().user_dirs(current_session())
 
+    @property
+    def session(self) -> str | None:
+        """The visitor these folders are read for (None outside an event)."""
+        return current_session()
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._dirs())
 
