@@ -127,3 +127,16 @@ def resolve_model_id(ref: Any, scope: ModelScope) -> str:
     if len(parts) == 1:
         return _shipped(scope, text)
     return _hub(text)
+
+
+def public_text(text: str, user_models_dir: str, weights_dir: str | None = None) -> str:
+    """`text` (e.g. a loaded model's cache key) with server folders replaced by ids: a shipped
+    model by its name, a visitor's model by `visitor/<tag>/<name>` (the tag hides the session)."""
+    roots = {user_models_dir, str(Path(user_models_dir).resolve())} if user_models_dir else set()
+    for root in sorted(roots, key=len, reverse=True):
+        pattern = re.escape(root.rstrip("/")) + r"/([A-Za-z0-9_-]{1,64})/"
+        text = re.sub(pattern, lambda m: f"visitor/{owner_tag(m.group(1))}/", text)
+    if weights_dir:
+        for root in sorted({weights_dir, str(Path(weights_dir).resolve())}, key=len, reverse=True):
+            text = text.replace(root.rstrip("/") + "/", "")
+    return text
