@@ -155,6 +155,9 @@ def test_pickers_take_only_listed_ids(app_url: str, weights_dir: Path) -> None:
     folder = _plant_model(weights_dir, owner.session_hash)
     try:
         assert Path(_grid(owner, "yours/my-gan")).is_file()  # own model by its listed id
+        report = json.dumps(stranger.predict(api_name="/system"))  # lists loaded models to anyone
+        assert "my-gan" in report and owner.session_hash not in report
+        assert manager().config.user_models_dir not in report
         assert Path(_grid(stranger, "tiny-gan")).is_file()  # shipped id
         messages = []
         for ref in (str(folder), "yours/my-gan", "/no/such/folder", str(weights_dir / "tiny-gan"),
