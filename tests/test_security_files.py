@@ -176,6 +176,26 @@ def test_pickers_take_only_listed_ids(app_url: str, weights_dir: Path) -> None:
         shutil.rmtree(folder.parent, ignore_errors=True)
 
 
+def test_batched_grid_resolves_each_visitors_own_models(app_url: str, weights_dir: Path) -> None:
+    """/digits_grid is batched (Gradio hands the handler only the batch's first request): a
+    stranger's `yours/my-gan` queued behind the owner's must not draw with the owner's model."""
+    owner, stranger = Client(app_url, verbose=False), Client(app_url, verbose=False)
+    folder = _plant_model(weights_dir, owner.session_hash)
+    try:
+        for _ in range(3):
+            jobs = [owner.submit([], 64, seed, 1.0, "yours/my-gan", api_name="/digits_grid") for seed in range(3)]
+            theirs = stranger.submit([], 64, 9, 1.0, "yours/my-gan", api_name="/digits_grid")
+            with pytest.raises(Exception, match="not one this app offers"):
+                theirs.result(timeout=120)
+            for job in jobs:
+                try:
+                    job.result(timeout=120)
+                except Exception as err:  # batched with the stranger's refused request: refused too
+                    assert "not one this app offers" in str(err)
+    finally:
+        shutil.rmtree(folder.parent, ignore_errors=True)
+
+
 @pytest.mark.parametrize("api_name", ["/text_generate", "/text_look_inside", "/code_complete", "/generate_image"])
 def test_text_code_and_image_pickers_refuse_paths(client: Client, weights_dir: Path, api_name: str) -> None:
     values = {"/text_generate": ("model", "prompt"), "/text_look_inside": ("model", "text"),

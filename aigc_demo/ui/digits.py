@@ -15,7 +15,7 @@ import gradio as gr
 
 from aigc_demo.services import digits as svc
 from aigc_demo.services.gallery import models_for_tab
-from aigc_demo.ui import model_refs
+from aigc_demo.ui import model_refs, sessions
 from aigc_demo.ui.context import AppContext
 from aigc_demo.ui.files import serve_bytes
 from aigc_demo.ui.errors import user_errors
@@ -51,11 +51,12 @@ def next_seed(seed: float | None, randomize: bool) -> int:
     return svc.check_seed(seed)
 
 
-def _required(ref: str | None, role: str) -> str:
-    """The folder of the picked model id (only ids the pickers list are accepted)."""
+def _required(ref: str | None, role: str, *session: str | None) -> str:
+    """The folder of the picked model id (only ids the pickers list are accepted), for the current
+    visitor or the given one."""
     if not ref:
         raise ValueError(t("digits.no_model", role=t(f"digits.role.{role}")))
-    return model_refs.resolve(ref)
+    return model_refs.resolve(ref, *session)
 
 
 @user_errors
@@ -63,8 +64,9 @@ def grid_batched(digits: list, counts: list, seeds: list, truncations: list, fol
     """Gradio batch handler: requests for the same GAN share one forward pass."""
     images: list[Any] = [None] * len(digits)
     by_folder: dict[str, list[int]] = {}
+    owners = sessions.batch_sessions(len(folders))  # each request's own visitor, for `yours/<name>`
     for index, ref in enumerate(folders):
-        by_folder.setdefault(_required(ref, "gan"), []).append(index)
+        by_folder.setdefault(_required(ref, "gan", owners[index]), []).append(index)
     for folder, indices in by_folder.items():
         grids = svc.generate_grid_batched([digits[i] or None for i in indices], [counts[i] for i in indices],
                                           [seeds[i] for i in indices], [truncations[i] for i in indices],

@@ -12,7 +12,6 @@ visitor" means "whoever holds the unguessable path the upload returned".
 from __future__ import annotations
 
 import os
-import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -91,7 +90,3 @@ def guard(demo: gr.Blocks) -> gr.Blocks:
 
     demo.preprocess_data = preprocess_data  # type: ignore[method-assign]
     return demo
-
-
-def remove_tree(folder: str | Path) -> None:
-    shutil.rmtree(folder, ignore_errors=True)

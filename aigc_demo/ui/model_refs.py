@@ -22,17 +22,22 @@ def install(settings: ServeSettings) -> None:
     _settings = settings
 
 
-def scope() -> ModelScope:
+_CURRENT = object()
+
+
+def scope(session: Any = _CURRENT) -> ModelScope:
+    """What the visitor `session` (default: the one behind the current event) may pick from."""
     settings = _settings or ServeSettings.from_env()
     config = get_manager().config
     return ModelScope(weights_dir=settings.weights_dir, user_models_dir=config.user_models_dir,
-                      session=sessions.current_session(), allow_local_paths=settings.public.allow_local_paths,
+                      session=sessions.current_session() if session is _CURRENT else session,
+                      allow_local_paths=settings.public.allow_local_paths,
                       publish_user_models=config.publish_user_models)
 
 
-def resolve(ref: Any) -> str:
+def resolve(ref: Any, session: Any = _CURRENT) -> str:
     """A folder path or hub id for a picked id; ValueError with one fixed message otherwise."""
-    return resolve_model_id(ref, scope())
+    return resolve_model_id(ref, scope(session))
 
 
 def resolve_or_none(ref: Any) -> str | None:

@@ -66,4 +66,4 @@ def build_app(settings: ServeSettings | None = None) -> gr.Blocks:
                     build(ctx)
         demo.load(device_badge, outputs=badge, show_progress="hidden")
         sessions.attach(demo, ctx)
-    return files.guard(demo)
+    return sessions.track_batches(files.guard(demo))
