@@ -13,6 +13,7 @@ from typing import Any
 
 import gradio as gr
 
+from aigc_demo.data.png import write_pngs
 from aigc_demo.services import digits as svc
 from aigc_demo.services.gallery import models_for_tab
 from aigc_demo.ui import model_refs, sessions
@@ -71,8 +72,8 @@ def grid_batched(digits: list, counts: list, seeds: list, truncations: list, fol
         grids = svc.generate_grid_batched([digits[i] or None for i in indices], [counts[i] for i in indices],
                                           [seeds[i] for i in indices], [truncations[i] for i in indices],
                                           folder=folder)
-        for i, grid in zip(indices, grids):
-            images[i] = grid
+        for i, path in zip(indices, write_pngs(grids)):  # encoded in parallel, not by Gradio one by one
+            images[i] = path
     return (images,)
 
 

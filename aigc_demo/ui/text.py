@@ -104,7 +104,8 @@ def build_text_tab(ctx: AppContext) -> None:
 
     model.change(mode_for, model, [completion_view, chat_view], api_visibility="private")
     run = dict(fn=complete, inputs=[model, prompt, *sampling.inputs()],
-               outputs=[output, stats, full_text, sampling.seed], concurrency_id="textgen")
+               outputs=[output, stats, full_text, sampling.seed], concurrency_id="textgen",
+               concurrency_limit=textgen.CONCURRENT_STREAMS)
     go.click(api_name="text_generate", **run)
     prompt.submit(api_visibility="private", **run)
     again.click(api_visibility="private", **run)
@@ -113,7 +114,8 @@ def build_text_tab(ctx: AppContext) -> None:
                 api_visibility="private")
 
     talk = dict(fn=chat, inputs=[model, message, chatbot, system, *sampling.inputs()],
-                outputs=[message, chatbot, chat_stats, sampling.seed], concurrency_id="textgen")
+                outputs=[message, chatbot, chat_stats, sampling.seed], concurrency_id="textgen",
+                concurrency_limit=textgen.CONCURRENT_STREAMS)
     send.click(api_name="text_chat", **talk)
     message.submit(api_visibility="private", **talk)
     chat_stop.click(stop_stream, queue=False, api_visibility="private")
