@@ -7,6 +7,7 @@ from typing import Any, Iterator
 import gradio as gr
 
 from aigc_demo.services import textgen
+from aigc_demo.ui import model_refs
 from aigc_demo.ui.context import AppContext
 from aigc_demo.ui.errors import user_errors
 from aigc_demo.ui.generation import (build_look_inside, build_model_picker, build_sampling_controls,
@@ -60,14 +61,16 @@ def _plain(content: Any) -> str:
 
 def mode_for(model: str | None) -> tuple[Any, Any]:
     """Show the chat view for models with a chat template, the completion view otherwise."""
-    is_chat = bool(model) and textgen.is_chat_model(model)
+    ref = model_refs.resolve_or_none(model)
+    is_chat = bool(ref) and textgen.is_chat_model(ref)
     return gr.Column(visible=not is_chat), gr.Column(visible=is_chat)
 
 
 def build_text_tab(ctx: AppContext) -> None:
     gr.Markdown(t("text.intro"))
     model = build_model_picker(ctx, "text")
-    first_is_chat = bool(model.value) and textgen.is_chat_model(model.value)
+    first = model_refs.resolve_or_none(model.value)
+    first_is_chat = bool(first) and textgen.is_chat_model(first)
 
     with gr.Column(visible=not first_is_chat) as completion_view:
         with gr.Row():
