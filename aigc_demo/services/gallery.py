@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import base64
+import io
+from functools import lru_cache
 from pathlib import Path
 
 from aigc_demo.catalog import SOURCES, TASKS, ModelSpec, build_catalog
 
 ALL = "all"
+THUMBNAIL_SIDE = 240  # px: a card shows its sample at most this big
 
 
 def list_models(weights_dir: str | Path, task: str = ALL, source: str = ALL,
@@ -31,18 +35,48 @@ def format_parameters(count: int | None) -> str:
     return str(count)
 
 
+def picker_specs(weights_dir: str | Path, tab: str, user_dirs: list[str | Path] | None = None,
+                 families: tuple[str, ...] | None = None) -> list[ModelSpec]:
+    """The usable catalog entries of one tab, in picker order (local folders first, then hub ids).
+
+    Entries whose card is broken are left out (the gallery shows why)."""
+    return [spec for spec in build_catalog(weights_dir, user_dirs)
+            if spec.tab == tab and not spec.error and (not families or spec.family in families)]
+
+
+def picker_ref(spec: ModelSpec) -> str:
+    """What the services load for `spec`: a folder path for local models, a repo id for hub models."""
+    return str(spec.folder if spec.source != "hub" else spec.repo_id)
+
+
 def models_for_tab(weights_dir: str | Path, tab: str, user_dirs: list[str | Path] | None = None,
                    families: tuple[str, ...] | None = None) -> list[tuple[str, str]]:
-    """(label, reference) pairs for a tab's model picker: local folders first, then hub ids.
+    """(label, reference) pairs for a tab's model picker: local folders first, then hub ids."""
+    return [(spec.title if spec.source != "hub" else f"{spec.title} (Hub)", picker_ref(spec))
+            for spec in picker_specs(weights_dir, tab, user_dirs, families)]
 
-    The reference is what the services load: a folder path for local models, a repo id for hub
-    models. Entries whose card is broken are left out (the gallery shows why).
-    """
-    choices = []
-    for spec in build_catalog(weights_dir, user_dirs):
-        if spec.tab != tab or spec.error or (families and spec.family not in families):
-            continue
-        ref = spec.folder if spec.source != "hub" else spec.repo_id
-        label = spec.title if spec.source != "hub" else f"{spec.title} (Hub)"
-        choices.append((label, str(ref)))
-    return choices
+
+def thumbnail_data_uri(path: str | Path, side: int = THUMBNAIL_SIDE) -> str | None:
+    """A card's sample image as a small `data:image/webp` URI (no server path reaches the page);
+    None when the file cannot be read. Cached per file version, so a filter change re-encodes nothing."""
+    file = Path(path)
+    try:
+        stat = file.stat()
+    except OSError:
+        return None
+    return _thumbnail(str(file), stat.st_mtime_ns, stat.st_size, side)
+
+
+@lru_cache(maxsize=512)
+def _thumbnail(path: str, _mtime_ns: int, _size: int, side: int) -> str | None:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            image = image.convert("L" if image.mode in ("1", "L", "P;L") else "RGB")
+            image.thumbnail((side, side), Image.Resampling.LANCZOS)
+            buffer = io.BytesIO()
+            image.save(buffer, "WEBP", quality=85, method=4)
+    except (OSError, UnidentifiedImageError, ValueError):
+        return None
+    return "data:image/webp;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")

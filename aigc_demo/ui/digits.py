@@ -18,6 +18,7 @@ from aigc_demo.services import digits as svc
 from aigc_demo.services.gallery import models_for_tab
 from aigc_demo.ui.context import AppContext
 from aigc_demo.ui.errors import user_errors
+from aigc_demo.ui.lead import build_lead
 from aigc_demo.ui.strings import t
 
 BATCH = 8  # requests Gradio groups into one forward pass
@@ -123,7 +124,7 @@ def _picker(label: str, choices: list[tuple[str, str]], elem_id: str) -> gr.Drop
 
 def build_digits_tab(ctx: AppContext) -> None:
     models = digit_models(ctx)
-    gr.Markdown(t("digits.intro"))
+    build_lead("digits")
     with gr.Accordion(t("digits.models"), open=False):
         with gr.Row():
             gan = _picker(t("digits.role.gan"), models["gan"], "digits-gan")
@@ -133,7 +134,7 @@ def build_digits_tab(ctx: AppContext) -> None:
     for role, picker in (("gan", gan), ("vae", vae), ("vae2d", vae2d), ("classifier", classifier)):
         ctx.register_picker(picker, lambda role=role: digit_models(ctx)[role])
 
-    with gr.Tabs():
+    with gr.Tabs(overflow_behavior="wrap"):
         with gr.Tab(t("digits.grid"), id="digits-grid"):
             gr.Markdown(t("digits.grid_help"))
             with gr.Row():
