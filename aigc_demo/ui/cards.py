@@ -16,13 +16,32 @@ from aigc_demo.services.availability import hub_page
 from aigc_demo.services.gallery import format_parameters, thumbnail_data_uri
 from aigc_demo.ui.strings import t
 
-# Runs once when the gallery's gr.HTML mounts (Gradio passes `element`, `trigger` and `watch`):
-# one click listener for every present and future card button, and phone-width cards closed
-# after each update of the cards.
+# Runs once when the gallery's gr.HTML mounts (Gradio passes `element`, `trigger` and `watch`).
+# A filter change only hides and shows cards that are already in the page (no server round trip,
+# so it answers at once however busy the server is); the count line is rewritten from its
+# data-some / data-none templates. A click on a card's button asks the server to switch tabs.
+# Cards are folded on a phone-width screen after each update.
 GALLERY_JS = """
 const narrow = () => window.matchMedia('(max-width: 640px)').matches;
 const fold = () => { if (narrow()) element.querySelectorAll('details.model-card[open]')
                                           .forEach((card) => card.removeAttribute('open')); };
+const apply = () => {
+  const task = element.dataset.task || 'all', source = element.dataset.source || 'all';
+  let shown = 0;
+  element.querySelectorAll('#gallery-cards > .model-card').forEach((card) => {
+    const match = (task === 'all' || card.dataset.task === task) &&
+                  (source === 'all' || card.dataset.source === source);
+    card.style.display = match ? '' : 'none';
+    if (match) shown += 1;
+  });
+  const line = element.querySelector('#gallery-count');
+  if (line) line.textContent = shown ? line.dataset.some.replace('{count}', String(shown)) : line.dataset.none;
+};
+window.aigcGalleryFilter = (task, source) => {
+  element.dataset.task = task || 'all';
+  element.dataset.source = source || 'all';
+  apply();
+};
 element.addEventListener('click', (event) => {
   const button = event.target.closest('button[data-tab]');
   if (!button) return;
@@ -30,8 +49,11 @@ element.addEventListener('click', (event) => {
   trigger('click', {tab: button.dataset.tab});
 });
 fold();
-watch('value', fold);
+apply();
+watch('value', () => { fold(); apply(); });
 """
+# The filters' change event runs this in the browser only.
+FILTER_JS = "(task, source) => { if (window.aigcGalleryFilter) window.aigcGalleryFilter(task, source); }"
 
 
 def esc(value: object) -> str:
@@ -143,7 +165,9 @@ def card_html(spec: ModelSpec, tab_ids: list[str]) -> str:
 
 
 def gallery_html(specs: list[ModelSpec], tab_ids: list[str]) -> str:
-    """The count line and every card: what the gallery's one HTML component shows."""
+    """The count line and every card: what the gallery's one HTML component shows (the page
+    hides the cards that the filters leave out)."""
     count = t("gallery.count", count=len(specs)) if specs else t("gallery.empty")
     cards = "".join(card_html(spec, tab_ids) for spec in specs)
-    return f'<p id="gallery-count">{esc(count)}</p><div id="gallery-cards">{cards}</div>'
+    return (f'<p id="gallery-count" data-some="{esc(t("gallery.count", count="{count}"))}" '
+            f'data-none="{esc(t("gallery.empty"))}">{esc(count)}</p><div id="gallery-cards">{cards}</div>')

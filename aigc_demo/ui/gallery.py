@@ -14,7 +14,7 @@ import gradio as gr
 from aigc_demo.catalog import SOURCES, TASKS
 from aigc_demo.services.gallery import ALL, list_models
 from aigc_demo.ui import sessions
-from aigc_demo.ui.cards import GALLERY_JS, gallery_html
+from aigc_demo.ui.cards import FILTER_JS, GALLERY_JS, gallery_html
 from aigc_demo.ui.context import AppContext
 from aigc_demo.ui.errors import user_errors
 from aigc_demo.ui.lead import build_lead
@@ -30,21 +30,17 @@ def build_gallery_tab(ctx: AppContext) -> None:
                           value=ALL, label=t("gallery.filter_source"), elem_id="gallery-source", min_width=200)
         refresh = gr.Button(t("gallery.refresh"), size="sm", scale=0, min_width=80)
 
-    def cards(task_value: str, source_value: str, stored: Any = None, request: gr.Request = None) -> str:
-        """The cards for this visitor (their own saved models included) and these filters."""
+    def cards(stored: Any = None, request: gr.Request = None) -> str:
+        """Every card this visitor may see (their own saved models included); the page filters."""
         if request is not None and sessions._valid(stored):
             sessions.remember(request.session_hash, stored)  # the page load may not have mapped it yet
-        try:
-            specs = list_models(ctx.settings.weights_dir, task_value, source_value, ctx.user_dirs)
-        except ValueError as err:
-            raise gr.Error(str(err)) from err
-        return gallery_html(specs, ctx.tab_ids)
+        return gallery_html(list_models(ctx.settings.weights_dir, ALL, ALL, ctx.user_dirs), ctx.tab_ids)
 
-    view = gr.HTML(cards(ALL, ALL), elem_id="gallery-view", js_on_load=GALLERY_JS, min_height=0)
-    inputs = [task, source] + ([ctx.session] if ctx.session is not None else [])
-    triggers = [task.change, source.change, refresh.click]
-    if ctx.models_changed is not None:
-        triggers.append(ctx.models_changed.change)
+    view = gr.HTML(cards(), elem_id="gallery-view", js_on_load=GALLERY_JS, min_height=0)
+    for control in (task, source):  # in the browser only: hide and show the cards already there
+        control.change(None, [task, source], None, js=FILTER_JS, queue=False, api_visibility="private")
+    inputs = [ctx.session] if ctx.session is not None else []
+    triggers = [refresh.click] + ([ctx.models_changed.change] if ctx.models_changed is not None else [])
     gr.on(triggers, cards, inputs, view, show_progress="hidden", api_visibility="private")
     root = gr.context.Context.root_block
     if root is not None:  # the visitor's own models, once the page knows who they are
