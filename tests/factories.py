@@ -103,9 +103,10 @@ def make_catalog_dir(root: Path) -> Path:
     return root
 
 
-# (task, family, tab, how many) for the 50-model catalog: every task's count differs, so a filter
-# change is seen in the count line.
-MANY_MODELS = (("image-generation", "gan", "digits", 14), ("text-generation", "gpt", "text", 12),
+# (task, family, tab, how many) for the 50-model catalog: with the curated hub models (two each of
+# text, code and text to image) every task's count differs (15, 13, 11, 10, 7), so a filter change
+# is seen in the count line.
+MANY_MODELS = (("image-generation", "gan", "digits", 15), ("text-generation", "gpt", "text", 11),
                ("code-generation", "gpt", "code", 9), ("text-to-image", "diffusion", "image", 8),
                ("classification", "classifier", "digits", 7))
 HOSTILE_TITLE = 'Model <img src=x onerror="window.__pwned=1"> ${1+1} {{x}} & "quoted"'

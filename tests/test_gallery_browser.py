@@ -91,6 +91,9 @@ def test_every_filter_answers_within_a_second(browser, many_url: str, many_dir: 
         line, count = expected_line(many_dir, ALL, ALL)
         assert count >= 56  # 50 local models and the curated hub list
         expect(page.locator("#gallery-count")).to_have_text(line)
+        counts = [expected_line(many_dir, key, ALL)[1] for key in [ALL, *TASKS, ALL]]
+        counts += [expected_line(many_dir, ALL, source)[1] for source in [*SOURCES, ALL]]
+        assert all(a != b for a, b in zip(counts, counts[1:])), f"each change must show a new count: {counts}"
         times: dict[str, tuple[float, float]] = {}
         for key, label in [*TASKS.items(), (ALL, "All")]:
             times[f"task={key}"] = timed(page, lambda: pick_task(page, label), *expected_line(many_dir, key, ALL))
