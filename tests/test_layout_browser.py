@@ -104,6 +104,13 @@ def test_every_tab_opens_with_one_line_and_a_closed_how_it_works(open_app, viewp
         expect(how.get_by_text(first_words)).to_be_hidden()
         how.get_by_text(t("common.how_it_works")).click()
         expect(how.get_by_text(first_words)).to_be_visible()
+    page.get_by_role("tab", name=t("tab.digits"), exact=True).click()
+    for part in ("grid", "write", "walk", "map"):  # the Digits sub-tabs too
+        page.get_by_role("tab", name=t(f"digits.{part}"), exact=True).click()
+        expect(page.locator(f"#digits-{part}-lead")).to_be_visible()
+        assert box(page.locator(f"#digits-{part}-lead"))["height"] <= (30 if viewport is DESKTOP else 80)
+        first_words = re.sub(r"[*`]", "", t(f"digits.{part}_help")).split(".")[0][:30]
+        expect(page.locator(f"#digits-{part}-how").get_by_text(first_words)).to_be_hidden()
 
 
 def test_desktop_cards_are_open_and_hub_cards_say_what_they_need(open_app) -> None:

@@ -16,3 +16,11 @@ def build_lead(tab: str, **values: object) -> None:
     with gr.Accordion(t("common.how_it_works"), open=False, elem_classes="how-it-works",
                       elem_id=f"{tab}-how"):
         gr.Markdown(t(f"{tab}.intro", **values))
+
+
+def build_help(lead_key: str, help_key: str, elem_id: str | None = None) -> None:
+    """The same for a sub-tab: its lead line, then its explanation folded under "How it works"."""
+    gr.Markdown(t(lead_key), elem_classes="tab-lead", elem_id=elem_id and f"{elem_id}-lead")
+    with gr.Accordion(t("common.how_it_works"), open=False, elem_classes="how-it-works",
+                      elem_id=elem_id and f"{elem_id}-how"):
+        gr.Markdown(t(help_key))

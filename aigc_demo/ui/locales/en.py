@@ -88,6 +88,7 @@ STRINGS: dict[str, str] = {
     "digits.role.classifier": "Classifier",
     "digits.no_model": "No {role} model is available: train one (see README) or pick another in Models.",
     "digits.grid": "Generate",
+    "digits.grid_lead": "Tick the digits you want and press Generate: the GAN draws them.",
     "digits.grid_help": (
         "The generator gets one noise vector per digit plus the digit's label. **Truncation** "
         "scales the noise: below 1 gives neat, typical digits; above 1 gives wilder ones. The same "
@@ -105,6 +106,7 @@ STRINGS: dict[str, str] = {
     "digits.generate": "Generate",
     "digits.grid_out": "Generated digits",
     "digits.write": "Write digits",
+    "digits.write_lead": "Type a number and the GAN writes it in one handwriting.",
     "digits.write_help": (
         "Type a number and the GAN writes it. Every digit gets the **same noise vector** and only "
         "the label changes, so the whole line shares one handwriting style: the noise holds the "
@@ -117,6 +119,7 @@ STRINGS: dict[str, str] = {
     "digits.write_out": "Handwriting",
     "digits.download": "Download PNG",
     "digits.walk": "Latent walk",
+    "digits.walk_lead": "Morph one handwriting style, or one digit, into another.",
     "digits.walk_help": (
         "Walk in a straight line through a model's latent space and decode each step. For the GAN "
         "the digit stays the same while the noise moves from seed A to seed B (the style morphs). "
@@ -151,6 +154,7 @@ STRINGS: dict[str, str] = {
     "digits.reconstruction": "VAE reconstruction",
     "digits.scatter": "Test digits in the 2-D latent space",
     "digits.map": "Latent map",
+    "digits.map_lead": "The 2-D VAE's whole latent space, decoded as one grid of digits.",
     "digits.map_help": (
         "The 2-D VAE's whole latent space at a glance: each cell decodes one point of a grid "
         "spread over the bell curve. Neighbouring points give similar digits, which is what the KL "
