@@ -69,8 +69,9 @@ def metric_badge(metric: Metric) -> str:
 
 
 def download_gb(spec: ModelSpec) -> float | None:
-    entry = hub_entry(spec.id)
-    return getattr(spec, "download_gb", None) or (entry.download_gb if entry else None) or None
+    """What downloading a curated hub model fetches (None for other models)."""
+    entry = hub_entry(spec.id) if spec.source == "hub" else None
+    return entry.download_gb if entry and entry.download_gb else None
 
 
 def hub_needs(spec: ModelSpec) -> list[str]:
