@@ -72,6 +72,8 @@ CSS = """
   #app-header p { font-size: 0.82rem; line-height: 1.3; }
   #app-header > * { min-width: 0 !important; }
   .compact-buttons > button { padding: 6px 4px !important; font-size: 0.9em !important; }
+  #gallery-source { --checkbox-label-padding: 3px 8px; --checkbox-label-text-size: 0.85rem; }
+  #gallery-source .wrap { gap: 6px !important; }
 }
 """
 
