@@ -75,7 +75,7 @@ def test_availability_of_folders_and_hub_ids(tmp_path: Path) -> None:
 
 
 def test_generate_view_offline_online_and_ready(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    ready = generate_view(str(tmp_path), "Generate")
+    ready = generate_view("gpt-shakespeare", "Generate")  # a shipped model, listed by its folder name
     assert (ready.note, ready.label, ready.variant, ready.interactive) == ("", "Generate", "primary", True)
     offline = generate_view("stabilityai/sd-turbo", "Generate")
     assert not offline.interactive and "Not downloaded (5.2 GB)" in offline.note and "offline" in offline.note
@@ -83,3 +83,5 @@ def test_generate_view_offline_online_and_ready(tmp_path: Path, monkeypatch: pyt
     online = generate_view("stabilityai/sd-turbo", "Generate")
     assert online.interactive and online.label == "Download and generate" and online.variant == "secondary"
     assert "downloads 5.2 GB" in online.note
+    unlisted = generate_view(str(tmp_path), "Generate")  # a server path is not a listed id
+    assert not unlisted.interactive and "not a model this app can run here" in unlisted.note

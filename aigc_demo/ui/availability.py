@@ -30,7 +30,8 @@ def picker_label(spec: ModelSpec) -> str:
 def picker_choices(weights_dir: str | Path, tab: str, user_dirs: Any,
                    families: tuple[str, ...] | None = None) -> list[tuple[str, str]]:
     """(label with availability, reference) for a tab's model picker."""
-    return [(picker_label(spec), picker_ref(spec)) for spec in picker_specs(weights_dir, tab, user_dirs, families)]
+    return [(picker_label(spec), picker_ref(spec, user_dirs))
+            for spec in picker_specs(weights_dir, tab, user_dirs, families)]
 
 
 def note_text(state: Availability | None) -> str:
@@ -58,8 +59,12 @@ class GenerateView:
 def generate_view(ref: str | None, label: str) -> GenerateView:
     """Generate reads "Download and generate" when a download comes first, and is off when the
     model cannot run (not downloaded on an offline server, no such folder)."""
-    try:
-        state = check(ref)
+    from aigc_demo.ui import model_refs
+
+    resolved = model_refs.resolve_or_none(ref) if (ref or "").strip() else None
+    try:  # an id this visitor may not pick counts as invalid
+        state = check(resolved) if resolved else (Availability(str(ref), False, False, False, invalid=True)
+                                                  if (ref or "").strip() else None)
     except (OSError, ValueError):
         state = None
     ready = state is None or (state.downloaded and not state.invalid)

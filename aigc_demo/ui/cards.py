@@ -10,6 +10,7 @@ stays short there. Buttons carry `data-tab`; GALLERY_JS turns a click into a tab
 from __future__ import annotations
 
 import html
+from pathlib import Path
 
 from aigc_demo.catalog import Metric, ModelSpec, hub_entry
 from aigc_demo.services.availability import hub_page
@@ -139,7 +140,8 @@ def card_html(spec: ModelSpec, tab_ids: list[str]) -> str:
     """One model as a collapsible card."""
     body: list[str] = []
     if spec.error:
-        body.append(f'<p class="card-error">{esc(t("gallery.card_error", error=spec.error))}</p>')
+        error = spec.error.replace(str(Path(spec.folder).parent), "…") if spec.folder else spec.error
+        body.append(f'<p class="card-error">{esc(t("gallery.card_error", error=error))}</p>')
         return (f'<details class="model-card card-broken" open>{summary_html(spec)}'
                 f'<div class="card-body">{"".join(body)}</div></details>')
     body.append(f'<p class="card-size">{esc(size_line(spec))}</p>')

@@ -6,13 +6,12 @@ swaps in at once, however many models there are.
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Any
 
 import gradio as gr
 
 from aigc_demo.catalog import SOURCES, TASKS
-from aigc_demo.services.gallery import ALL, list_models
+from aigc_demo.services.gallery import ALL, list_models, public_model
 from aigc_demo.ui import sessions
 from aigc_demo.ui.cards import FILTER_JS, GALLERY_JS, gallery_html
 from aigc_demo.ui.context import AppContext
@@ -56,6 +55,7 @@ def build_gallery_tab(ctx: AppContext) -> None:
     @user_errors
     def models_api(task: str = ALL, source: str = ALL) -> list[dict[str, Any]]:
         """The gallery as JSON: one dict per model (task and source filters as in the page)."""
-        return [asdict(s) for s in list_models(ctx.settings.weights_dir, task, source, ctx.user_dirs)]
+        session = getattr(ctx.user_dirs, "session", None)
+        return [public_model(s, session) for s in list_models(ctx.settings.weights_dir, task, source, ctx.user_dirs)]
 
     gr.api(models_api, api_name="models")

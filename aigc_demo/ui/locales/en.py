@@ -215,7 +215,7 @@ STRINGS: dict[str, str] = {
     "avail.missing_online": "⬇ Not downloaded yet: Generate first downloads {size} from Hugging Face.",
     "avail.missing_offline": "⛔ Not downloaded ({size}), and this server is offline: pick a downloaded model.",
     "avail.no_folder": "⛔ The folder {ref} does not exist here: pick a model from the list.",
-    "avail.invalid": "⛔ {ref} is neither a folder here nor a Hugging Face id (owner/name).",
+    "avail.invalid": "⛔ {ref} is not a model this app can run here: pick one from the list, or type a Hugging Face id (owner/name).",
     "avail.download_and_generate": "Download and generate",
     "gen.settings": "Sampling settings",
     "gen.max_new_tokens": "Max new tokens",
