@@ -13,7 +13,7 @@ from PIL import Image
 
 @pytest.fixture(scope="module")
 def gan(weights_dir: Path) -> str:
-    return str(weights_dir / "tiny-gan")
+    return "tiny-gan"
 
 
 def _image(result) -> Image.Image:
@@ -65,7 +65,7 @@ def test_write_digits_bad_text(client, gan: str, text: str, message: str) -> Non
 
 
 def test_latent_walks(client, gan: str, weights_dir: Path) -> None:
-    vae = str(weights_dir / "tiny-vae-4d")
+    vae = "tiny-vae-4d"
     gif, strip = client.predict("gan", 1, 2, 3, 1, 7, 6, gan, vae, api_name="/digits_walk")
     animation = _image(gif)
     assert animation.format == "GIF" and animation.n_frames == 10  # 6 steps there and back
@@ -91,7 +91,7 @@ def _sketch_url(blank: bool = False) -> str:
 
 def test_sketch_is_reconstructed_placed_and_classified(client, weights_dir: Path) -> None:
     seen, recon, probs, scatter, where = client.predict(
-        _sketch_url(), str(weights_dir / "tiny-vae-2d"), str(weights_dir / "tiny-classifier"),
+        _sketch_url(), "tiny-vae-2d", "tiny-classifier",
         api_name="/digits_sketch")
     assert _image(seen).size == _image(recon).size
     assert {c["label"] for c in probs["confidences"]} <= {str(d) for d in range(10)}
@@ -106,7 +106,7 @@ def test_blank_or_broken_sketch_gives_one_message(client, weights_dir: Path, ske
     if sketch is None:
         sketch = _sketch_url(blank=True)
     seen, recon, probs, scatter, where = client.predict(
-        sketch, str(weights_dir / "tiny-vae-2d"), str(weights_dir / "tiny-classifier"), api_name="/digits_sketch")
+        sketch, "tiny-vae-2d", "tiny-classifier", api_name="/digits_sketch")
     assert message in where
     assert seen is None and recon is None and scatter is None
 
@@ -116,12 +116,12 @@ def test_downloads_are_named_by_content(client, gan: str, weights_dir: Path) -> 
     assert Path(download if isinstance(download, str) else download["path"]).name == "handwriting-2026-style7.png"
     grid = client.predict(["3", "5"], 4, 42, 1.0, gan, api_name="/digits_grid")
     assert Path(grid if isinstance(grid, str) else grid["path"]).name == "digits-grid-35-seed42.png"
-    gif, strip = client.predict("gan", 1, 2, 3, 1, 7, 4, gan, str(weights_dir / "tiny-vae-4d"), api_name="/digits_walk")
+    gif, strip = client.predict("gan", 1, 2, 3, 1, 7, 4, gan, "tiny-vae-4d", api_name="/digits_walk")
     assert Path(gif if isinstance(gif, str) else gif["path"]).name == "latent-walk-gan-digit3-seeds1-2.gif"
 
 
 def test_latent_map(client, weights_dir: Path) -> None:
-    manifold, scatter = client.predict(str(weights_dir / "tiny-vae-2d"), api_name="/digits_map")
+    manifold, scatter = client.predict("tiny-vae-2d", api_name="/digits_map")
     assert _image(manifold).width == _image(manifold).height
     with pytest.raises(AppError, match="needs a VAE with a 2-D latent"):
-        client.predict(str(weights_dir / "tiny-vae-4d"), api_name="/digits_map")
+        client.predict("tiny-vae-4d", api_name="/digits_map")

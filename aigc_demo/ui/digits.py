@@ -6,6 +6,7 @@ sketchpad the VAE reconstructs and places on its 2-D latent map, and that map it
 
 from __future__ import annotations
 
+import io
 import json
 import random
 from pathlib import Path
@@ -13,18 +14,25 @@ from typing import Any
 
 import gradio as gr
 
+from aigc_demo.data.png import write_pngs
 from aigc_demo.services import digits as svc
 from aigc_demo.services.gallery import models_for_tab
+from aigc_demo.ui import model_refs, sessions
 from aigc_demo.ui.context import AppContext
+from aigc_demo.ui.files import serve_bytes
 from aigc_demo.ui.errors import user_errors
 from aigc_demo.ui.sketchpad import digit_sketchpad, gate, has_ink
+from aigc_demo.ui.lead import build_help, build_lead
 from aigc_demo.ui.strings import t
 
 BATCH = 8  # requests Gradio groups into one forward pass
 WALK_SCALE = 10  # the walk's 28-px frames are drawn at 280 px: a GIF large enough to watch
 
 
-def _latent_dim(folder: str) -> int | None:
+def _latent_dim(ref: str) -> int | None:
+    folder = model_refs.resolve_or_none(ref)
+    if folder is None:
+        return None
     try:
         return int(json.loads((Path(folder) / "config.json").read_text())["latent_dim"])
     except (OSError, KeyError, ValueError):
@@ -48,10 +56,12 @@ def next_seed(seed: float | None, randomize: bool) -> int:
     return svc.check_seed(seed)
 
 
-def _required(folder: str | None, role: str) -> str:
-    if not folder:
+def _required(ref: str | None, role: str, *session: str | None) -> str:
+    """The folder of the picked model id (only ids the pickers list are accepted), for the current
+    visitor or the given one."""
+    if not ref:
         raise ValueError(t("digits.no_model", role=t(f"digits.role.{role}")))
-    return folder
+    return model_refs.resolve(ref, *session)
 
 
 @user_errors
@@ -59,23 +69,28 @@ def grid_batched(digits: list, counts: list, seeds: list, truncations: list, fol
     """Gradio batch handler: requests for the same GAN share one forward pass."""
     images: list[Any] = [None] * len(digits)
     by_folder: dict[str, list[int]] = {}
-    for index, folder in enumerate(folders):
-        by_folder.setdefault(_required(folder, "gan"), []).append(index)
+    owners = sessions.batch_sessions(len(folders))  # each request's own visitor, for `yours/<name>`
+    for index, ref in enumerate(folders):
+        by_folder.setdefault(_required(ref, "gan", owners[index]), []).append(index)
     for folder, indices in by_folder.items():
         grids = svc.generate_grid_batched([digits[i] or None for i in indices], [counts[i] for i in indices],
                                           [seeds[i] for i in indices], [truncations[i] for i in indices],
                                           folder=folder)
-        for i, grid in zip(indices, grids):
+        for i, path in zip(indices, write_pngs(grids)):  # encoded in parallel, not by Gradio one by one
             which = "".join(str(d) for d in svc.parse_digit_choice(digits[i]) or [])
             name = svc.download_name("digits-grid", which, f"seed{int(seeds[i])}")
-            images[i] = svc.named_file(name, grid)  # downloads as digits-grid-35-seed11.png
+            images[i] = serve_bytes(Path(path).read_bytes(), name)  # downloads as digits-grid-35-seed11.png
     return (images,)
 
 
 @user_errors
 def write_digits(text: str, seed: int, truncation: float, folder: str | None) -> tuple[Any, str]:
+    import io
+
     image = svc.handwriting(text, seed=seed, truncation=truncation, folder=_required(folder, "gan"))
-    path = svc.named_file(svc.download_name("handwriting", svc.check_text(text), f"style{int(seed)}"), image)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    path = serve_bytes(buffer.getvalue(), svc.download_name("handwriting", svc.check_text(text), f"style{int(seed)}"))
     return path, path
 
 
@@ -89,7 +104,9 @@ def latent_walk(kind: str, seed_a: float, seed_b: float, digit: int, digit_a: in
         walk = svc.vae_walk(digit_a, digit_b, steps, seed=seed_a, folder=_required(vae_folder, "vae"),
                             gan_folder=_required(gan_folder, "gan"), scale=WALK_SCALE)
         stem = svc.download_name("latent-walk-vae", f"{int(digit_a)}-to-{int(digit_b)}", suffix="")
-    return svc.named_file(stem + ".gif", walk.gif), svc.named_file(stem + "-strip.png", walk.strip)
+    strip = io.BytesIO()
+    walk.strip.save(strip, format="PNG")
+    return serve_bytes(walk.gif, stem + ".gif"), serve_bytes(strip.getvalue(), stem + "-strip.png")
 
 
 def walk_controls(kind: str) -> tuple[Any, Any, Any]:
@@ -126,7 +143,7 @@ def _picker(label: str, choices: list[tuple[str, str]], elem_id: str) -> gr.Drop
 
 def build_digits_tab(ctx: AppContext) -> None:
     models = digit_models(ctx)
-    gr.Markdown(t("digits.intro"))
+    build_lead("digits")
     with gr.Accordion(t("digits.models"), open=False):
         with gr.Row():
             gan = _picker(t("digits.role.gan"), models["gan"], "digits-gan")
@@ -136,9 +153,9 @@ def build_digits_tab(ctx: AppContext) -> None:
     for role, picker in (("gan", gan), ("vae", vae), ("vae2d", vae2d), ("classifier", classifier)):
         ctx.register_picker(picker, lambda role=role: digit_models(ctx)[role])
 
-    with gr.Tabs():
+    with gr.Tabs(overflow_behavior="wrap"):
         with gr.Tab(t("digits.grid"), id="digits-grid"):
-            gr.Markdown(t("digits.grid_help"))
+            build_help("digits.grid_lead", "digits.grid_help", "digits-grid")
             with gr.Row():
                 with gr.Column(scale=1):
                     chosen = gr.CheckboxGroup([str(d) for d in range(10)], label=t("digits.which"),
@@ -161,7 +178,7 @@ def build_digits_tab(ctx: AppContext) -> None:
                 concurrency_limit=1)  # one group at a time, so waiting requests share a forward pass
 
         with gr.Tab(t("digits.write"), id="digits-write"):
-            gr.Markdown(t("digits.write_help"))
+            build_help("digits.write_lead", "digits.write_help", "digits-write")
             with gr.Row():
                 with gr.Column(scale=1):
                     text = gr.Textbox("2026", label=t("digits.text"), max_length=svc.MAX_TEXT * 4,
@@ -179,7 +196,7 @@ def build_digits_tab(ctx: AppContext) -> None:
             text.submit(write_digits, [text, style, neatness, gan], [line, download], api_visibility="private")
 
         with gr.Tab(t("digits.walk"), id="digits-walk"):
-            gr.Markdown(t("digits.walk_help"))
+            build_help("digits.walk_lead", "digits.walk_help", "digits-walk")
             with gr.Row():
                 with gr.Column(scale=1):
                     kind = gr.Radio([(t("digits.walk_gan"), "gan"), (t("digits.walk_vae"), "vae")], value="gan",
@@ -224,7 +241,7 @@ def build_digits_tab(ctx: AppContext) -> None:
                        [seen, reconstruction, probabilities, scatter, where], api_name="digits_sketch")
 
         with gr.Tab(t("digits.map"), id="digits-map") as map_tab:
-            gr.Markdown(t("digits.map_help"))
+            build_help("digits.map_lead", "digits.map_help", "digits-map")
             with gr.Row():
                 manifold = gr.Image(label=t("digits.map_out"), type="pil", elem_id="digits-map-out",
                                     elem_classes=["aigc-out"])

@@ -10,6 +10,7 @@ from typing import Any
 import gradio as gr
 
 from aigc_demo.services import textgen
+from aigc_demo.ui import model_refs
 from aigc_demo.ui.strings import t
 
 # How often a stream repaints the page. Each repaint costs the browser a layout; on a busy CPU a
@@ -33,10 +34,10 @@ def new_stop(request: gr.Request | None) -> threading.Event:
 def build_model_picker(ctx: Any, tab: str) -> gr.Dropdown:
     """The causal-LM picker of the Text and Code tabs: our models, then hub ids, or any typed id;
     refreshed with the visitor's own saved models."""
-    from aigc_demo.services.gallery import models_for_tab
+    from aigc_demo.ui.availability import picker_choices
 
     def choices() -> list[tuple[str, str]]:
-        return models_for_tab(ctx.settings.weights_dir, tab, ctx.user_dirs)
+        return picker_choices(ctx.settings.weights_dir, tab, ctx.user_dirs)
 
     initial = choices()
     picker = gr.Dropdown(initial, value=initial[0][1] if initial else None, label=t("gen.model"),
@@ -49,12 +50,13 @@ def load_with_progress(model: str | None, progress: gr.Progress) -> tuple[Any, A
     """Load (or download, with bytes and ETA shown in the page) a causal LM, then show 'loading'."""
     if not model:
         raise ValueError(t("gen.no_model"))
+    ref = model_refs.resolve(model)
     progress(0, desc=t("gen.loading"))
 
     def downloading(report: Any) -> None:
         progress(report.fraction, desc=t("gen.downloading", detail=report.text()))
 
-    return textgen.load_causal_lm(model, on_progress=downloading)
+    return textgen.load_causal_lm(ref, on_progress=downloading)
 
 
 def stop_stream(request: gr.Request) -> None:
@@ -200,7 +202,7 @@ def look_inside(model: str, text: str, position: float, layer: float, head: floa
         raise ValueError(t("gen.no_model"))
     if position is None:
         position = -1
-    view = textgen.look_inside(model, text, int(position), int(layer), int(head))
+    view = textgen.look_inside(model_refs.resolve(model), text, int(position), int(layer), int(head))
     where = t("inside.where", position=view.position, token=view.tokens[view.position],
               layers=view.n_layers, heads=view.n_heads) + (f"\n\n> {view.notice}" if view.notice else "")
     label = {f"{tok!r}": prob for tok, prob in view.top}

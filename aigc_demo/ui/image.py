@@ -10,11 +10,14 @@ from typing import Any
 
 import gradio as gr
 
-from aigc_demo.services.gallery import models_for_tab
 from aigc_demo.services.imagegen import (MAX_GUIDANCE, MAX_IMAGES, MAX_SEED, MAX_STEPS, ImageSettings,
                                          generate_images, model_defaults, read_image_settings)
+from aigc_demo.ui import model_refs
+from aigc_demo.ui.availability import generate_state, generate_view, picker_choices
 from aigc_demo.ui.context import AppContext
+from aigc_demo.ui.files import uploaded
 from aigc_demo.ui.errors import user_errors
+from aigc_demo.ui.lead import build_lead
 from aigc_demo.ui.strings import t
 
 SIZE_MIN, SIZE_MAX = 32, 1024
@@ -22,7 +25,7 @@ SIZE_MIN, SIZE_MAX = 32, 1024
 
 def image_choices(ctx: AppContext) -> list[tuple[str, str]]:
     """(label, reference) for every text-to-image model: local folders first, then hub ids."""
-    return models_for_tab(ctx.settings.weights_dir, "image", ctx.user_dirs, families=("diffusion",))
+    return picker_choices(ctx.settings.weights_dir, "image", ctx.user_dirs, families=("diffusion",))
 
 
 def _info(batch: Any) -> str:
@@ -35,10 +38,10 @@ def _info(batch: Any) -> str:
 
 
 def build_image_tab(ctx: AppContext) -> None:
-    gr.Markdown(t("image.intro"))
+    build_lead("image")
     choices = image_choices(ctx)
     first = choices[0][1] if choices else None
-    start = model_defaults(first) if first else {}
+    start = model_defaults(model_refs.resolve_or_none(first) or "") if first else {}
     with gr.Row():
         model = gr.Dropdown(choices, value=first, label=t("image.model"), scale=3, elem_id="image-model")
         with gr.Column(scale=2):
@@ -63,7 +66,12 @@ def build_image_tab(ctx: AppContext) -> None:
                          elem_id="image-seed", scale=2)
         random_seed = gr.Checkbox(value=True, label=t("image.random_seed"), elem_id="image-random-seed", scale=1)
         reuse = gr.Button(t("image.reuse_seed"), size="sm", scale=1, elem_id="image-reuse")
-    generate = gr.Button(t("image.generate"), variant="primary", elem_id="image-generate")
+    with gr.Row(equal_height=True):
+        view = generate_view(first, t("image.generate"))
+        generate = gr.Button(view.label, variant=view.variant, interactive=view.interactive,
+                             elem_id="image-generate", scale=1, min_width=160)
+        note = gr.Markdown(view.note, visible=bool(view.note), elem_id="image-model-note",
+                           elem_classes="avail-note")
     info = gr.Markdown(elem_id="image-info")
     gallery = gr.Gallery(label=t("image.results"), columns=4, height="auto", format="png",
                          elem_id="image-results", interactive=False)
@@ -91,7 +99,8 @@ def build_image_tab(ctx: AppContext) -> None:
         def on_download(p: Any) -> None:
             progress(p.fraction, desc=t("image.downloading", detail=p.text()))
 
-        batch = generate_images(model_ref, settings, on_step=on_step, on_download=on_download)
+        batch = generate_images(model_refs.resolve(model_ref), settings, on_step=on_step, on_download=on_download,
+                                record_as=model_ref)
         items = [(img.path, t("image.caption", seed=img.seed, seconds=f"{img.seconds:.2f}"))
                  for img in batch.images]
         return items, _info(batch), batch.settings.seed
@@ -111,11 +120,13 @@ def build_image_tab(ctx: AppContext) -> None:
     reuse.click(reuse_seed, last_seed, [seed, random_seed], api_visibility="private")
 
     def pick_model(model_ref: str | None) -> tuple[Any, ...]:
-        d = model_defaults(model_ref or "")
+        d = model_defaults(model_refs.resolve_or_none(model_ref) or "")
         return d["steps"], d["guidance"], d["width"], d["height"]
 
     # .input, not .change: restoring settings from a PNG sets the model and must keep its values
     model.input(pick_model, model, [steps, guidance, width, height], api_visibility="private")
+    model.change(lambda ref: generate_state(ref, t("image.generate")), model, [note, generate],
+                 api_visibility="private", show_progress="hidden", queue=False)
 
     @user_errors
     def add_model(repo_id: str) -> tuple[Any, ...]:
@@ -138,6 +149,7 @@ def build_image_tab(ctx: AppContext) -> None:
 
     @user_errors
     def restore(path: str | None) -> tuple[Any, ...]:
+        path = uploaded(path)
         if not path:
             return (gr.skip(),) * 10
         record = read_image_settings(path)
