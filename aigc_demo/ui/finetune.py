@@ -255,7 +255,7 @@ def build_finetune_tab(ctx: AppContext) -> None:
                 unlabelled_digit: Any) -> str:
         """The pre-flight estimate: a few real steps of these settings on this machine (cached)."""
         try:
-            base = svc.base_model(model_ref or "")
+            base = svc.base_model(model_refs.resolve(model_ref or ""))
             settings = settings_from(steps_n, batch_size, learning_rate, optimizer_name, gan_loss_name, kl, seed_n,
                                      sample_every_n, block, rank, unlabelled_digit)
             settings.check(manager.config.max_steps)
@@ -446,7 +446,7 @@ def estimate_api(manager: svc.FinetuneManager) -> Any:
     def finetune_estimate(model_ref: str, steps: int = 0, batch_size: int = 0, block_size: int = 0) -> dict[str, Any]:
         """How long a fine-tune would take here, measured by a few real steps: seconds per step, startup,
         total seconds and peak memory in MB. Zeros mean the family's defaults."""
-        base = svc.base_model(model_ref)
+        base = svc.base_model(model_refs.resolve(model_ref))
         settings = default_settings(base.family)
         overrides = {"steps": steps, "batch_size": batch_size, "block_size": block_size}
         settings = replace(settings, **{k: int(v) for k, v in overrides.items() if v})
