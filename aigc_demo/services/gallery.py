@@ -7,6 +7,7 @@ from pathlib import Path
 from aigc_demo.catalog import SOURCES, TASKS, ModelSpec, build_catalog
 
 ALL = "all"
+REMOTE_TABS = ("text", "code")  # the tabs whose pickers list remote engines' models
 
 
 def list_models(weights_dir: str | Path, task: str = ALL, source: str = ALL,
@@ -36,13 +37,15 @@ def models_for_tab(weights_dir: str | Path, tab: str, user_dirs: list[str | Path
     """(label, reference) pairs for a tab's model picker: local folders first, then hub ids.
 
     The reference is what the services load: a folder path for local models, a repo id for hub
-    models. Entries whose card is broken are left out (the gallery shows why).
+    models, `remote:<host:port>/<model id>` for a remote engine's models. Entries whose card is broken are left out (the gallery shows why).
     """
     choices = []
     for spec in build_catalog(weights_dir, user_dirs):
-        if spec.tab != tab or spec.error or (families and spec.family not in families):
+        remote = spec.source == "remote" and tab in REMOTE_TABS  # any served LM writes text and code
+        if (spec.tab != tab and not remote) or spec.error or (families and spec.family not in families):
             continue
-        ref = spec.folder if spec.source != "hub" else spec.repo_id
-        label = spec.title if spec.source != "hub" else f"{spec.title} (Hub)"
+        ref = {"hub": spec.repo_id, "remote": spec.id}.get(spec.source, spec.folder)
+        label = {"hub": f"{spec.title} (Hub)", "remote": f"{spec.title} ({spec.server})"}.get(
+            spec.source, spec.title)
         choices.append((label, str(ref)))
     return choices

@@ -39,6 +39,8 @@ def hub_needs(spec: ModelSpec) -> list[str]:
 def card_header(spec: ModelSpec) -> str:
     """The card's text (title, task, origin, size, license) as Markdown."""
     origin = t(f"gallery.source.{spec.source}")
+    if spec.source == "remote":
+        origin += f" · `{spec.server}` · " + t("gallery.reachable" if spec.reachable else "gallery.unreachable")
     if spec.source == "hub":
         origin += " · " + (t("gallery.cached") if spec.cached else t("gallery.not_cached"))
         if spec.device_map_auto:
@@ -59,7 +61,7 @@ def card_header(spec: ModelSpec) -> str:
 
 def metrics_html(spec: ModelSpec) -> str:
     if not spec.metrics:
-        return f"<i>{t('gallery.no_metrics')}</i>" if spec.source != "hub" else ""
+        return f"<i>{t('gallery.no_metrics')}</i>" if spec.source not in ("hub", "remote") else ""
     return "".join(_metric_badge(m) for m in spec.metrics)
 
 

@@ -6,6 +6,7 @@ import os
 
 import gradio as gr
 
+from aigc_demo import engines
 from aigc_demo.settings import ServeSettings
 from aigc_demo.ui.shell import CSS, build_app, theme
 
@@ -28,6 +29,7 @@ def launch_kwargs(settings: ServeSettings) -> dict:
 def create(settings: ServeSettings) -> gr.Blocks:
     """Build the app for `settings`; the device wish is recorded for every later model load."""
     os.environ["AIGC_DEVICE"] = settings.device
+    engines.configure(settings)  # remote inference servers join the catalog
     demo = build_app(settings)
     demo.queue(default_concurrency_limit=4)
     return demo
