@@ -36,6 +36,7 @@ COMMANDS: dict[str, tuple[str, dict[str, str]]] = {
         "text": "aigc_demo.bench.text",
         "hub": "aigc_demo.bench.hub",
         "train": "aigc_demo.bench.train",
+        "remote": "aigc_demo.bench.remote",
     }),
 }
 

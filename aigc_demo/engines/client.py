@@ -110,7 +110,11 @@ def describe(err: BaseException, host: str, config: EngineConfig) -> tuple[str, 
         return f"The inference server {host} answered HTTP {err.status_code}: {detail}", False
     if isinstance(err, openai.APIError):
         body = err.body if isinstance(err.body, str) else None
-        return f"The inference server {host} reported an error mid-stream: {body or err.message}", False
+        message = f"The inference server {host} reported an error mid-stream: {body or err.message}"
+        if "out of range" in message:  # what a GPT says past its last position
+            message += (" (the prompt plus Max new tokens is probably longer than the model's context: "
+                        "lower Max new tokens or shorten the prompt)")
+        return message, False
     if isinstance(err, (json.JSONDecodeError, KeyError, TypeError, AttributeError, IndexError)):
         return (f"The inference server {host} sent a malformed stream ({type(err).__name__}: {err}); "
                 "is it an OpenAI-compatible server?"), False
@@ -150,11 +154,31 @@ def list_models(base_url: str, config: EngineConfig) -> tuple[list[tuple[str, st
         return [], redact(message, config)
 
 
-def _is_extra_refusal(err: BaseException) -> bool:
+def _refused(err: BaseException, names: tuple[str, ...]) -> bool:
     import openai
 
     return (isinstance(err, openai.APIStatusError) and err.status_code in (400, 422)
-            and any(name in _error_detail(err) for name in EXTRA_FIELDS))
+            and any(name in _error_detail(err) for name in names))
+
+
+def sampling_styles(request: Request) -> list[tuple[str, dict[str, Any]]]:
+    """Ways to pass the sampling settings the OpenAI API lacks, most common first:
+    - "fields": top_k / repetition_penalty as extra body fields (vLLM, SGLang, TGI, llama.cpp);
+    - "generation_config": a transformers GenerationConfig as JSON (`transformers serve`, which
+      refuses unknown fields and samples only when told `do_sample`);
+    - "plain": the OpenAI fields only."""
+    fields: dict[str, Any] = {}
+    if request.top_k:
+        fields["top_k"] = request.top_k
+    if request.repetition_penalty != 1.0:
+        fields["repetition_penalty"] = request.repetition_penalty
+    config = {"do_sample": request.temperature > 0, "max_new_tokens": request.max_tokens,
+              "top_p": request.top_p, "repetition_penalty": request.repetition_penalty,
+              "top_k": request.top_k or None}
+    if request.temperature > 0:
+        config["temperature"] = request.temperature
+    styles = [("fields", fields)] if fields else []
+    return styles + [("generation_config", {"generation_config": json.dumps(config)}), ("plain", {})]
 
 
 def open_stream(model: RemoteModel, request: Request, config: EngineConfig) -> tuple[Any, list[str]]:
@@ -168,16 +192,10 @@ def open_stream(model: RemoteModel, request: Request, config: EngineConfig) -> t
         params["seed"] = request.seed
     if request.stop:
         params["stop"] = request.stop[:4]  # the OpenAI limit
-    extra = {}
-    if request.top_k:
-        extra["top_k"] = request.top_k
-    if request.repetition_penalty != 1.0:
-        extra["repetition_penalty"] = request.repetition_penalty
     state = registry.server(model.server)
-    notices: list[str] = []
-    if extra and state is not None and state.no_extras:
-        notices.append(_extras_notice(model.server, extra))
-        extra = {}
+    styles = sampling_styles(request)
+    if state is not None and state.refused:  # skip what this server refused before
+        styles = [s for s in styles if s[0] not in state.refused] or styles[-1:]
 
     def create(body: dict[str, Any]) -> Any:
         if request.messages is not None:
@@ -185,26 +203,29 @@ def open_stream(model: RemoteModel, request: Request, config: EngineConfig) -> t
         return client.completions.create(prompt=request.prompt or "", extra_body=body or None, **params)
 
     try:
-        try:
-            stream = create(extra)
-            registry.mark_reachable(model.server)
-            return stream, notices
-        except Exception as err:
-            if not (extra and _is_extra_refusal(err)):
+        for index, (style, body) in enumerate(styles):
+            try:
+                stream = create(body)
+            except Exception as err:
+                if index + 1 < len(styles) and _refused(err, tuple(body)):
+                    if state is not None:
+                        state.refused.add(style)
+                    continue
                 raise
-            if state is not None:
-                state.no_extras = True
-            notices.append(_extras_notice(model.server, extra))
-            stream = create({})
             registry.mark_reachable(model.server)
+            notices = []
+            wanted = [n for n in EXTRA_FIELDS if getattr(request, n) not in (0, 1.0)]
+            if style == "plain" and wanted:
+                notices.append(_extras_notice(model.server, wanted))
             return stream, notices
+        raise AssertionError("unreachable")
     except Exception as err:
         raise engine_error(err, model, config) from err
 
 
-def _extras_notice(host: str, extra: dict[str, Any]) -> str:
-    names = " and ".join(name.replace("_", " ") for name in extra)
-    return f"The server {host} does not take {names}: not applied (temperature, top-p and seed are)."
+def _extras_notice(host: str, names: list[str]) -> str:
+    said = " and ".join(name.replace("_", " ") for name in names)
+    return f"The server {host} does not take {said}: not applied (temperature, top-p and seed are)."
 
 
 def iter_deltas(stream: Any, model: RemoteModel, config: EngineConfig, chat: bool) -> Iterator[Delta]:

@@ -61,7 +61,7 @@ class ServerState:
     reachable: bool | None = None  # None: not asked yet
     error: str = ""
     checked_at: float = 0.0
-    no_extras: bool = False  # the server refused top_k / repetition_penalty once: stop sending them
+    refused: set[str] = field(default_factory=set)  # sampling styles it refused (client.sampling_styles)
 
 
 def host_of(base_url: str) -> str:
