@@ -107,6 +107,29 @@ def test_settings_are_validated_and_the_key_is_not_in_the_repr() -> None:
     assert SECRET not in repr(settings) and "http://a:1/v1" in repr(settings)
 
 
+def test_remote_refs_are_parsed_strictly() -> None:
+    from aigc_demo.engines.registry import guess_chat, guess_task, make_ref, split_ref
+
+    assert split_ref(make_ref("gpu:8000", "org/model-7b")) == ("gpu:8000", "org/model-7b")
+    for bad in ("remote:gpu:8000", "remote:/model", "gpu:8000/model", ""):
+        with pytest.raises(ValueError, match="not a remote model reference"):
+            split_ref(bad)
+    assert guess_chat("Qwen/Qwen2.5-7B-Instruct") and not guess_chat("openai-community/gpt2")
+    assert guess_task("bigcode/starcoder2-7b") == "text-generation"
+    assert guess_task("Qwen/Qwen2.5-Coder-7B") == "code-generation"
+
+
+def test_a_server_that_is_not_openai_compatible_is_reported(remote_app: str) -> None:
+    """The app's own address answers HTTP, but not the OpenAI API: its listing error says so."""
+    from aigc_demo.engines.registry import EngineConfig, Registry
+
+    other = Registry()
+    other.configure(EngineConfig(servers=(remote_app.rstrip("/") + "/v1",), api_key=SECRET))
+    [card] = other.models()
+    assert card.reachable is False and "answered HTTP 404" in card.error, card.error
+    assert SECRET not in card.error
+
+
 # ---- no server yet ------------------------------------------------------------------------------
 
 def test_server_down_before_a_request_is_a_clear_card_and_message(rclient: Any, engine: EngineServer) -> None:

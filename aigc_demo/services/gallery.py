@@ -37,7 +37,8 @@ def models_for_tab(weights_dir: str | Path, tab: str, user_dirs: list[str | Path
     """(label, reference) pairs for a tab's model picker: local folders first, then hub ids.
 
     The reference is what the services load: a folder path for local models, a repo id for hub
-    models, `remote:<host:port>/<model id>` for a remote engine's models. Entries whose card is broken are left out (the gallery shows why).
+    models, `remote:<host:port>/<model id>` for a remote engine's models (listed in both the Text
+    and the Code picker). Entries whose card is broken are left out (the gallery shows why).
     """
     choices = []
     for spec in build_catalog(weights_dir, user_dirs):
