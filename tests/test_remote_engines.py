@@ -115,8 +115,8 @@ def test_remote_refs_are_parsed_strictly() -> None:
         with pytest.raises(ValueError, match="not a remote model reference"):
             split_ref(bad)
     assert guess_chat("Qwen/Qwen2.5-7B-Instruct") and not guess_chat("openai-community/gpt2")
-    assert guess_task("bigcode/starcoder2-7b") == "text-generation"
-    assert guess_task("Qwen/Qwen2.5-Coder-7B") == "code-generation"
+    assert guess_task("bigcode/starcoder2-7b") == guess_task("Qwen/Qwen2.5-Coder-7B") == "code-generation"
+    assert guess_task("bigcode-fans/gpt2") == guess_task("/srv/models/gpt-shakespeare") == "text-generation"
 
 
 def test_a_server_that_is_not_openai_compatible_is_reported(remote_app: str) -> None:

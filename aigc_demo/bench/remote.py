@@ -150,8 +150,41 @@ def warm_engine(base_url: str, model: str) -> None:
     engine.completions.create(model=model, prompt=PROMPT, max_tokens=4)
 
 
+def direct_request(base_url: str, model: str, tokens: int, seed: int) -> dict[str, float]:
+    """One streamed completion straight to the engine (no app): the engine's own figure."""
+    import openai
+
+    engine = openai.OpenAI(base_url=base_url, api_key="none", timeout=READ_TIMEOUT_S, max_retries=0)
+    started = time.perf_counter()
+    first, count = None, 0
+    stream = engine.completions.create(model=model, prompt=PROMPT, max_tokens=tokens, seed=seed, stream=True)
+    for chunk in stream:
+        if chunk.choices and chunk.choices[0].text:
+            first = first if first is not None else time.perf_counter() - started
+        if chunk.usage is not None:
+            count = chunk.usage.completion_tokens
+    seconds = time.perf_counter() - started
+    return {"tokens": float(count or tokens), "seconds": seconds, "ttft": first if first is not None else seconds}
+
+
+def measure_direct(base_url: str, model: str, clients: int, tokens: int, rounds: int,
+                   label: str) -> list[dict[str, Any]]:
+    """The same 1 vs N comparison straight to the engine, to tell the app's share from the engine's."""
+    one_rate, many_rate, many_ttft = [], [], []
+    for r in range(rounds):
+        alone = direct_request(base_url, model, tokens, 1000 + r)
+        one_rate.append(alone["tokens"] / alone["seconds"])
+        wall, results = at_once([lambda i=i: direct_request(base_url, model, tokens, 2000 + 100 * r + i)
+                                 for i in range(clients)])
+        many_rate.append(sum(x["tokens"] for x in results) / wall)
+        many_ttft.append(median([x["ttft"] for x in results]))
+    return [{"what": f"{label}, straight to the engine: {clients} clients vs 1",
+             "tokens_per_s": median(many_rate), "ttft_s": median(many_ttft),
+             "ratio": median(many_rate) / median(one_rate)}]
+
+
 def run_engine(model: Path, continuous_batching: bool, clients: int, tokens: int, rounds: int,
-               log_dir: Path) -> list[dict[str, Any]]:
+               log_dir: Path, direct: bool = False) -> list[dict[str, Any]]:
     from aigc_demo.engines.local_serve import TransformersServe
 
     extra = ["--continuous-batching"] if continuous_batching else []
@@ -164,7 +197,10 @@ def run_engine(model: Path, continuous_batching: bool, clients: int, tokens: int
         ref = f"remote:127.0.0.1:{server.port}/{model}"
         with app_process(server.base_url) as url:
             print(f"app at {url}; measuring 1 vs {clients} clients ...", file=sys.stderr, flush=True)
-            return measure(url, ref, clients, tokens, rounds, label)
+            rows = measure(url, ref, clients, tokens, rounds, label)
+        if direct:
+            rows += measure_direct(server.base_url, str(model), clients, tokens, rounds, label)
+        return rows
     finally:
         server.stop()
 
@@ -177,6 +213,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tokens", type=int, default=100, help="tokens per request (the model reads 256 positions)")
     parser.add_argument("--rounds", type=int, default=2, help="rounds of (1 client, N clients); medians")
     parser.add_argument("--no-cb", action="store_true", help="also measure a server without continuous batching")
+    parser.add_argument("--direct", action="store_true",
+                        help="also measure N clients vs 1 straight to the engine (without the app)")
     args = parser.parse_args(argv)
     model = Path(args.model).resolve()
     if not (model / "config.json").is_file():
@@ -184,9 +222,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as logs:
-        rows += run_engine(model, True, args.clients, args.tokens, args.rounds, Path(logs))
+        rows += run_engine(model, True, args.clients, args.tokens, args.rounds, Path(logs), args.direct)
         if args.no_cb:
-            rows += run_engine(model, False, args.clients, args.tokens, args.rounds, Path(logs))
+            rows += run_engine(model, False, args.clients, args.tokens, args.rounds, Path(logs), args.direct)
     print_table(f"Through the app to a remote engine ({model.name}), medians of {args.rounds} rounds", rows)
     return 0
 

@@ -91,7 +91,8 @@ def guess_chat(model_id: str) -> bool:
 
 
 def guess_task(model_id: str) -> str:
-    name = model_id.lower().replace("_", "-")
+    """Code models are named so (CodeLlama, Qwen2.5-Coder, StarCoder): the name, not the owner."""
+    name = model_id.rstrip("/").rsplit("/", 1)[-1].lower()
     return "code-generation" if any(word in name for word in CODE_WORDS) else "text-generation"
 
 
