@@ -241,6 +241,8 @@ def test_stop_ends_the_upstream_generation(rclient: Any, engine: EngineServer) -
     assert waited < max(remaining_s / 2, 0.5), (
         f"a new request waited {waited:.1f} s; the stopped one had {remaining_s:.1f} s left: "
         "the server kept generating after Stop")
+    card = next(c for c in remote_models(rclient) if c["id"] == ref(engine, SHIPPED_GPT))
+    assert card["reachable"] is True  # closing the stream on Stop is not a server failure
 
 
 # ---- the browser ----------------------------------------------------------------------------------

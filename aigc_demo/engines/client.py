@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from aigc_demo.engines.registry import EngineConfig, RemoteModel, host_of
 
@@ -228,9 +228,11 @@ def _extras_notice(host: str, names: list[str]) -> str:
     return f"The server {host} does not take {said}: not applied (temperature, top-p and seed are)."
 
 
-def iter_deltas(stream: Any, model: RemoteModel, config: EngineConfig, chat: bool) -> Iterator[Delta]:
+def iter_deltas(stream: Any, model: RemoteModel, config: EngineConfig, chat: bool,
+                stopped: Callable[[], bool] = lambda: False) -> Iterator[Delta]:
     """The stream's chunks as Deltas; failures become EngineError; the response is closed at the end
-    (also when the consumer stops early: that is what ends the server's generation)."""
+    (also when the consumer stops early: that is what ends the server's generation). A failure
+    after `stopped()` turned true is the visitor's Stop closing the stream: the iteration just ends."""
     try:
         for chunk in stream:
             usage = getattr(chunk, "usage", None)
@@ -249,6 +251,8 @@ def iter_deltas(stream: Any, model: RemoteModel, config: EngineConfig, chat: boo
     except EngineError:
         raise
     except Exception as err:
+        if stopped():
+            return
         raise engine_error(err, model, config) from err
     finally:
         stream.close()

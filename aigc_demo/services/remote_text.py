@@ -122,7 +122,7 @@ def stream_remote(handle: RemoteLM, prompt: str, settings: GenerationSettings | 
                                 done=finished, stop_reason=(state["reason"] or "max_new_tokens") if finished else None,
                                 notices=list(notices))
 
-    deltas = client.iter_deltas(stream, model, config, chat)
+    deltas = client.iter_deltas(stream, model, config, chat, stopped=stop.is_set)
     last = 0.0
     try:
         for delta in deltas:
@@ -150,9 +150,6 @@ def stream_remote(handle: RemoteLM, prompt: str, settings: GenerationSettings | 
             if now - last >= update_interval_s:
                 last = now
                 yield update(False)
-    except client.EngineError:
-        if not stop.is_set():  # closing the stream on Stop may surface as a dropped connection
-            raise
     finally:
         done.set()
         deltas.close()  # closes the HTTP response: the server stops generating
