@@ -213,7 +213,7 @@ def test_look_inside_says_clearly_when_the_server_has_no_logprobs(rclient: Any, 
 
 def test_an_unlisted_remote_id_is_refused(rclient: Any, engine: EngineServer) -> None:
     expect_error(generate(rclient, ref(engine, "/etc/passwd"), "x"), "does not serve", 15)
-    expect_error(generate(rclient, "remote:evil.example:80/model", "x"), "not one of this app's", 5)
+    expect_error(generate(rclient, "remote:evil.example:80/model", "x"), "not one this app offers you", 5)
 
 
 def test_stop_ends_the_upstream_generation(rclient: Any, engine: EngineServer) -> None:
