@@ -99,7 +99,8 @@ def picker_specs(weights_dir: str | Path, tab: str, user_dirs: list[str | Path] 
 
     Entries whose card is broken are left out (the gallery shows why)."""
     return [spec for spec in build_catalog(weights_dir, user_dirs)
-            if spec.tab == tab and not spec.error and (not families or spec.family in families)]
+            if (spec.tab == tab or (spec.source == "remote" and tab in REMOTE_TABS)) and not spec.error
+            and (not families or spec.family in families)]
 
 
 def picker_ref(spec: ModelSpec, user_dirs: Any = None, session: str | None = None) -> str:
