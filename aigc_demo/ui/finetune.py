@@ -283,8 +283,8 @@ def build_finetune_tab(ctx: AppContext) -> None:
                   request: gr.Request) -> tuple[str, str]:
         """Start fine-tuning `ref` on the chosen data; returns the job id and its status."""
         session = session_of(request)
-        if model_ref not in [value for _, value in model_choices(ctx)]:
-            raise ValueError(t("finetune.pick_model"))
+        if model_ref not in [value for _, value in model_choices(ctx)] and not ctx.settings.public.allow_local_paths:
+            raise ValueError(t("finetune.pick_model"))  # the same text whatever was sent
         base = svc.base_model(model_refs.resolve(model_ref))
         settings = settings_from(steps_n, batch_size, learning_rate, optimizer_name, gan_loss_name, kl, seed_n,
                                  sample_every_n, block, rank, unlabelled_digit)
