@@ -23,6 +23,7 @@ from aigc_demo.ui.context import AppContext
 from aigc_demo.ui.digits import digit_sketchpad
 from aigc_demo.ui.errors import user_errors
 from aigc_demo.ui.files import serve_file, uploaded, uploaded_list
+from aigc_demo.ui.lead import build_lead
 from aigc_demo.ui.strings import t
 
 POLL_S = 1.0
@@ -119,8 +120,8 @@ def build_finetune_tab(ctx: AppContext) -> None:
     first = choices[0][1] if choices else None
     defaults = default_settings(_family(first) or "gan")
 
-    gr.Markdown(t("finetune.intro", max_steps=manager.config.max_steps,
-                  max_mb=int(manager.config.max_upload_mb), jobs=manager.config.max_concurrent))
+    build_lead("finetune", max_steps=manager.config.max_steps,
+               max_mb=int(manager.config.max_upload_mb), jobs=manager.config.max_concurrent)
     job_id = gr.State(None)
     seen = gr.State(None)
     with gr.Row():
