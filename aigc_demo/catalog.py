@@ -23,7 +23,7 @@ TASKS: dict[str, str] = {
     "text-to-image": "Text to image",
     "classification": "Classification",
 }
-SOURCES = ("shipped", "user", "hub")
+SOURCES = ("shipped", "user", "hub", "remote")
 
 
 @dataclass
@@ -48,7 +48,7 @@ class ModelSpec:
     title: str
     task: str  # a key of TASKS
     family: str  # gan | vae | gpt | classifier | diffusion | causal-lm
-    source: str  # shipped | user | hub
+    source: str  # shipped | user | hub | remote
     tab: str | None = None  # id of the tab where it runs
     folder: str | None = None  # local folder
     repo_id: str | None = None
@@ -66,6 +66,8 @@ class ModelSpec:
     suits: str = "any"  # "any" (CPU works, GPU faster) or "cuda" (too slow or big for a CPU)
     device_map_auto: bool = False  # spread over the GPUs present (accelerate device_map="auto")
     defaults: dict[str, Any] = field(default_factory=dict)  # settings the tab starts from
+    server: str | None = None  # remote models: the engine's host:port
+    reachable: bool | None = None  # remote models: did the server answer its last request?
 
     @property
     def task_label(self) -> str:
@@ -262,12 +264,34 @@ def remove_hub_model(repo_id: str) -> bool:
     return _user_hub.pop(repo_id, None) is not None
 
 
+def remote_specs() -> list[ModelSpec]:
+    """The models of the configured inference servers (aigc_demo.engines), one spec each; a server
+    that never answered gets one card carrying its error."""
+    from aigc_demo.engines import registry
+
+    specs = []
+    for model in registry.models():
+        state = "reachable" if model.reachable else "unreachable"
+        mode = "chat completions" if model.chat else "completions"
+        description = f"Served by {model.server} ({state}) through its OpenAI-compatible API ({mode})."
+        specs.append(ModelSpec(
+            id=model.ref, title=model.model_id if model.error is None else f"Server {model.server}",
+            task=model.task, family="causal-lm", source="remote",
+            tab="code" if model.task == "code-generation" else "text", description=description,
+            error=None if model.error is None else f"{model.server} is unreachable: {model.error}",
+            server=model.server, reachable=model.reachable))
+    return specs
+
+
 def build_catalog(weights_dir: str | Path, user_dirs: list[str | Path] | None = None,
-                  include_hub: bool = True) -> list[ModelSpec]:
-    """Shipped models, then the user's saved models, then the curated hub list."""
+                  include_hub: bool = True, include_remote: bool = True) -> list[ModelSpec]:
+    """Shipped models, then the user's saved models, then the curated hub list, then the models
+    of the configured inference servers."""
     specs = discover_local(weights_dir, "shipped")
     for extra in user_dirs or []:
         specs += discover_local(extra, "user")
     if include_hub:
         specs += hub_specs() + user_hub_specs()
+    if include_remote:
+        specs += remote_specs()
     return specs

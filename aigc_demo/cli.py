@@ -38,6 +38,7 @@ COMMANDS: dict[str, tuple[str, dict[str, str]]] = {
         "train": "aigc_demo.bench.train",
         "concurrency": "aigc_demo.bench.concurrency",
         "gpu": "aigc_demo.bench.gpu",
+        "remote": "aigc_demo.bench.remote",
     }),
 }
 

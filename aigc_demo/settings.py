@@ -8,6 +8,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
+from urllib.parse import urlsplit
 
 from aigc_demo.device import DEVICE_CHOICES
 
@@ -26,6 +27,31 @@ def _truthy(value: str) -> bool:
     return value.strip().lower() in ("1", "true", "yes", "on")
 
 
+def parse_llm_servers(text: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """Comma-separated OpenAI-compatible base URLs -> validated tuple (http/https, ends in /v1,
+    one server per host:port). ValueError with a clear message otherwise."""
+    items = text.split(",") if isinstance(text, str) else list(text)
+    urls: list[str] = []
+    hosts: set[str] = set()
+    for raw in items:
+        url = raw.strip().rstrip("/")
+        if not url:
+            continue
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"LLM server {url!r} must be an http:// or https:// address, "
+                             "e.g. http://gpu-node:8000/v1")
+        if parts.username or parts.password or parts.query or parts.fragment:
+            raise ValueError(f"LLM server {parts.scheme}://{parts.hostname}: give the base URL only "
+                             "(no user:password, query or fragment); set the key in AIGC_LLM_API_KEY")
+        if not parts.path.endswith("/v1"):
+            raise ValueError(f"LLM server {url!r} must end with /v1 (the OpenAI-compatible base URL), "
+                             f"e.g. {parts.scheme}://{parts.netloc}/v1")
+        if parts.netloc in hosts:
+            raise ValueError(f"LLM server {parts.netloc} is listed twice: give one base URL per host:port")
+        hosts.add(parts.netloc)
+        urls.append(url)
+    return tuple(urls)
 def _number(env: Mapping[str, str], name: str, default: float) -> float:
     raw = (env.get(name) or "").strip()
     if not raw:
@@ -85,7 +111,17 @@ class ServeSettings:
     share: bool = False
     device: str = "auto"
     weights_dir: str = str(PROJECT_ROOT / "weights")
+    llm_servers: tuple[str, ...] = ()  # OpenAI-compatible base URLs ending in /v1
+    llm_api_key: str | None = field(default=None, repr=False)  # never printed, logged or shown
+    llm_connect_timeout_s: float = 3.0
+    llm_read_timeout_s: float = 10.0  # longest silence between two streamed chunks
     public: PublicSettings = field(default_factory=PublicSettings.from_env)
+
+    def __post_init__(self) -> None:
+        self.llm_servers = parse_llm_servers(self.llm_servers)
+        for name in ("llm_connect_timeout_s", "llm_read_timeout_s"):
+            if not 0 < float(getattr(self, name)) <= 600:
+                raise ValueError(f"{name} must be between 0 and 600 seconds (got {getattr(self, name)})")
 
     @classmethod
     def from_env(cls) -> "ServeSettings":
@@ -95,11 +131,22 @@ class ServeSettings:
             share=_truthy(_env("AIGC_SHARE", default="false")),
             device=_env("AIGC_DEVICE", default=cls.device).lower(),
             weights_dir=_env("AIGC_WEIGHTS_DIR", default=cls.weights_dir),
+            llm_servers=parse_llm_servers(_env("AIGC_LLM_SERVERS", default="")),
+            llm_api_key=os.environ.get("AIGC_LLM_API_KEY") or None,
+            llm_connect_timeout_s=_number(os.environ, "AIGC_LLM_CONNECT_TIMEOUT", cls.llm_connect_timeout_s),
+            llm_read_timeout_s=_number(os.environ, "AIGC_LLM_READ_TIMEOUT", cls.llm_read_timeout_s),
         )
 
 
+def _env_settings() -> ServeSettings:
+    try:
+        return ServeSettings.from_env()
+    except ValueError as err:  # a bad AIGC_* value: one clear line, no traceback
+        raise SystemExit(f"Environment setting: {err}") from None
+
+
 def add_serve_args(parser: argparse.ArgumentParser) -> None:
-    env = ServeSettings.from_env()
+    env = _env_settings()
     parser.add_argument("--host", default=env.host,
                         help=f"address to listen on; 0.0.0.0 for a LAN (env AIGC_HOST, default {env.host})")
     parser.add_argument("--port", type=int, default=env.port, help=f"port (env AIGC_PORT, default {env.port})")
@@ -109,13 +156,24 @@ def add_serve_args(parser: argparse.ArgumentParser) -> None:
                         help="where models run: auto picks cuda, then mps, then cpu (env AIGC_DEVICE)")
     parser.add_argument("--weights-dir", default=env.weights_dir,
                         help="folder of shipped and saved models (env AIGC_WEIGHTS_DIR)")
+    parser.add_argument("--llm-servers", default=",".join(env.llm_servers),
+                        help="comma-separated OpenAI-compatible base URLs ending in /v1 (vLLM, TGI, "
+                             "SGLang, transformers serve); their models join the gallery and the Text "
+                             "and Code tabs (env AIGC_LLM_SERVERS; the key comes from AIGC_LLM_API_KEY)")
 
 
 def serve_settings_from_args(args: argparse.Namespace) -> ServeSettings:
     if not 0 < args.port < 65536:
         raise SystemExit(f"--port must be between 1 and 65535 (got {args.port})")
+    try:
+        servers = parse_llm_servers(args.llm_servers or "")
+    except ValueError as err:
+        raise SystemExit(f"--llm-servers: {err}") from None
+    env = _env_settings()
     return ServeSettings(host=args.host, port=args.port, share=args.share, device=args.device,
-                         weights_dir=args.weights_dir)
+                         weights_dir=args.weights_dir, llm_servers=servers, llm_api_key=env.llm_api_key,
+                         llm_connect_timeout_s=env.llm_connect_timeout_s,
+                         llm_read_timeout_s=env.llm_read_timeout_s)
 
 
 def parse_serve_args(argv: list[str] | None = None) -> ServeSettings:

@@ -14,8 +14,8 @@ pytest.importorskip("torch")
 def test_concurrency_bench_measures_text_and_digits(weights_dir: Path, capsys: pytest.CaptureFixture) -> None:
     from aigc_demo.bench import concurrency
 
-    code = concurrency.main(["--weights", str(weights_dir), "--text-models", str(weights_dir / "tiny-gpt"),
-                             "--gan", str(weights_dir / "tiny-gan"), "--device", "cpu", "--clients", "2",
+    code = concurrency.main(["--weights", str(weights_dir), "--text-models", "tiny-gpt",
+                             "--gan", "tiny-gan", "--device", "cpu", "--clients", "2",
                              "--tokens", "12", "--grid", "4", "--requests", "2", "--rounds", "1"])
     out = capsys.readouterr().out
     assert code == 0

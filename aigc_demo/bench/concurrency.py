@@ -12,8 +12,8 @@ to first token with N clients <= 2x alone; digits >= 3x).
 - digits: each client asks `/digits_grid` for `--grid` digits, `--requests` requests per round in
   all (1 client: one after the other).
 
-Text targets are model refs (`--text-models`): a weights folder, a hub id, or any ref the Text
-tab accepts (a remote engine's model once that dispatch exists), one set of rows each.
+Text targets are model ids (`--text-models`): any id the Text tab lists (a shipped model's name,
+a hub id, a remote engine's model once that dispatch exists), one set of rows each.
 """
 
 from __future__ import annotations
@@ -143,7 +143,7 @@ def text_rows(conns: list[Any], model: str, tokens: int, rounds: int) -> list[di
         many_rate.append(sum(x["tokens"] for x in results) / wall)
         many_ttft.append(median([x["ttft"] for x in results]))
         many_server.append(median([x["server_ttft"] for x in results]))
-    name = Path(model).name if Path(model).exists() else model
+    name = model
     rate1, rate_n = median(one_rate), median(many_rate)
     ttft1, ttft_n = median(one_ttft), median(many_ttft)
     return [
@@ -190,9 +190,9 @@ def digits_rows(conns: list[Any], gan: str, requests: int, count: int, rounds: i
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m aigc_demo bench concurrency", description=__doc__.split("\n\n")[0])
     parser.add_argument("--weights", default=str(WEIGHTS), help="weights folder the app serves")
-    parser.add_argument("--text-models", default="",
-                        help="comma-separated model refs for the text rows (default: WEIGHTS/gpt-shakespeare)")
-    parser.add_argument("--gan", default="", help="GAN folder for the digits rows (default: WEIGHTS/dcgan-mnist)")
+    parser.add_argument("--text-models", default="gpt-shakespeare",
+                        help="comma-separated model ids the app lists (a shipped model's name, a hub id, ...)")
+    parser.add_argument("--gan", default=GAN.name, help="GAN id for the digits rows (a shipped model's name)")
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--tokens", type=int, default=200, help="tokens per text request")
     parser.add_argument("--grid", type=int, default=64, help="digits per grid request")
@@ -203,8 +203,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
     weights = Path(args.weights)
-    models = [m for m in args.text_models.split(",") if m] or [str(weights / "gpt-shakespeare")]
-    gan = args.gan or str(weights / GAN.name)
+    models = [m for m in args.text_models.split(",") if m]
+    gan = args.gan
     rows: list[dict[str, Any]] = []
     with served_app(weights, args.device) as url:
         conns = connect(url, args.clients)

@@ -43,12 +43,15 @@ def hub_page(repo_id: str) -> str:
 
 def check(ref: str | None) -> Availability | None:
     """The availability of a picker value (a folder path or a hub id); None when nothing is picked."""
+    from aigc_demo.engines.registry import is_remote_ref
     from aigc_demo.hub import cached_snapshot, hub_offline, is_local_ref
 
     text = (ref or "").strip()
     if not text:
         return None
     offline = hub_offline()
+    if is_remote_ref(text):  # served by an engine: nothing to download (a failure is said when asked)
+        return Availability(text, hub=False, downloaded=True, offline=offline)
     if is_local_ref(text):
         return Availability(text, hub=False, downloaded=Path(text).expanduser().is_dir(), offline=offline)
     try:

@@ -15,6 +15,7 @@ from aigc_demo.services.model_ids import listed_id
 MAX_SAMPLE_BYTES = 2 * 2**20  # larger sample images are left out of the JSON
 
 ALL = "all"
+REMOTE_TABS = ("text", "code")  # the tabs whose pickers list remote engines' models
 THUMBNAIL_SIDE = 240  # px: a card shows its sample at most this big
 
 
@@ -46,7 +47,8 @@ def _session_of(user_dirs: Any, session: str | None) -> str | None:
 
 def models_for_tab(weights_dir: str | Path, tab: str, user_dirs: list[str | Path] | None = None,
                    families: tuple[str, ...] | None = None, session: str | None = None) -> list[tuple[str, str]]:
-    """(label, id) pairs for a tab's model picker: local models first, then hub ids.
+    """(label, id) pairs for a tab's model picker: local models first, then hub ids, then the
+    models of remote engines (`remote:<host:port>/<model id>`, in both the Text and Code pickers).
 
     The id is never a server path: a shipped model's folder name, `yours/<name>` for the
     visitor's own (services/model_ids.py turns ids back into folders). `session` defaults to
@@ -55,9 +57,11 @@ def models_for_tab(weights_dir: str | Path, tab: str, user_dirs: list[str | Path
     session = _session_of(user_dirs, session)
     choices = []
     for spec in build_catalog(weights_dir, user_dirs):
-        if spec.tab != tab or spec.error or (families and spec.family not in families):
+        remote = spec.source == "remote" and tab in REMOTE_TABS  # any served LM writes text and code
+        if (spec.tab != tab and not remote) or spec.error or (families and spec.family not in families):
             continue
-        label = spec.title if spec.source != "hub" else f"{spec.title} (Hub)"
+        label = {"hub": f"{spec.title} (Hub)", "remote": f"{spec.title} ({spec.server})"}.get(
+            spec.source, spec.title)
         choices.append((label, listed_id(spec, session)))
     return choices
 
@@ -95,7 +99,8 @@ def picker_specs(weights_dir: str | Path, tab: str, user_dirs: list[str | Path] 
 
     Entries whose card is broken are left out (the gallery shows why)."""
     return [spec for spec in build_catalog(weights_dir, user_dirs)
-            if spec.tab == tab and not spec.error and (not families or spec.family in families)]
+            if (spec.tab == tab or (spec.source == "remote" and tab in REMOTE_TABS)) and not spec.error
+            and (not families or spec.family in families)]
 
 
 def picker_ref(spec: ModelSpec, user_dirs: Any = None, session: str | None = None) -> str:

@@ -6,7 +6,8 @@ Every picker (Digits, Text, Code, Image, Fine-tune) lists ids, never server path
 - a model another visitor published (only when the operator publishes user models):
   `shared/<tag>/<name>`, where the tag is a hash of the owner's session, never the session;
 - a Hugging Face id of the form `owner/name`;
-- a folder path on the server, only when the operator sets AIGC_ALLOW_LOCAL_PATHS=1.
+- a folder path on the server, only when the operator sets AIGC_ALLOW_LOCAL_PATHS=1;
+- `remote:<host:port>/<model id>`: a model of one of the configured inference servers.
 
 Anything else is refused with one message (`REFUSED`) that is the same whether or not a file
 or folder of that name exists, so the pickers cannot be used to probe the server's disk.
@@ -20,6 +21,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from aigc_demo.engines.registry import is_remote_ref, registry, split_ref
 
 YOURS = "yours"
 SHARED = "shared"
@@ -50,6 +53,8 @@ def listed_id(spec: Any, session: str | None) -> str:
     """The id a picker shows for a catalog entry (never a server path)."""
     if spec.source == "hub":
         return str(spec.repo_id or spec.id)
+    if spec.source == "remote":  # remote:<host:port>/<model id>, as the engine lists it
+        return str(spec.id)
     folder = Path(str(spec.folder))
     if spec.source == "user":
         owner = folder.parent.name
@@ -117,6 +122,11 @@ def resolve_model_id(ref: Any, scope: ModelScope) -> str:
     if not isinstance(ref, str) or len(ref) > MAX_ID_CHARS or any(ord(c) < 32 for c in ref):
         raise _refuse()
     text = ref.strip()
+    if is_remote_ref(text):  # a configured engine's model: the registry checks it is listed when used
+        host, _model = split_ref(text) if "/" in text else ("", "")
+        if host not in registry.hosts():
+            raise _refuse()
+        return text
     parts = text.split("/")
     if parts[0] in (YOURS, SHARED):
         return _users(scope, parts)

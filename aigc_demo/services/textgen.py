@@ -31,6 +31,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterator
 
+from aigc_demo.engines.registry import is_remote_ref
+
 MAX_NEW_TOKENS_LIMIT = 1024
 MAX_TEMPERATURE = 10.0
 PROMPT_CHARS_PER_TOKEN_BOUND = 64  # a huge prompt is cut to ctx*64 chars before tokenising
@@ -166,6 +168,10 @@ def load_causal_lm(ref: str, device: str | None = None, eager: bool = False,
     copy with eager attention (needed for attention maps) so the fast SDPA copy other users are
     streaming from is never switched under them.
     """
+    if is_remote_ref(ref):  # served by a remote engine: a handle, nothing loaded here
+        from aigc_demo.services.remote_text import remote_handles
+
+        return remote_handles(ref)
     from aigc_demo import hub
     from aigc_demo.catalog import hub_entry
     from aigc_demo.device import pick_device
@@ -300,6 +306,11 @@ def stream_with(model: Any, tokenizer: Any, prompt: str, settings: GenerationSet
     from aigc_demo.generation.sampling import SamplingParams
     from aigc_demo.models.gpt import context_window
 
+    if getattr(model, "is_remote", False):  # a remote engine's handle (services/remote_text.py)
+        from aigc_demo.services.remote_text import stream_remote
+
+        yield from stream_remote(model, prompt, settings, stop, update_interval_s)
+        return
     if not isinstance(prompt, str):
         raise ValueError("The prompt must be text.")
     settings, notices = (settings or GenerationSettings()).checked()
@@ -465,6 +476,10 @@ def look_inside_with(model: Any, tokenizer: Any, text: str, position: int = -1, 
 def look_inside(model_folder: str, text: str, position: int = -1, layer: int = 0, head: int = 0,
                 device: str | None = None) -> InsideView:
     """Top-10 next tokens at `position` and layer/head attention, for any GPT-2-style model."""
+    if is_remote_ref(model_folder):
+        from aigc_demo.services.remote_text import look_inside_remote
+
+        return look_inside_remote(model_folder, text, position)
     model, tokenizer = load_causal_lm(model_folder, device, eager=True)
     return look_inside_with(model, tokenizer, text, position, layer, head)
 
@@ -476,6 +491,10 @@ def is_chat_model(ref: str) -> bool:
 
     from aigc_demo import hub
 
+    if is_remote_ref(ref):
+        from aigc_demo.services.remote_text import is_remote_chat
+
+        return is_remote_chat(ref)
     folder: Path | None = Path(ref) if hub.is_local_ref(ref) else hub.cached_snapshot(ref)
     if folder is None or not folder.is_dir():
         return any(word in ref.lower() for word in ("instruct", "chat"))

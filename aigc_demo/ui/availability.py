@@ -17,6 +17,8 @@ from aigc_demo.ui.strings import t
 
 def picker_label(spec: ModelSpec) -> str:
     """'SD-Turbo (Hub · not downloaded · 5.2 GB)', 'GPT-2 (124M) (Hub · downloaded)', or the title."""
+    if spec.source == "remote":
+        return f"{spec.title} ({spec.server})"
     if spec.source != "hub":
         return spec.title
     if spec.cached:

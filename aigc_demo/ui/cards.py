@@ -86,7 +86,12 @@ def hub_needs(spec: ModelSpec) -> list[str]:
 
 
 def availability_chip(spec: ModelSpec) -> str:
-    """'downloaded' or 'not downloaded · 5.2 GB' for hub models; '' for local ones."""
+    """'downloaded' or 'not downloaded · 5.2 GB' for hub models; the server and whether it answers
+    for a remote engine's models; '' for local ones."""
+    if spec.source == "remote":
+        ready = "avail-ready" if spec.reachable else "avail-missing"
+        state = t("gallery.reachable" if spec.reachable else "gallery.unreachable")
+        return f'<span class="avail {ready}">{esc(spec.server)} · {esc(state)}</span>'
     if spec.source != "hub":
         return ""
     if spec.cached:
@@ -97,7 +102,9 @@ def availability_chip(spec: ModelSpec) -> str:
 
 
 def size_line(spec: ModelSpec) -> str:
-    if spec.source == "hub":
+    if spec.source == "remote":  # the engine knows its size; the app does not ask
+        parts = [t("gallery.source.remote")]
+    elif spec.source == "hub":
         parts = [t("gallery.params_published", params=format_parameters(spec.parameters)), *hub_needs(spec)]
         if spec.device_map_auto:
             parts.append(t("gallery.device_map_auto"))
@@ -158,7 +165,7 @@ def card_html(spec: ModelSpec, tab_ids: list[str]) -> str:
         body.append(f'<pre class="card-code"><code>{esc(spec.sample_text)}</code></pre>')
     if spec.metrics:
         body.append('<div class="card-metrics">' + "".join(metric_badge(m) for m in spec.metrics) + "</div>")
-    elif spec.source != "hub":
+    elif spec.source not in ("hub", "remote"):
         body.append(f'<p class="card-note"><i>{esc(t("gallery.no_metrics"))}</i></p>')
     if spec.source == "hub" and spec.repo_id:
         body.append(f'<p class="card-link"><a href="{esc(hub_page(spec.repo_id))}" target="_blank" '

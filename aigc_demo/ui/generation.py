@@ -203,9 +203,11 @@ def look_inside(model: str, text: str, position: float, layer: float, head: floa
     if position is None:
         position = -1
     view = textgen.look_inside(model_refs.resolve(model), text, int(position), int(layer), int(head))
+    label = {f"{tok!r}": prob for tok, prob in view.top}
+    if view.attention is None:  # a remote engine: next tokens only
+        return label, None, view.notice, token_spans(view) if view.tokens else None, view.position
     where = t("inside.where", position=view.position, token=view.tokens[view.position],
               layers=view.n_layers, heads=view.n_heads) + (f"\n\n> {view.notice}" if view.notice else "")
-    label = {f"{tok!r}": prob for tok, prob in view.top}
     return label, attention_image(view), where, token_spans(view), view.position
 
 

@@ -6,6 +6,7 @@ import os
 
 import gradio as gr
 
+from aigc_demo import engines
 from aigc_demo.services.finetune import get_manager
 from aigc_demo.services.imagegen import output_dir
 from aigc_demo.services.storage import Sweeper
@@ -30,6 +31,7 @@ def launch_kwargs(settings: ServeSettings) -> dict:
 def create(settings: ServeSettings) -> gr.Blocks:
     """Build the app for `settings`; the device wish is recorded for every later model load."""
     os.environ["AIGC_DEVICE"] = settings.device
+    engines.configure(settings)  # remote inference servers join the catalog
     start_sweeper(settings)
     demo = build_app(settings)
     demo.queue(default_concurrency_limit=4)
