@@ -64,6 +64,7 @@ STRINGS: dict[str, str] = {
     "system.hub_user": "offline mode set by HF_HUB_OFFLINE ({detail})",
     "system.hub_online_user": "online (HF_HUB_OFFLINE is set off by the user)",
     "system.nothing_to_unload": "Pick a loaded model first.",
+    "system.admin_token": "Admin token (operator only)",
     # digits
     "digits.intro": (
         "Handwritten digits from models trained for this app on MNIST. A **GAN** is two networks "
