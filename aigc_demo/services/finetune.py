@@ -155,7 +155,9 @@ def base_model(ref: str) -> BaseModel:
     from aigc_demo.hub import is_local_ref
     from aigc_demo.modelcard import GALLERY_KEY, read_card_metadata
 
-    ref = (ref or "").strip()
+    from aigc_demo.services.validate import identifier
+
+    ref = identifier(ref, "The model to fine-tune", required=False)
     if not ref:
         raise ValueError("Pick a model to fine-tune first.")
     if is_local_ref(ref):
@@ -503,8 +505,11 @@ class FinetuneManager:
 
     # -- controls ---------------------------------------------------------------------------
     def _get(self, session: str, job_id: str | None) -> Job:
+        from aigc_demo.services.validate import identifier
+
+        job_id = identifier(job_id, "The job", max_chars=64, required=False)
         with self._lock:
-            job = self._jobs.get(job_id or "")
+            job = self._jobs.get(job_id)
             if job is None or job.session != session:
                 raise ValueError("No such job in this session (it may belong to another visitor, or the "
                                  "server restarted): start a new one.")

@@ -17,7 +17,7 @@ import gradio as gr
 from aigc_demo.services import digits as svc
 from aigc_demo.services.gallery import models_for_tab
 from aigc_demo.ui.context import AppContext
-from aigc_demo.ui.errors import user_errors
+from aigc_demo.ui.errors import user_error, user_errors
 from aigc_demo.ui.strings import t
 
 BATCH = 8  # requests Gradio groups into one forward pass
@@ -110,9 +110,34 @@ def show_latent_map(vae_folder: str | None) -> tuple[Any, Any]:
     return svc.latent_map(folder), svc.scatter_plot(folder)
 
 
+class CheckedSketchpad(gr.Sketchpad):
+    """A Sketchpad whose upload is read safely: a drawing that is not an image, or one whose
+    header claims billions of pixels (PIL's DecompressionBombError), gets a clear message
+    instead of a crash inside gradio's preprocessing."""
+
+    def get_block_name(self) -> str:
+        return "imageeditor"  # the frontend of gr.Sketchpad
+
+    def get_block_class(self) -> str:
+        return "imageeditor"
+
+    def preprocess(self, payload: Any) -> Any:
+        from PIL import Image, UnidentifiedImageError
+
+        from aigc_demo.services.validate import limit_images
+
+        limit_images()
+        try:
+            return super().preprocess(payload)
+        except Image.DecompressionBombError:
+            raise user_error(t("digits.sketch_too_big"), "sketchpad") from None
+        except (UnidentifiedImageError, OSError, ValueError, TypeError, AttributeError, KeyError):
+            raise user_error(t("digits.sketch_unreadable"), "sketchpad") from None
+
+
 def digit_sketchpad(label: str, elem_id: str) -> gr.Sketchpad:
     """A square canvas with a thick black pen: a drawing the MNIST models can read."""
-    return gr.Sketchpad(label=label, type="numpy", canvas_size=(280, 280), elem_id=elem_id,
+    return CheckedSketchpad(label=label, type="numpy", canvas_size=(280, 280), elem_id=elem_id,
                         brush=gr.Brush(colors=["#000000"], default_size=20, color_mode="fixed"))
 
 

@@ -43,7 +43,10 @@ def launch_kwargs(settings: ServeSettings) -> dict:
 
 def create(settings: ServeSettings) -> gr.Blocks:
     """Build the app for `settings`; the device wish is recorded for every later model load."""
+    from aigc_demo.services.validate import limit_images
+
     os.environ["AIGC_DEVICE"] = settings.device
+    limit_images()  # every image the app opens, gradio's uploads included, is size-checked
     demo = build_app(settings)
     demo.queue(default_concurrency_limit=4)
     return demo

@@ -65,6 +65,8 @@ STRINGS: dict[str, str] = {
     "system.hub_online_user": "online (HF_HUB_OFFLINE is set off by the user)",
     "system.nothing_to_unload": "Pick a loaded model first.",
     "system.admin_token": "Admin token (operator only)",
+    "digits.sketch_too_big": "That drawing is far too large (it claims more pixels than this server opens): draw on the canvas, or upload a small image.",
+    "digits.sketch_unreadable": "That drawing could not be read as an image: draw on the canvas, or upload a PNG or JPEG.",
     # digits
     "digits.intro": (
         "Handwritten digits from models trained for this app on MNIST. A **GAN** is two networks "

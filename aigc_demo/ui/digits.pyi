@@ -1,0 +1,252 @@
+"""The Digits tab: the GAN draws digits, the VAE squeezes them through a tiny latent space.
+
+Sections: a grid of generated digits, typed digits rendered as handwriting, a latent walk, a
+sketchpad the VAE reconstructs and places on its 2-D latent map, and that map itself.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from aigc_demo.services import digits as svc
+from aigc_demo.services.gallery import models_for_tab
+from aigc_demo.ui.context import AppContext
+from aigc_demo.ui.errors import user_error, user_errors
+from aigc_demo.ui.strings import t
+
+BATCH = 8  # requests Gradio groups into one forward pass
+
+
+def _latent_dim(folder: str) -> int | None:
+    try:
+        return int(json.loads((Path(folder) / "config.json").read_text())["latent_dim"])
+    except (OSError, KeyError, ValueError):
+        return None
+
+
+def digit_models(ctx: AppContext) -> dict[str, list[tuple[str, str]]]:
+    """Pickers' choices by role, from the catalog (shipped and user folders)."""
+    def of(family: str) -> list[tuple[str, str]]:
+        return models_for_tab(ctx.settings.weights_dir, "digits", ctx.user_dirs, families=(family,))
+
+    vaes = of("vae")
+    return {"gan": of("gan"), "vae": vaes, "vae2d": [c for c in vaes if _latent_dim(c[1]) == 2],
+            "classifier": of("classifier")}
+
+
+def next_seed(seed: float | None, randomize: bool) -> int:
+    """A fresh seed when 'random' is ticked, else the one in the box (so a result can be redone)."""
+    if randomize or seed is None:
+        return random.randint(0, 2**31 - 1)
+    return svc.check_seed(seed)
+
+
+def _write_temp(data: bytes, suffix: str) -> str:
+    with tempfile.NamedTemporaryFile(suffix=suffix, delete=False) as handle:
+        handle.write(data)
+        return handle.name
+
+
+def _required(folder: str | None, role: str) -> str:
+    if not folder:
+        raise ValueError(t("digits.no_model", role=t(f"digits.role.{role}")))
+    return folder
+
+
+@user_errors
+def grid_batched(digits: list, counts: list, seeds: list, truncations: list, folders: list) -> tuple[list]:
+    """Gradio batch handler: requests for the same GAN share one forward pass."""
+    images: list[Any] = [None] * len(digits)
+    by_folder: dict[str, list[int]] = {}
+    for index, folder in enumerate(folders):
+        by_folder.setdefault(_required(folder, "gan"), []).append(index)
+    for folder, indices in by_folder.items():
+        grids = svc.generate_grid_batched([digits[i] or None for i in indices], [counts[i] for i in indices],
+                                          [seeds[i] for i in indices], [truncations[i] for i in indices],
+                                          folder=folder)
+        for i, grid in zip(indices, grids):
+            images[i] = grid
+    return (images,)
+
+
+@user_errors
+def write_digits(text: str, seed: int, truncation: float, folder: str | None) -> tuple[Any, str]:
+    image = svc.handwriting(text, seed=seed, truncation=truncation, folder=_required(folder, "gan"))
+    path = tempfile.NamedTemporaryFile(suffix=".png", delete=False).name
+    image.save(path)
+    return image, path
+
+
+@user_errors
+def latent_walk(kind: str, seed_a: float, seed_b: float, digit: int, digit_a: int, digit_b: int,
+                steps: int, gan_folder: str | None, vae_folder: str | None) -> tuple[str, Any]:
+    if kind == "gan":
+        walk = svc.gan_walk(seed_a, seed_b, digit, steps, folder=_required(gan_folder, "gan"))
+    else:
+        walk = svc.vae_walk(digit_a, digit_b, steps, seed=seed_a, folder=_required(vae_folder, "vae"),
+                            gan_folder=_required(gan_folder, "gan"))
+    return _write_temp(walk.gif, ".gif"), walk.strip
+
+
+@user_errors
+def read_sketch(sketch: Any, vae_folder: str | None, classifier_folder: str | None) -> tuple[Any, ...]:
+    result = svc.reconstruct_sketch(sketch, folder=_required(vae_folder, "vae2d"),
+                                    classifier_folder=_required(classifier_folder, "classifier"))
+    best = max(result.probabilities, key=result.probabilities.get)
+    where = (t("digits.sketch_where", x=result.latent[0], y=result.latent[1], best=best)
+             if result.latent else t("digits.sketch_best", best=best))
+    return result.digit, result.reconstruction, result.probabilities, result.scatter, where
+
+
+@user_errors
+def show_latent_map(vae_folder: str | None) -> tuple[Any, Any]:
+    folder = _required(vae_folder, "vae2d")
+    return svc.latent_map(folder), svc.scatter_plot(folder)
+
+from gradio.events import Dependency
+
+class CheckedSketchpad(gr.Sketchpad):
+    """A Sketchpad whose upload is read safely: a drawing that is not an image, or one whose
+    header claims billions of pixels (PIL's DecompressionBombError), gets a clear message
+    instead of a crash inside gradio's preprocessing."""
+
+    def get_block_name(self) -> str:
+        return "imageeditor"  # the frontend of gr.Sketchpad
+
+    def get_block_class(self) -> str:
+        return "imageeditor"
+
+    def preprocess(self, payload: Any) -> Any:
+        from PIL import Image, UnidentifiedImageError
+
+        from aigc_demo.services.validate import limit_images
+
+        limit_images()
+        try:
+            return super().preprocess(payload)
+        except Image.DecompressionBombError:
+            raise user_error(t("digits.sketch_too_big"), "sketchpad") from None
+        except (UnidentifiedImageError, OSError, ValueError, TypeError, AttributeError, KeyError):
+            raise user_error(t("digits.sketch_unreadable"), "sketchpad") from None
+    from typing import Callable, Literal, Sequence, Any, TYPE_CHECKING
+    from gradio.blocks import Block
+    if TYPE_CHECKING:
+        from gradio.components import Timer
+        from gradio.components.base import Component
+
+
+def digit_sketchpad(label: str, elem_id: str) -> gr.Sketchpad:
+    """A square canvas with a thick black pen: a drawing the MNIST models can read."""
+    return CheckedSketchpad(label=label, type="numpy", canvas_size=(280, 280), elem_id=elem_id,
+                        brush=gr.Brush(colors=["#000000"], default_size=20, color_mode="fixed"))
+
+
+def _picker(label: str, choices: list[tuple[str, str]], elem_id: str) -> gr.Dropdown:
+    return gr.Dropdown(choices, value=choices[0][1] if choices else None, label=label, elem_id=elem_id,
+                       allow_custom_value=True)  # a visitor's saved models join after page load
+
+
+def build_digits_tab(ctx: AppContext) -> None:
+    models = digit_models(ctx)
+    gr.Markdown(t("digits.intro"))
+    with gr.Accordion(t("digits.models"), open=False):
+        with gr.Row():
+            gan = _picker(t("digits.role.gan"), models["gan"], "digits-gan")
+            vae = _picker(t("digits.role.vae"), models["vae"], "digits-vae")
+            vae2d = _picker(t("digits.role.vae2d"), models["vae2d"], "digits-vae2d")
+            classifier = _picker(t("digits.role.classifier"), models["classifier"], "digits-classifier")
+    for role, picker in (("gan", gan), ("vae", vae), ("vae2d", vae2d), ("classifier", classifier)):
+        ctx.register_picker(picker, lambda role=role: digit_models(ctx)[role])
+
+    with gr.Tabs():
+        with gr.Tab(t("digits.grid"), id="digits-grid"):
+            gr.Markdown(t("digits.grid_help"))
+            with gr.Row():
+                with gr.Column(scale=1):
+                    chosen = gr.CheckboxGroup([str(d) for d in range(10)], label=t("digits.which"),
+                                              info=t("digits.which_info"), elem_id="digits-which")
+                    count = gr.Slider(1, svc.MAX_GRID, value=40, step=1, label=t("digits.count"),
+                                      info=t("digits.count_info", max=svc.MAX_GRID))
+                    truncation = gr.Slider(*svc.TRUNCATION_RANGE, value=1.0, step=0.05,
+                                           label=t("digits.truncation"), info=t("digits.truncation_info"))
+                    with gr.Row():
+                        seed = gr.Number(0, precision=0, minimum=0, maximum=svc.MAX_SEED,
+                                         label=t("digits.seed"), elem_id="digits-seed")
+                        randomize = gr.Checkbox(True, label=t("digits.random_seed"),
+                                                info=t("digits.random_seed_info"))
+                    generate = gr.Button(t("digits.generate"), variant="primary", elem_id="digits-generate")
+                grid = gr.Image(label=t("digits.grid_out"), type="pil", format="png", height=420,
+                                elem_id="digits-grid-out", scale=2)
+            grid_inputs = [chosen, count, seed, truncation, gan]
+            generate.click(next_seed, [seed, randomize], seed, api_visibility="private").then(
+                grid_batched, grid_inputs, [grid], batch=True, max_batch_size=BATCH, api_name="digits_grid",
+                concurrency_limit=1)  # one group at a time, so waiting requests share a forward pass
+
+        with gr.Tab(t("digits.write"), id="digits-write"):
+            gr.Markdown(t("digits.write_help"))
+            with gr.Row():
+                with gr.Column(scale=1):
+                    text = gr.Textbox("2026", label=t("digits.text"), max_length=svc.MAX_TEXT * 4,
+                                      info=t("digits.text_info", max=svc.MAX_TEXT), elem_id="digits-text")
+                    style = gr.Number(7, precision=0, minimum=0, maximum=svc.MAX_SEED, label=t("digits.style"))
+                    neatness = gr.Slider(*svc.TRUNCATION_RANGE, value=0.8, step=0.05,
+                                         label=t("digits.truncation"))
+                    write = gr.Button(t("digits.write_button"), variant="primary", elem_id="digits-write-go")
+                with gr.Column(scale=2):
+                    line = gr.Image(label=t("digits.write_out"), type="pil", format="png",
+                                    elem_id="digits-write-out")
+                    download = gr.File(label=t("digits.download"))
+            gr.Examples([["2026"], ["3.14159"], ["0123456789"], ["1-800-555-0199"]], [text])
+            write.click(write_digits, [text, style, neatness, gan], [line, download], api_name="digits_write")
+            text.submit(write_digits, [text, style, neatness, gan], [line, download], api_visibility="private")
+
+        with gr.Tab(t("digits.walk"), id="digits-walk"):
+            gr.Markdown(t("digits.walk_help"))
+            with gr.Row():
+                with gr.Column(scale=1):
+                    kind = gr.Radio([(t("digits.walk_gan"), "gan"), (t("digits.walk_vae"), "vae")], value="gan",
+                                    label=t("digits.walk_kind"))
+                    with gr.Row():
+                        seed_a = gr.Number(1, precision=0, minimum=0, label=t("digits.seed_a"))
+                        seed_b = gr.Number(2, precision=0, minimum=0, label=t("digits.seed_b"))
+                    walk_digit = gr.Dropdown(list(range(10)), value=3, label=t("digits.walk_digit"))
+                    with gr.Row():
+                        digit_a = gr.Dropdown(list(range(10)), value=1, label=t("digits.digit_a"))
+                        digit_b = gr.Dropdown(list(range(10)), value=7, label=t("digits.digit_b"))
+                    steps = gr.Slider(2, svc.MAX_WALK_STEPS, value=16, step=1, label=t("digits.steps"))
+                    walk = gr.Button(t("digits.walk_button"), variant="primary", elem_id="digits-walk-go")
+                with gr.Column(scale=2):
+                    gif = gr.Image(label=t("digits.walk_gif"), type="filepath", elem_id="digits-walk-gif")
+                    strip = gr.Image(label=t("digits.walk_strip"), type="pil", format="png")
+            walk.click(latent_walk, [kind, seed_a, seed_b, walk_digit, digit_a, digit_b, steps, gan, vae],
+                       [gif, strip], api_name="digits_walk")
+
+        with gr.Tab(t("digits.draw"), id="digits-draw"):
+            gr.Markdown(t("digits.draw_help"))
+            with gr.Row():
+                sketch = digit_sketchpad(t("digits.sketch"), "digits-sketch")
+                with gr.Column():
+                    read = gr.Button(t("digits.read"), variant="primary", elem_id="digits-read")
+                    where = gr.Markdown(elem_id="digits-where")
+                    probabilities = gr.Label(num_top_classes=3, label=t("digits.classifier_says"),
+                                             elem_id="digits-probs")
+            with gr.Row():
+                seen = gr.Image(label=t("digits.seen"), type="pil", height=200)
+                reconstruction = gr.Image(label=t("digits.reconstruction"), type="pil", height=200,
+                                          elem_id="digits-recon")
+                scatter = gr.Image(label=t("digits.scatter"), type="pil", height=320)
+            read.click(read_sketch, [sketch, vae2d, classifier],
+                       [seen, reconstruction, probabilities, scatter, where], api_name="digits_sketch")
+
+        with gr.Tab(t("digits.map"), id="digits-map") as map_tab:
+            gr.Markdown(t("digits.map_help"))
+            with gr.Row():
+                manifold = gr.Image(label=t("digits.map_out"), type="pil", elem_id="digits-map-out")
+                test_scatter = gr.Image(label=t("digits.scatter"), type="pil")
+            map_tab.select(show_latent_map, [vae2d], [manifold, test_scatter], api_name="digits_map")
