@@ -9,6 +9,7 @@ Nothing here imports gradio or torch.
 from __future__ import annotations
 
 import math
+import os
 import unicodedata
 from typing import Any, Iterable
 
@@ -57,6 +58,8 @@ def identifier(value: Any, name: str = "The model", *, max_chars: int = MAX_ID_C
         return ""
     if isinstance(value, (list, tuple)) and len(value) == 1 and isinstance(value[0], str):
         value = value[0]  # a one-item list from a multi-select widget: its item
+    if isinstance(value, os.PathLike):  # a folder given by code (CLI, tests), not by a visitor
+        value = os.fspath(value)
     if not isinstance(value, str):
         raise ValueError(f"{name} must be an id from the list (text), not {type(value).__name__} "
                          f"({shown(value)}).")

@@ -53,7 +53,10 @@ def _write_temp(data: bytes, suffix: str) -> str:
         return handle.name
 
 
-def _required(folder: str | None, role: str) -> str:
+def _required(folder: Any, role: str) -> str:
+    from aigc_demo.services.validate import identifier
+
+    folder = identifier(folder, t(f"digits.role.{role}"), required=False)
     if not folder:
         raise ValueError(t("digits.no_model", role=t(f"digits.role.{role}")))
     return folder

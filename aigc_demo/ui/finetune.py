@@ -257,7 +257,8 @@ def build_finetune_tab(ctx: AppContext) -> None:
     @user_errors
     def add_drawing(drawing: Any, digit: Any, request: gr.Request) -> tuple[Any, str, Any]:
         session = session_of(request)
-        images = manager.add_sketch(session, drawing, None if digit in (None, NO_DIGIT) else int(digit))
+        digit = validate.integer(digit, t("finetune.sketch_digit"), low=-1, high=9, default=NO_DIGIT)
+        images = manager.add_sketch(session, drawing, None if digit == NO_DIGIT else digit)
         return images.preview(), t("finetune.sketches_count", count=len(images)), None
 
     @user_errors
