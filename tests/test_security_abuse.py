@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import dataclasses
-import time
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Iterator
@@ -113,12 +112,7 @@ def test_several_clients_of_one_address_cannot_fill_the_queue(app_url: str, weig
         with pytest.raises(AppError, match="Your network address already has 1 job"):
             second.predict(**job)
     finally:
-        first.predict(api_name="/finetune_stop")
-        deadline = time.monotonic() + 120
-        while first.predict("", api_name="/finetune_status")["status"] not in ("stopped", "done", "failed",
-                                                                             "cancelled"):
-            assert time.monotonic() < deadline, "the job did not stop"
-            time.sleep(0.5)
+        first.predict(api_name="/finetune_stop")  # it stops as soon as its process has started
 
 
 def test_forwarded_for_counts_only_behind_a_trusted_proxy(operator) -> None:
