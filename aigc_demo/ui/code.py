@@ -77,9 +77,10 @@ def build_code_tab(ctx: AppContext) -> None:
     code_before = gr.State("")  # what Regenerate starts from: the code before the last completion
     outputs = [editor, stats, badge, sampling.seed, code_before]
     go.click(complete_code, [model, editor, function_end, *sampling.inputs()], outputs,
-             concurrency_id="textgen", api_name="code_complete")
+             concurrency_id="textgen", concurrency_limit=textgen.CONCURRENT_STREAMS, api_name="code_complete")
     again.click(complete_code, [model, code_before, function_end, *sampling.inputs()], outputs,
-                concurrency_id="textgen", api_visibility="private")
+                concurrency_id="textgen", concurrency_limit=textgen.CONCURRENT_STREAMS,
+                api_visibility="private")
     stop.click(stop_stream, queue=False, api_name="code_stop")
     clear.click(lambda: ("", "", "", ""), outputs=[editor, badge, stats, code_before], queue=False,
                 api_visibility="private")

@@ -18,6 +18,9 @@ from typing import Any
 
 import gradio as gr
 
+from aigc_demo.services.finetune import get_manager
+from aigc_demo.services.imagegen import output_dir
+from aigc_demo.services.storage import Sweeper
 from aigc_demo.settings import ServeSettings
 from aigc_demo.ui.shell import CSS, build_app, theme
 
@@ -27,16 +30,15 @@ log = logging.getLogger("aigc_demo.launch")
 
 
 def launch_kwargs(settings: ServeSettings) -> dict:
-    from aigc_demo.services.finetune import get_manager
-
-    user_models = get_manager().config.user_models_dir  # saved models' sample images in the gallery
+    """Only the shipped weights are served by path; a visitor's files go out as copies in
+    Gradio's cache, handed to that visitor only (ui/files.py)."""
     return dict(
         server_name=settings.host,
         server_port=settings.port,
         share=settings.share,
         theme=theme(),
         css=CSS,
-        allowed_paths=[settings.weights_dir, user_models],
+        allowed_paths=[settings.weights_dir],
         footer_links=["api", "settings"],
     )
 
@@ -47,6 +49,7 @@ def create(settings: ServeSettings) -> gr.Blocks:
 
     os.environ["AIGC_DEVICE"] = settings.device
     limit_images()  # every image the app opens, gradio's uploads included, is size-checked
+    start_sweeper(settings)
     demo = build_app(settings)
     demo.queue(default_concurrency_limit=4)
     return demo
@@ -103,6 +106,20 @@ def install_signal_handlers(demo: gr.Blocks) -> None:
     _shutdown["demo"] = demo
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, _on_signal)
+
+
+_sweeper: Sweeper | None = None
+
+
+def start_sweeper(settings: ServeSettings) -> Sweeper:
+    """Apply the public-server settings to the job manager and start deleting what expires."""
+    global _sweeper
+    manager = get_manager()
+    manager.config.public = settings.public
+    if _sweeper is not None:
+        _sweeper.stop()
+    _sweeper = Sweeper(lambda: manager.sweep(extra_dirs=[output_dir()]), settings.public.sweep_interval_s)
+    return _sweeper.start()
 
 
 def serve(settings: ServeSettings) -> None:
