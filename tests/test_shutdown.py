@@ -85,7 +85,7 @@ def app_process(tmp_path: Path):
 
 
 def start_long_job(client: Client, weights: Path) -> dict:
-    client.predict(model_ref=str(weights / "tiny-char-gpt"), source_kind="text", text_path=None, files=None,
+    client.predict(model_ref="tiny-char-gpt", source_kind="text", text_path=None, files=None,
                    text_value=TINY_TEXT * 4, steps_n=5000, batch_size=4, learning_rate=1e-3,
                    sample_every_n=0, block=16, api_name="/finetune_start")
     view: dict = {}

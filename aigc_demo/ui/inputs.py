@@ -59,7 +59,9 @@ def check_inputs(demo: gr.Blocks) -> gr.Blocks:
     async def preprocess_data(block_fn: Any, inputs: list[Any], state: Any, explicit_call: bool = False) -> Any:
         try:
             return await original(block_fn, inputs, state, explicit_call)
-        except gr.Error:
+        except gr.Error as err:  # gradio's own (a slider out of bounds): one log line, no traceback
+            if getattr(err, "print_exception", False):
+                raise user_error(str(getattr(err, "message", err)), getattr(block_fn, "name", "") or "inputs") from None
             raise
         except Exception as err:  # noqa: BLE001 - turned into a message for the visitor
             index = _failing_input(block_fn, inputs, err)
