@@ -105,8 +105,8 @@ def test_several_clients_of_one_address_cannot_fill_the_queue(app_url: str, weig
     first = Client(app_url, verbose=False)
     second = Client(app_url, verbose=False, headers={"X-Forwarded-For": "203.0.113.9"})  # forged
     job = dict(model_ref="tiny-char-gpt", source_kind="text", text_path=None, files=None,
-               text_value=TINY_TEXT * 3, steps_n=3000, batch_size=2, learning_rate=1e-3, sample_every_n=0,
-               block=16, api_name="/finetune_start")
+               text_value=TINY_TEXT * 3, steps_n=5000, batch_size=64, learning_rate=1e-3, sample_every_n=0,
+               block=32, api_name="/finetune_start")  # minutes of training: still running
     first.predict(**job)
     try:
         with pytest.raises(AppError, match="Your network address already has 1 job"):
