@@ -10,9 +10,11 @@ whether each is in the local Hugging Face cache is checked on disk, without a ne
 from __future__ import annotations
 
 import re
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from aigc_demo.modelcard import GALLERY_KEY, ModelCardError, read_card_metadata
 
@@ -137,7 +139,22 @@ HUB_TASKS: dict[str, tuple[str, str]] = {  # task a user-added hub id may have -
 }
 _REPO_ID = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?/"
                       r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?$")
-_user_hub: dict[str, ModelSpec] = {}  # hub ids the user added in this process
+# Hub ids visitors added: visitor -> (repo id -> spec), each visitor's list capped, and only the
+# most recently active visitors kept. Nothing a visitor adds is seen by another visitor.
+_user_hub: "OrderedDict[str, OrderedDict[str, ModelSpec]]" = OrderedDict()
+_user_hub_lock = threading.Lock()
+MAX_VISITORS_WITH_ADDITIONS = 5000
+_visitor_of: Callable[[], str | None] = lambda: None  # noqa: E731 - set by the UI (ui/sessions.py)
+
+
+def set_visitor_resolver(resolver: Callable[[], str | None]) -> None:
+    """How to tell who the current visitor is (the UI knows; the CLI and tests have none)."""
+    global _visitor_of
+    _visitor_of = resolver
+
+
+def _visitor(visitor: str | None) -> str:
+    return visitor if visitor is not None else (_visitor_of() or "")
 
 
 def validate_repo_id(repo_id: str) -> str:
@@ -234,34 +251,62 @@ def hub_specs(entries: tuple[HubEntry, ...] = HUB_MODELS) -> list[ModelSpec]:
     return specs
 
 
-def add_hub_model(repo_id: str, task: str, revision: str | None = None) -> ModelSpec:
-    """Add a hub id of a supported kind to this process's catalog (its kind is checked once the
-    files are local: `aigc_demo.hub.resolve`). Returns the spec; adding twice keeps one."""
+def add_hub_model(repo_id: str, task: str, revision: str | None = None,
+                  visitor: str | None = None) -> ModelSpec:
+    """Add a hub id of a supported kind to this visitor's catalog (its kind is checked once the
+    files are local: `aigc_demo.hub.resolve`). Returns the spec; adding twice keeps one.
+
+    Each visitor may add AIGC_HUB_MAX_ADDED ids; with AIGC_HUB_ALLOW=catalog only the app's
+    curated ids are accepted."""
     from huggingface_hub import try_to_load_from_cache
 
+    from aigc_demo.settings import operator_settings
+
+    if not isinstance(repo_id, str):
+        raise ValueError(f"Type a Hugging Face model id such as `stabilityai/sd-turbo` (got {type(repo_id).__name__}).")
     repo_id = validate_repo_id(repo_id)
     if task not in HUB_TASKS:
         raise ValueError(f"A hub model added here must be one of: {', '.join(HUB_TASKS)} (got {task!r}).")
     entry = hub_entry(repo_id)
     if entry is not None:
         return hub_specs((entry,))[0]
+    settings = operator_settings()
+    if settings.hub_allow == "catalog":
+        raise ValueError(f"This server runs only the models of its catalog, and {repo_id} is not one of them "
+                         "(the operator set AIGC_HUB_ALLOW=catalog).")
+    who = _visitor(visitor)
+    with _user_hub_lock:
+        mine = _user_hub.get(who, OrderedDict())
+        if repo_id not in mine and len(mine) >= settings.hub_additions_per_visitor:
+            raise ValueError(f"You have added {len(mine)} hub models, the most one visitor can add on this "
+                             "server: pick one of them, or reload the page later.")
     family, tab = HUB_TASKS[task]
     probe = "model_index.json" if family == "diffusion" else "config.json"
     found = try_to_load_from_cache(repo_id, probe, revision=revision)
     spec = ModelSpec(id=repo_id, title=repo_id, task=task, family=family, source="hub", tab=tab,
                      repo_id=repo_id, revision=revision, cached=isinstance(found, str),
                      description="Added by you: its files are checked when it loads.")
-    _user_hub[repo_id] = spec
+    with _user_hub_lock:
+        mine = _user_hub.setdefault(who, OrderedDict())
+        if repo_id not in mine and len(mine) >= settings.hub_additions_per_visitor:
+            raise ValueError(f"You have added {len(mine)} hub models, the most one visitor can add on this "
+                             "server: pick one of them, or reload the page later.")
+        mine[repo_id] = spec
+        _user_hub.move_to_end(who)
+        while len(_user_hub) > MAX_VISITORS_WITH_ADDITIONS:
+            _user_hub.popitem(last=False)
     return spec
 
 
-def user_hub_specs() -> list[ModelSpec]:
-    """The hub ids added with `add_hub_model`, in the order they were added."""
-    return list(_user_hub.values())
+def user_hub_specs(visitor: str | None = None) -> list[ModelSpec]:
+    """The hub ids this visitor added with `add_hub_model`, in the order they were added."""
+    with _user_hub_lock:
+        return list(_user_hub.get(_visitor(visitor), {}).values())
 
 
-def remove_hub_model(repo_id: str) -> bool:
-    return _user_hub.pop(repo_id, None) is not None
+def remove_hub_model(repo_id: str, visitor: str | None = None) -> bool:
+    with _user_hub_lock:
+        return _user_hub.get(_visitor(visitor), {}).pop(repo_id, None) is not None
 
 
 def remote_specs() -> list[ModelSpec]:

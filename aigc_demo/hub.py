@@ -245,7 +245,10 @@ def is_local_ref(ref: str) -> bool:
         return True
     if _REPO_ID.match(text):
         return False
-    return Path(text).expanduser().is_dir()
+    try:
+        return Path(text).expanduser().is_dir()
+    except (OSError, ValueError):  # a name the file system refuses (too long, a NUL byte)
+        return False
 
 
 def _snapshot_revision(path: Path) -> str | None:
@@ -282,16 +285,23 @@ def resolve(ref: str, *, kind: str | None = None, revision: str | None = None,
     A hub id that is not cached is downloaded when the Hub is online and `download` is set;
     otherwise `HubModelMissing` is raised at once.
     """
-    ref = (ref or "").strip()
+    from aigc_demo.services.validate import identifier
+
+    ref = identifier(ref, "The model", required=False)
     if not ref:
         raise ValueError("Pick a model first.")
     if is_local_ref(ref):
         path = Path(ref).expanduser()
-        if not path.is_dir():
+        try:
+            exists = path.is_dir()
+        except (OSError, ValueError):
+            exists = False
+        if not exists:
             raise ValueError(f"The folder {ref} does not exist.")
         return _checked(ModelSource(ref, path, kind or "", None, None), kind)
     repo_id = validate_repo_id(ref)
     entry = hub_entry(repo_id)
+    check_allowed(repo_id)
     revision = revision or (entry.revision if entry else None)
     path = cached_snapshot(repo_id, revision)
     if path is None:
@@ -303,6 +313,52 @@ def resolve(ref: str, *, kind: str | None = None, revision: str | None = None,
             raise HubModelMissing(missing_message(repo_id, "downloads are off for this call", revision))
         path = download_model(repo_id, revision=revision, kind=kind, on_progress=on_progress)
     return _checked(ModelSource(ref, path, kind or "", repo_id, _snapshot_revision(path)), kind)
+
+
+# ---- what the operator allows ------------------------------------------------------------------
+
+def check_allowed(repo_id: str) -> None:
+    """ValueError when the operator allows only catalog models (AIGC_HUB_ALLOW=catalog) and
+    `repo_id` is not one of them."""
+    from aigc_demo.settings import operator_settings
+
+    if operator_settings().hub_allow == "catalog" and hub_entry(repo_id) is None:
+        raise ValueError(f"This server runs only the models of its catalog, and {repo_id} is not one of "
+                         "them (the operator set AIGC_HUB_ALLOW=catalog).")
+
+
+def download_size(repo_id: str, revision: str | None, kind: str | None, variant: str | None) -> int:
+    """Bytes `download_model` would fetch, from the repo's file list (one metadata request, no
+    download): the files its download patterns keep. ValueError when a size is not listed."""
+    from huggingface_hub import HfApi
+    from huggingface_hub.utils import filter_repo_objects
+
+    info = HfApi(endpoint=hub_endpoint()).model_info(repo_id, revision=revision, files_metadata=True,
+                                                     timeout=ETAG_TIMEOUT_S)
+    files = list(info.siblings or [])
+    names = {f.rfilename for f in files}
+    found = kind or (TEXT_TO_IMAGE if "model_index.json" in names else CAUSAL_LM)
+    patterns = download_patterns(found, variant)
+    chosen = list(filter_repo_objects(files, allow_patterns=patterns.get("allow_patterns"),
+                                      ignore_patterns=patterns.get("ignore_patterns"), key=lambda f: f.rfilename))
+    unknown = [f.rfilename for f in chosen if f.size is None]
+    if unknown:
+        raise ValueError(f"The Hub did not say how large {repo_id} is ({unknown[0]} has no size), so this "
+                         "server, which limits downloads, does not download it.")
+    return int(sum(f.size for f in chosen))
+
+
+def check_download_size(repo_id: str, revision: str | None, kind: str | None, variant: str | None) -> None:
+    """ValueError before any download when the files are over AIGC_HUB_MAX_DOWNLOAD_GB."""
+    from aigc_demo.settings import operator_settings
+
+    cap_gb = operator_settings().hub_max_download_gb
+    if not cap_gb:
+        return
+    size = download_size(repo_id, revision, kind, variant)
+    if size > cap_gb * 2**30:
+        raise ValueError(f"{repo_id} is {_human(size)} to download; this server downloads at most "
+                         f"{cap_gb:g} GB per model (AIGC_HUB_MAX_DOWNLOAD_GB). Pick a smaller model.")
 
 
 # ---- downloading with progress -----------------------------------------------------------------
@@ -378,7 +434,12 @@ def download_model(repo_id: str, *, revision: str | None = None, kind: str | Non
         raise HubModelMissing(missing_message(
             repo_id, f"the Hugging Face Hub cannot be reached ({detail})", revision))
     endpoint = hub_endpoint()
+    check_allowed(repo_id)
+    if variant is None:
+        entry = hub_entry(repo_id)
+        variant = entry.variant if entry and _on_cuda() else None
     try:
+        check_download_size(repo_id, revision, kind, variant)
         probe = _probe_file(repo_id, kind)
         try:
             config = Path(huggingface_hub.hf_hub_download(repo_id, probe, revision=revision, endpoint=endpoint,
@@ -389,9 +450,6 @@ def download_model(repo_id: str, *, revision: str | None = None, kind: str | Non
         found = detect_kind(config.parent, repo_id)
         if kind is not None and found != kind:
             raise ValueError(f"{repo_id} is {KIND_LABELS[found]}, but this tab needs {KIND_LABELS[kind]}.")
-        if variant is None:
-            entry = hub_entry(repo_id)
-            variant = entry.variant if entry and _on_cuda() else None
         tqdm_class = progress_tqdm(on_progress) if on_progress else None
         path = huggingface_hub.snapshot_download(repo_id, revision=revision, endpoint=endpoint,
                                                  etag_timeout=ETAG_TIMEOUT_S, tqdm_class=tqdm_class,

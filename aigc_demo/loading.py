@@ -27,7 +27,11 @@ def _module_bytes(obj: Any) -> int:
 
     def visit(item: Any) -> None:
         nonlocal total
-        if isinstance(item, torch.nn.Module):
+        if hasattr(item, "nbytes") and not isinstance(item, torch.Tensor):  # numpy arrays
+            total += int(item.nbytes)
+        elif hasattr(item, "getbbox") and hasattr(item, "size") and hasattr(item, "mode"):  # PIL images
+            total += item.size[0] * item.size[1] * max(len(item.getbands()), 1)
+        elif isinstance(item, torch.nn.Module):
             for tensor in [*item.parameters(), *item.buffers()]:
                 if id(tensor) not in seen:
                     seen.add(id(tensor))
@@ -59,8 +63,10 @@ class LoadedModel:
 
 
 def default_budget_bytes() -> int:
-    """`AIGC_MEMORY_BUDGET_GB` (default 8 GB): what loaded models may hold together."""
-    return int(float(os.environ.get("AIGC_MEMORY_BUDGET_GB", "8")) * 2**30)
+    """`AIGC_MEMORY_BUDGET_GB` (default 8 GB): what loaded models and cached maps hold together."""
+    from aigc_demo.settings import operator_settings
+
+    return int(operator_settings().memory_budget_gb * 2**30)
 
 
 class ModelRegistry:

@@ -180,3 +180,85 @@ def parse_serve_args(argv: list[str] | None = None) -> ServeSettings:
     parser = argparse.ArgumentParser(prog="app.py", description="Start the AIGC Gallery web app.")
     add_serve_args(parser)
     return serve_settings_from_args(parser.parse_args(argv))
+
+
+# ---- operator settings of a public server (read once, validated) -----------------------------
+
+HUB_ALLOW_CHOICES = ("any", "catalog")
+
+
+def _float_env(name: str, default: float, low: float, high: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SystemExit(f"{name} must be a number (got {raw!r})") from None
+    if not low <= value <= high:
+        raise SystemExit(f"{name} must be between {low:g} and {high:g} (got {raw})")
+    return value
+
+
+def _int_env(name: str, default: int, low: int, high: int) -> int:
+    value = _float_env(name, float(default), low, high)
+    if value != int(value):
+        raise SystemExit(f"{name} must be a whole number (got {value:g})")
+    return int(value)
+
+
+@dataclass(frozen=True)
+class OperatorSettings:
+    """What the operator of a public server decides (environment variables in brackets).
+
+    Read once (`operator_settings()`); tests and embedding code may `configure()` another."""
+
+    admin_token: str = ""  # [AIGC_ADMIN_TOKEN] admin actions (unload) need it; empty: they are off
+    trust_proxy: bool = False  # [AIGC_TRUST_PROXY] take the client address from X-Forwarded-For
+    hub_allow: str = "any"  # [AIGC_HUB_ALLOW] any | catalog: which hub ids may be loaded/downloaded
+    hub_max_download_gb: float = 20.0  # [AIGC_HUB_MAX_DOWNLOAD_GB] per model; 0: no limit
+    hub_additions_per_visitor: int = 10  # [AIGC_HUB_MAX_ADDED] hub ids one visitor may add
+    jobs_per_client: int = 2  # [AIGC_FT_MAX_PER_CLIENT] active fine-tune jobs per client address
+    memory_budget_gb: float = 8.0  # [AIGC_MEMORY_BUDGET_GB] what cached models and maps may hold
+    max_text_chars: int = 200_000  # [AIGC_MAX_TEXT_CHARS] longest text a visitor may send
+    max_image_pixels: int = 16_000_000  # [AIGC_MAX_IMAGE_PIXELS] largest image opened (w x h)
+
+    def __post_init__(self) -> None:
+        if self.hub_allow not in HUB_ALLOW_CHOICES:
+            raise SystemExit(f"AIGC_HUB_ALLOW must be one of {', '.join(HUB_ALLOW_CHOICES)} (got {self.hub_allow!r})")
+
+    @property
+    def admin_enabled(self) -> bool:
+        return bool(self.admin_token)
+
+    @classmethod
+    def from_env(cls) -> "OperatorSettings":
+        return cls(
+            admin_token=os.environ.get("AIGC_ADMIN_TOKEN", "").strip(),
+            trust_proxy=_truthy(os.environ.get("AIGC_TRUST_PROXY", "")),
+            hub_allow=os.environ.get("AIGC_HUB_ALLOW", cls.hub_allow).strip().lower() or cls.hub_allow,
+            hub_max_download_gb=_float_env("AIGC_HUB_MAX_DOWNLOAD_GB", cls.hub_max_download_gb, 0, 10_000),
+            hub_additions_per_visitor=_int_env("AIGC_HUB_MAX_ADDED", cls.hub_additions_per_visitor, 0, 1000),
+            jobs_per_client=_int_env("AIGC_FT_MAX_PER_CLIENT", cls.jobs_per_client, 1, 1000),
+            memory_budget_gb=_float_env("AIGC_MEMORY_BUDGET_GB", cls.memory_budget_gb, 0.01, 100_000),
+            max_text_chars=_int_env("AIGC_MAX_TEXT_CHARS", cls.max_text_chars, 1000, 100_000_000),
+            max_image_pixels=_int_env("AIGC_MAX_IMAGE_PIXELS", cls.max_image_pixels, 10_000, 2_000_000_000),
+        )
+
+
+_operator: OperatorSettings | None = None
+
+
+def operator_settings() -> OperatorSettings:
+    """The operator settings, read from the environment on first use."""
+    global _operator
+    if _operator is None:
+        _operator = OperatorSettings.from_env()
+    return _operator
+
+
+def configure(settings: OperatorSettings | None) -> OperatorSettings | None:
+    """Replace the operator settings (None: read the environment again); returns the old ones."""
+    global _operator
+    old, _operator = _operator, settings
+    return old

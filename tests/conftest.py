@@ -56,6 +56,28 @@ def catalog_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_catalog_dir(tmp_path_factory.mktemp("catalog"))
 
 
+def patient_url_check() -> None:
+    """gradio's launch() gives the new server's first page 3 s to answer and fails otherwise; a
+    loaded CI machine (other test runs at the same time) can take longer than that."""
+    import time
+
+    import httpx
+    from gradio import networking
+
+    def url_ok(url: str) -> bool:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.head(url, timeout=30, verify=False).status_code in (200, 401, 302, 303, 307):
+                    return True
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        return False
+
+    networking.url_ok = url_ok
+
+
 @pytest.fixture(scope="session")
 def app_url(weights_dir: Path) -> Iterator[str]:
     """The whole app, launched in this process on 127.0.0.1 and a free port."""
@@ -64,6 +86,7 @@ def app_url(weights_dir: Path) -> Iterator[str]:
 
     settings = ServeSettings(host="127.0.0.1", port=free_port(), device="cpu",
                              weights_dir=str(weights_dir))
+    patient_url_check()
     demo = create(settings)
     demo.launch(prevent_thread_lock=True, quiet=True, **launch_kwargs(settings))
     yield f"http://127.0.0.1:{settings.port}/"

@@ -151,11 +151,18 @@ def _get(kind: str, folder: str | Path | None, default: Path) -> Any:
     from aigc_demo.loading import registry
     from aigc_demo.models import digits_io
 
+    from aigc_demo.services import validate
+
+    folder = validate.identifier(folder, f"The {kind} model", required=False)
     path = Path(folder) if folder else default
     loader = {"gan": digits_io.load_generator, "vae": digits_io.load_vae,
               "classifier": digits_io.load_classifier}[kind]
     device = _device()
-    if not (path / "model.safetensors").is_file():
+    try:
+        found = (path / "model.safetensors").is_file()
+    except OSError:  # a name the file system refuses
+        found = False
+    if not found:
         raise ValueError(f"The {kind} weights are missing ({path}); train them with "
                          f"`python -m aigc_demo train {kind}` or pick another folder")
     return registry.get(f"digits-{kind}:{path.resolve()}", lambda: loader(path, device), device.type)
@@ -429,10 +436,9 @@ def _to_array(sketch: Any) -> np.ndarray:
     if isinstance(sketch, str) and (sketch == "" or sketch.startswith("data:")):
         sketch = decode_data_url(sketch)
     if isinstance(sketch, (str, Path)):
-        try:
-            sketch = Image.open(sketch)
-        except OSError as err:
-            raise ValueError(f"That file is not an image ({err})") from None
+        from aigc_demo.services.validate import open_image
+
+        sketch = open_image(sketch, "The drawing")
     if isinstance(sketch, Image.Image):
         if sketch.mode in ("RGBA", "LA", "P"):
             sketch = sketch.convert("RGBA")
@@ -516,9 +522,14 @@ def reconstruct_sketch(sketch: Any, folder: str | Path | None = None, classifier
 
 
 # ---------------------------------------------------------------- latent map and scatter
-_map_cache: dict[str, Any] = {}
-_scatter_cache: dict[str, tuple[Any, tuple[float, float, float, float], tuple[float, float, float, float]]] = {}
-MAP_SIZE = 15
+MAP_SIZE = 15  # the latent map and the scatter are cached in the registry, within its memory budget
+
+
+def _folder(folder: str | Path | None, default: Path, role: str) -> Path:
+    from aigc_demo.services import validate
+
+    ref = validate.identifier(None if folder is None else str(folder), f"The {role} model", required=False)
+    return Path(ref) if ref else default
 
 
 def latent_map(folder: str | Path | None = None, n: int = MAP_SIZE) -> Any:
@@ -527,17 +538,20 @@ def latent_map(folder: str | Path | None = None, n: int = MAP_SIZE) -> Any:
 
     from aigc_demo.evaluation.eval_vae import latent_grid
 
-    folder = Path(folder) if folder else VAE2D_FOLDER
-    key = f"{folder.resolve()}:{n}"
-    if key not in _map_cache:
-        V = load_vae(folder)
-        if V.latent_dim != 2:
-            raise ValueError(f"The latent map needs a VAE with a 2-D latent; {folder.name} has {V.latent_dim}")
+    from aigc_demo.loading import registry
+
+    folder = _folder(folder, VAE2D_FOLDER, "VAE")
+    V = load_vae(folder)
+    if V.latent_dim != 2:
+        raise ValueError(f"The latent map needs a VAE with a 2-D latent; {folder.name} has {V.latent_dim}")
+
+    def draw() -> Any:
         with torch.no_grad():
             probs = torch.sigmoid(V.decode(latent_grid(n).to(next(V.parameters()).device)).float())
         images = (probs.squeeze(1).cpu().numpy() * 255).round().astype(np.uint8)
-        _map_cache[key] = _grid(images, n, pad=0, scale=2)
-    return _map_cache[key].copy()
+        return _grid(images, n, pad=0, scale=2)
+
+    return registry.get(f"latent-map:{folder.resolve()}:{n}", draw, "cpu").copy()
 
 
 def _scatter_base(folder: Path) -> tuple[Any, tuple[float, float, float, float], tuple[float, float, float, float]]:
@@ -576,11 +590,13 @@ def scatter_plot(folder: str | Path | None = None, point: tuple[float, float] | 
     """Scatter of test-digit latents coloured by class (from latents.npz), with `point` marked."""
     from PIL import ImageDraw
 
-    folder = Path(folder) if folder else VAE2D_FOLDER
-    key = str(folder.resolve())
-    if key not in _scatter_cache:
-        _scatter_cache[key] = _scatter_base(folder)
-    base, (px0, py0, px1, py1), (xmin, xmax, ymin, ymax) = _scatter_cache[key]
+    from aigc_demo.loading import registry
+
+    folder = _folder(folder, VAE2D_FOLDER, "VAE")
+    if not (folder / "config.json").is_file():
+        raise ValueError(f"{folder.name} is not a model folder: pick a VAE from the list.")
+    key = f"latent-scatter:{folder.resolve()}"
+    base, (px0, py0, px1, py1), (xmin, xmax, ymin, ymax) = registry.get(key, lambda: _scatter_base(folder), "cpu")
     image = base.copy()
     if point is not None:
         x = px0 + (min(max(point[0], xmin), xmax) - xmin) / (xmax - xmin) * (px1 - px0)

@@ -163,7 +163,9 @@ def base_model(ref: str) -> BaseModel:
     from aigc_demo.hub import is_local_ref
     from aigc_demo.modelcard import GALLERY_KEY, read_card_metadata
 
-    ref = (ref or "").strip()
+    from aigc_demo.services.validate import identifier
+
+    ref = identifier(ref, "The model to fine-tune", required=False)
     if not ref:
         raise ValueError("Pick a model to fine-tune first.")
     if is_local_ref(ref):
@@ -215,6 +217,7 @@ class Job:
     session: str
     request: Any  # training.finetune.JobRequest
     status: str = "queued"
+    client: str = ""  # the client address that started it (per-address limits)
     message: str = ""
     created: float = field(default_factory=time.time)
     history: list[dict[str, float]] = field(default_factory=list)
@@ -281,6 +284,7 @@ class FinetuneManager:
         self._jobs: dict[str, Job] = {}
         self._queue: list[str] = []
         self._lock = threading.RLock()
+        self._reserved: list[tuple[str, str]] = []  # (session, client) of jobs being prepared
         self._sketch_lock = threading.Lock()
 
     # -- paths ------------------------------------------------------------------------------
@@ -360,24 +364,48 @@ class FinetuneManager:
         return PreparedData("images", images.summary(), images=images)
 
     # -- starting ---------------------------------------------------------------------------
-    def start(self, session: str, base: BaseModel | str, data: PreparedData, settings: Any) -> str:
-        """Queue a job (it starts at once when a slot is free); returns its id."""
+    def start(self, session: str, base: BaseModel | str, data: PreparedData, settings: Any,
+              client: str | None = None) -> str:
+        """Queue a job (it starts at once when a slot is free); returns its id.
+
+        Limits count per visitor (one active job) and per client address (`client`, at most
+        AIGC_FT_MAX_PER_CLIENT active jobs), so one person with many sessions cannot fill the queue."""
+        from aigc_demo.settings import operator_settings
         from aigc_demo.training.finetune import JobRequest
 
         session = check_session(session)
+        client = (client or "")[:100]
         base = base if isinstance(base, BaseModel) else base_model(base)
         settings.check(self.config.max_steps)
         data.fits(base.family)
         self.storage().check_quota(session, len(data.text or "") + (data.images.images.nbytes if data.images else 0))
         with self._lock:
-            active = [j for j in self._jobs.values() if j.session == session and j.status in ACTIVE]
+            active = [(j.status, j.id) for j in self._jobs.values() if j.session == session and j.status in ACTIVE]
+            active += [("being prepared", "-") for s, _ in self._reserved if s == session]
             if active:
-                raise ValueError(f"You already have a job {active[0].status} ({active[0].id}): stop it "
+                raise ValueError(f"You already have a job {active[0][0]} ({active[0][1]}): stop it "
                                  "before starting another.")
+            per_client = operator_settings().jobs_per_client
+            from_client = [j for j in self._jobs.values() if client and j.client == client and j.status in ACTIVE]
+            from_client += [c for _, c in self._reserved if client and c == client]
+            if len(from_client) >= per_client:
+                raise ValueError(f"Your network address already has {len(from_client)} job(s) queued or "
+                                 f"training, the most this server allows per address ({per_client}): wait "
+                                 "until one ends, or stop one.")
             if len(self._queue) >= self.config.max_queued and self._running_count() >= self.config.max_concurrent:
                 raise ValueError(f"The server is busy: {len(self._queue)} jobs are already waiting. "
                                  "Try again in a few minutes.")
             job_id = time.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
+            reservation = (session, client)
+            self._reserved.append(reservation)  # counted by the checks above until the job is queued
+        try:
+            return self._queue_job(session, client, job_id, base, data, settings, JobRequest)
+        finally:
+            with self._lock:
+                self._reserved.remove(reservation)
+
+    def _queue_job(self, session: str, client: str, job_id: str, base: BaseModel, data: PreparedData,
+                   settings: Any, JobRequest: Any) -> str:  # noqa: N803 - the class, imported lazily
         folder = self.session_dir(session) / "jobs" / job_id
         folder.mkdir(parents=True, exist_ok=True)
         if data.kind == "text":
@@ -392,7 +420,7 @@ class FinetuneManager:
                              threads=self.config.threads(),
                              cpu=os.environ.get("AIGC_DEVICE", "auto").lower() == "cpu")
         job = Job(id=job_id, session=session, request=request, steps_per_run=settings.steps,
-                  message="Waiting for a free slot")
+                  message="Waiting for a free slot", client=client)
         with self._lock:
             self._drop_old_checkpoints(session)
             self._jobs[job_id] = job
@@ -519,8 +547,11 @@ class FinetuneManager:
 
     # -- controls ---------------------------------------------------------------------------
     def _get(self, session: str, job_id: str | None) -> Job:
+        from aigc_demo.services.validate import identifier
+
+        job_id = identifier(job_id, "The job", max_chars=64, required=False)
         with self._lock:
-            job = self._jobs.get(job_id or "")
+            job = self._jobs.get(job_id)
             if job is None or job.session != session:
                 raise ValueError("No such job in this session (it may belong to another visitor, or the "
                                  "server restarted): start a new one.")
@@ -687,19 +718,44 @@ class FinetuneManager:
         return target
 
     # -- shutting down ----------------------------------------------------------------------
-    def shutdown(self) -> None:
-        """Stop every job process (the app is exiting)."""
+    def shutdown(self, timeout: float = 7.0) -> dict[str, int]:
+        """The app is exiting: queued jobs are cancelled, running ones are asked to stop (they
+        write a checkpoint and export what they learned), and any still alive after `timeout`
+        seconds are terminated, then killed. Returns counts, for the log."""
         with self._lock:
+            for job_id in list(self._queue):
+                self._finish(self._jobs[job_id], "cancelled", "The server shut down before it started")
+            self._queue.clear()
             jobs = [j for j in self._jobs.values() if j.process is not None]
-        for job in jobs:
-            if job.stop_event is not None:
-                job.stop_event.set()
+            for job in jobs:
+                if job.stop_event is not None:
+                    job.stop_event.set()
+                if job.status in ("starting", "running"):
+                    job.status, job.message = "stopping", "The server is shutting down: saving what it learned"
+        deadline = time.monotonic() + timeout
+        counts = {"stopped": 0, "terminated": 0, "killed": 0}
         for job in jobs:
             process = job.process
-            if process is not None:
-                process.join(timeout=5)
-                if process.is_alive():
-                    process.terminate()
+            if process is None:
+                continue
+            process.join(timeout=max(deadline - time.monotonic(), 0.05))
+            if not process.is_alive():
+                counts["stopped"] += 1
+                continue
+            process.terminate()
+            process.join(timeout=1.0)
+            if process.is_alive():
+                process.kill()
+                process.join(timeout=1.0)
+                counts["killed"] += 1
+            else:
+                counts["terminated"] += 1
+        return counts
+
+    def processes(self) -> list[Any]:
+        """The job processes alive now (tests, the shutdown log)."""
+        with self._lock:
+            return [j.process for j in self._jobs.values() if j.process is not None and j.process.is_alive()]
 
 
 def retitle_card(folder: Path, name: str, base_title: str) -> None:
@@ -750,6 +806,11 @@ def push_to_hub(folder: str | Path, repo_id: str, token: str, private: bool = Tr
 
 _manager: FinetuneManager | None = None
 _manager_lock = threading.Lock()
+
+
+def current_manager() -> FinetuneManager | None:
+    """The app's manager if one was made (shutting down must not create one)."""
+    return _manager
 
 
 def get_manager() -> FinetuneManager:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from aigc_demo.catalog import SOURCES, TASKS, ModelSpec, build_catalog
+from aigc_demo.services.validate import shown
 from aigc_demo.services.model_ids import listed_id
 
 MAX_SAMPLE_BYTES = 2 * 2**20  # larger sample images are left out of the JSON
@@ -22,10 +23,14 @@ THUMBNAIL_SIDE = 240  # px: a card shows its sample at most this big
 def list_models(weights_dir: str | Path, task: str = ALL, source: str = ALL,
                 user_dirs: list[str | Path] | None = None) -> list[ModelSpec]:
     """The catalog's specs for one task and source (`"all"` for no filter)."""
-    if task != ALL and task not in TASKS:
-        raise ValueError(f"unknown task {task!r}: choose one of {', '.join(TASKS)}")
-    if source != ALL and source not in SOURCES:
-        raise ValueError(f"unknown source {source!r}: choose one of {', '.join(SOURCES)}")
+    if task is None:
+        task = ALL
+    if source is None:
+        source = ALL
+    if not isinstance(task, str) or task != ALL and task not in TASKS:
+        raise ValueError(f"unknown task {shown(task)}: choose one of {', '.join(TASKS)}")
+    if not isinstance(source, str) or source != ALL and source not in SOURCES:
+        raise ValueError(f"unknown source {shown(source)}: choose one of {', '.join(SOURCES)}")
     specs = build_catalog(weights_dir, user_dirs)
     return [s for s in specs if (task == ALL or s.task == task) and (source == ALL or s.source == source)]
 

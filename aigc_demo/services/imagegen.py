@@ -162,7 +162,8 @@ def load_pipeline(ref: str, device: str | None = None,
     source = resolve(ref, kind=TEXT_TO_IMAGE, on_progress=on_download)
     choice = pick_device(device)
     compile_unet = compile_enabled() and choice.name == "cuda"
-    key = f"{TEXT_TO_IMAGE}:{source.label}@{source.revision or 'local'}:{choice.name}"
+    where = source.repo_id or str(source.path.resolve())  # one key per model, however it was named
+    key = f"{TEXT_TO_IMAGE}:{where}@{source.revision or 'local'}:{choice.name}"
     loaded_before = registry.is_loaded(key)
     started = time.perf_counter()
 
@@ -182,7 +183,7 @@ def model_defaults(ref: str) -> dict[str, Any]:
     from aigc_demo.modelcard import GALLERY_KEY, ModelCardError, read_card_metadata
 
     defaults: dict[str, Any] = {"steps": 4, "guidance": 0.0, "width": 512, "height": 512}
-    if not ref:
+    if not ref or not isinstance(ref, str) or len(ref) > 255:
         return defaults
     entry = None if is_local_ref(ref) else hub_entry(ref)
     if entry is not None:
@@ -329,16 +330,14 @@ def save_png(image: Any, record: ImageRecord, path: str | Path) -> Path:
 
 def read_image_settings(path: str | Path) -> ImageRecord:
     """The settings a PNG of ours was made with; ValueError for other files."""
-    from PIL import Image, UnidentifiedImageError
+    from aigc_demo.services.validate import open_image
 
-    name = Path(path).name
-    try:
-        with Image.open(path) as image:
-            image.load()
-            text = dict(getattr(image, "text", {}) or {})
-            kind = image.format
-    except (UnidentifiedImageError, OSError) as err:
-        raise ValueError(f"{name} is not an image this app can read.") from err
+    if not isinstance(path, (str, Path)):
+        raise ValueError("Upload a PNG made by this app's Image tab.")
+    name = Path(path).name[:100]
+    with open_image(path, name) as image:
+        text = dict(getattr(image, "text", {}) or {})
+        kind = image.format
     raw = text.get(META_KEY)
     if not raw:
         raise ValueError(f"{name} ({kind}) has no generation settings: only PNGs made by this app's "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import os
 import platform
 import sys
@@ -10,7 +11,7 @@ from typing import Any
 
 from aigc_demo.environment import hub_status
 from aigc_demo.loading import registry
-from aigc_demo.settings import PROJECT_ROOT
+from aigc_demo.settings import PROJECT_ROOT, operator_settings
 
 LIBRARIES = ("torch", "transformers", "diffusers", "accelerate", "peft", "gradio",
              "huggingface_hub", "safetensors", "tokenizers")
@@ -73,3 +74,16 @@ def unload_model(key: str) -> str:
                                    if _public_key(k) == key):
         return f"Unloaded {key}."
     raise ValueError(f"{key} is not loaded")
+
+
+def check_admin(token: Any) -> None:
+    """ValueError unless admin actions are on (AIGC_ADMIN_TOKEN) and `token` is that token.
+
+    The comparison takes the same time for every wrong token (hmac.compare_digest)."""
+    expected = operator_settings().admin_token
+    if not expected:
+        raise ValueError("Admin actions are off on this server: the operator turns them on by setting "
+                         "AIGC_ADMIN_TOKEN.")
+    given = token if isinstance(token, str) else ""
+    if not hmac.compare_digest(given.strip().encode("utf-8", "replace"), expected.encode("utf-8")):
+        raise ValueError("That is not the admin token: unloading models is for the operator of this server.")

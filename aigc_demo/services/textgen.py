@@ -27,6 +27,7 @@ import re
 import secrets
 import threading
 import time
+import weakref
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterator
@@ -177,17 +178,53 @@ def load_causal_lm(ref: str, device: str | None = None, eager: bool = False,
     from aigc_demo.device import pick_device
     from aigc_demo.loading import registry
 
+    from aigc_demo.services.validate import identifier
+
+    ref = identifier(ref, "The model")
     choice = pick_device(device)
-    key = f"causal-lm:{ref}:{choice.name}" + (":eager" if eager else "")
+    key = f"causal-lm:{model_key(ref)}:{choice.name}"
 
     def loader() -> tuple[Any, Any]:
         source = hub.resolve(ref, kind=hub.CAUSAL_LM, on_progress=on_progress)
         entry = hub_entry(source.repo_id) if source.repo_id else None
         return hub.load_causal_lm(source, dtype=choice.dtype, device=choice.name,
-                                  device_map_auto=bool(entry and entry.device_map_auto),
-                                  attention="eager" if eager else "sdpa")
+                                  device_map_auto=bool(entry and entry.device_map_auto))
 
-    return registry.get(key, loader, choice.name)
+    model, tokenizer = registry.get(key, loader, choice.name)
+    return (eager_twin(model), tokenizer) if eager else (model, tokenizer)
+
+
+def model_key(ref: str) -> str:
+    """One cache key per model: a folder by its resolved path (`./w/x`, `w/x/` and `/abs/w/x` are
+    one model), a hub id as typed."""
+    from aigc_demo import hub
+
+    if hub.is_local_ref(ref):
+        try:
+            return str(Path(ref).expanduser().resolve())
+        except (OSError, RuntimeError):
+            return ref
+    return ref
+
+
+_twins: "weakref.WeakKeyDictionary[Any, Any]" = weakref.WeakKeyDictionary()
+_twins_lock = threading.Lock()
+
+
+def eager_twin(model: Any) -> Any:
+    """The same model with eager attention (attention maps need it), sharing every weight
+    tensor with `model`: no second copy in memory, and the SDPA model other visitors stream from
+    is never switched under them. Dropped with `model` when the registry unloads it."""
+    import copy
+
+    with _twins_lock:
+        twin = _twins.get(model)
+        if twin is None:
+            shared = {id(t): t for t in [*model.parameters(), *model.buffers()]}
+            twin = copy.deepcopy(model, memo=shared)
+            twin.set_attn_implementation("eager")
+            _twins[model] = twin
+        return twin
 
 
 def has_chat_template(tokenizer: Any) -> bool:
@@ -306,13 +343,15 @@ def stream_with(model: Any, tokenizer: Any, prompt: str, settings: GenerationSet
     from aigc_demo.generation.sampling import SamplingParams
     from aigc_demo.models.gpt import context_window
 
+    from aigc_demo.services import validate
+
+    prompt = validate.text(prompt, "The prompt")
+
     if getattr(model, "is_remote", False):  # a remote engine's handle (services/remote_text.py)
         from aigc_demo.services.remote_text import stream_remote
 
         yield from stream_remote(model, prompt, settings, stop, update_interval_s)
         return
-    if not isinstance(prompt, str):
-        raise ValueError("The prompt must be text.")
     settings, notices = (settings or GenerationSettings()).checked()
     stop = stop or threading.Event()
     ctx = context_window(model.config)
@@ -441,10 +480,18 @@ def look_inside_with(model: Any, tokenizer: Any, text: str, position: int = -1, 
     from aigc_demo.models.gpt import context_window
     from aigc_demo.models.tokenizers import encode
 
+    from aigc_demo.services import validate
+
+    text = validate.text(text, "The text")
+    position = validate.integer(position, "Position", default=-1)
+    layer = validate.integer(layer, "Layer", default=0)
+    head = validate.integer(head, "Head", default=0)
     if not text:
         raise ValueError("There is no text to look inside yet: generate or type some first.")
-    ids = encode(tokenizer, text)
     ctx = context_window(model.config)
+    if len(text) > ctx * PROMPT_CHARS_PER_TOKEN_BOUND:  # only the last ctx tokens are shown anyway
+        text = text[-ctx * PROMPT_CHARS_PER_TOKEN_BOUND:]
+    ids = encode(tokenizer, text)
     notice = ""
     if len(ids) > ctx:
         notice = f"The text has {len(ids)} tokens; only the last {ctx} (the context window) are shown."

@@ -17,6 +17,10 @@ from __future__ import annotations
 import io
 import json
 import math
+import os
+import signal
+import sys
+import threading
 import time
 import traceback
 from dataclasses import asdict, dataclass, field
@@ -631,8 +635,49 @@ def announce_first_step(task: Any, events: Any) -> None:
     task.train_step = train_step
 
 
+PARENT_POLL_S = 0.5
+ORPHAN_GRACE_S = 8.0  # an orphaned job has this long to save a checkpoint, then it exits
+
+
+def watch_parent(stop: Any, parent_pid: int, events: Any = None, poll_s: float = PARENT_POLL_S,
+                 grace_s: float = ORPHAN_GRACE_S) -> threading.Thread:
+    """A daemon thread that ends this process when the app that started it is gone.
+
+    Why: the app may die without running its shutdown code (SIGKILL, a crash); its job must
+    not train on for nobody. The thread asks the job to stop (it saves a checkpoint), then exits
+    the process after `grace_s` seconds whatever it is doing (a queue whose reader is gone can
+    block a normal exit forever)."""
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(poll_s)
+        stop.set()
+        if events is not None:
+            try:
+                events.cancel_join_thread()  # nobody reads the queue any more: do not wait for it
+            except (AttributeError, OSError, ValueError):
+                pass
+        time.sleep(grace_s)
+        os._exit(3)
+
+    thread = threading.Thread(target=watch, name="watch-parent", daemon=True)
+    thread.start()
+    return thread
+
+
+def _stop_on_signals(stop: Any) -> None:
+    """SIGTERM asks the job to stop (keeping what it learned); Ctrl+C, sent to the whole process
+    group by a terminal, is left to the app, which stops its jobs itself."""
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    except (ValueError, OSError):  # not the main thread (tests may call run_job in a thread)
+        pass
+
+
 def run_job(req: JobRequest, events: Any, stop: Any) -> None:
     """The job process's main: train, report every event, report any failure, then exit."""
+    watch_parent(stop, os.getppid(), events)
+    _stop_on_signals(stop)
     try:
         if req.threads:
             import torch
@@ -647,4 +692,22 @@ def run_job(req: JobRequest, events: Any, stop: Any) -> None:
                     "steps_per_s": result.steps_per_s, "items_per_s": result.items_per_s})
     except BaseException as err:  # noqa: BLE001 - everything is reported to the page
         events.put({"type": "error", "message": describe_error(err), "traceback": traceback.format_exc()})
-        raise SystemExit(1) from None
+        _exit_now(events, 1)
+    _exit_now(events, 0)
+
+
+def _exit_now(events: Any, code: int) -> None:
+    """Send what is queued, then end the process without the interpreter's slow teardown (seconds
+    with torch loaded): a stopped job must end promptly when the app shuts down."""
+    if not hasattr(events, "join_thread"):  # a plain queue (tests run jobs in a thread)
+        if code:
+            raise SystemExit(code)
+        return
+    try:
+        events.close()
+        events.join_thread()
+    except (OSError, ValueError, AssertionError):
+        pass
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

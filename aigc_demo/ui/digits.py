@@ -56,9 +56,12 @@ def next_seed(seed: float | None, randomize: bool) -> int:
     return svc.check_seed(seed)
 
 
-def _required(ref: str | None, role: str, *session: str | None) -> str:
+def _required(ref: Any, role: str, *session: str | None) -> str:
     """The folder of the picked model id (only ids the pickers list are accepted), for the current
     visitor or the given one."""
+    from aigc_demo.services.validate import identifier
+
+    ref = identifier(ref, t(f"digits.role.{role}"), required=False)
     if not ref:
         raise ValueError(t("digits.no_model", role=t(f"digits.role.{role}")))
     return model_refs.resolve(ref, *session)

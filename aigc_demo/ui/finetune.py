@@ -18,6 +18,7 @@ import gradio as gr
 
 from aigc_demo.catalog import build_catalog
 from aigc_demo.services import finetune as svc
+from aigc_demo.services import validate
 from aigc_demo.services.finetune_data import BUILTIN, DATASET_TITLES
 from aigc_demo.training.finetune import FinetuneSettings, default_settings
 from aigc_demo.ui import model_refs, sessions
@@ -63,9 +64,9 @@ def _png(data: bytes) -> Any:
 def _number(value: Any, name: str, kind: type = float) -> Any:
     if value is None or value == "":
         raise ValueError(t("finetune.missing_number", name=name))
-    number = float(value)
+    number = validate.number(value, name)
     if kind is int:
-        if not math.isfinite(number) or number != int(number):
+        if number != int(number):
             raise ValueError(t("finetune.whole_number", name=name, value=value))
         return int(number)
     return number
@@ -75,12 +76,14 @@ def settings_from(steps: Any, batch: Any, lr: Any, optimizer: str, gan_loss: str
                   sample_every: Any, block_size: Any, lora_rank: Any, digit: Any) -> FinetuneSettings:
     return FinetuneSettings(
         steps=_number(steps, t("finetune.steps"), int), batch_size=_number(batch, t("finetune.batch"), int),
-        lr=_number(lr, t("finetune.lr")), optimizer=optimizer or "adam", seed=_number(seed, t("finetune.seed"), int),
-        gan_loss=gan_loss or "nsgan", kl_weight=_number(kl_weight, t("finetune.kl_weight")),
+        lr=_number(lr, t("finetune.lr")), optimizer=validate.text(optimizer, t("finetune.optimizer"), max_chars=64) or "adam",
+        seed=_number(seed, t("finetune.seed"), int),
+        gan_loss=validate.text(gan_loss, t("finetune.gan_loss"), max_chars=64) or "nsgan",
+        kl_weight=_number(kl_weight, t("finetune.kl_weight")),
         sample_every=_number(sample_every, t("finetune.sample_every"), int),
         block_size=_number(block_size, t("finetune.block_size"), int),
         lora_rank=_number(lora_rank, t("finetune.lora_rank"), int),
-        unlabelled_digit=max(0, int(digit)) if digit not in (None, "") else 0)
+        unlabelled_digit=max(0, validate.integer(digit, t("finetune.unlabelled_digit"), default=0)))
 
 
 def source_choices(family: str | None) -> list[tuple[str, str]]:
@@ -280,7 +283,8 @@ def build_finetune_tab(ctx: AppContext) -> None:
     @user_errors
     def add_drawing(drawing: Any, digit: Any, request: gr.Request) -> tuple[Any, str, Any]:
         session = session_of(request)
-        images = manager.add_sketch(session, drawing, None if digit in (None, NO_DIGIT) else int(digit))
+        digit = validate.integer(digit, t("finetune.sketch_digit"), low=-1, high=9, default=NO_DIGIT)
+        images = manager.add_sketch(session, drawing, None if digit == NO_DIGIT else digit)
         return images.preview(), t("finetune.sketches_count", count=len(images)), ""
 
     @user_errors
@@ -324,7 +328,7 @@ def build_finetune_tab(ctx: AppContext) -> None:
         settings.check(manager.config.max_steps)
         data = prepare(session, source_kind, text_value, text_path, files, dataset_name)
         probe.get_prober().cancel()  # the job gets the CPU; a cancelled estimate is measured again later
-        new_id = manager.start(session, base, data, settings)
+        new_id = manager.start(session, base, data, settings, client=sessions.client_address(request))
         return new_id, status_markdown(manager.view(session, new_id))
 
     @user_errors

@@ -9,7 +9,7 @@ from typing import Any
 
 import gradio as gr
 
-from aigc_demo.services import textgen
+from aigc_demo.services import textgen, validate
 from aigc_demo.ui import model_refs
 from aigc_demo.ui.strings import t
 
@@ -109,10 +109,17 @@ def make_settings(max_new_tokens: float, temperature: float, top_k: float, top_p
                   repetition_penalty: float, seed: float | None, randomize: bool,
                   **extra: Any) -> textgen.GenerationSettings:
     """Widget values -> service settings (a fresh seed when 'random' is ticked)."""
-    chosen = random.randint(0, 2**31 - 1) if randomize or seed is None else int(seed)
+    randomize = validate.flag(randomize, "Random seed", default=True)
+    chosen = random.randint(0, 2**31 - 1) if randomize or seed is None else \
+        validate.integer(seed, "The seed", low=0, high=2**32 - 1)
     return textgen.GenerationSettings(
-        max_new_tokens=int(max_new_tokens), temperature=float(temperature), top_k=int(top_k),
-        top_p=float(top_p), repetition_penalty=float(repetition_penalty), seed=chosen, **extra)
+        max_new_tokens=validate.integer(round(validate.number(max_new_tokens, "Max new tokens", default=200)),
+                                        "Max new tokens"),
+        temperature=validate.number(temperature, "Temperature", default=0.8),
+        top_k=validate.integer(validate.number(top_k, "Top-k", low=0, high=1e6, default=0) // 1, "Top-k"),
+        top_p=validate.number(top_p, "Top-p", default=1.0),
+        repetition_penalty=validate.number(repetition_penalty, "Repetition penalty", default=1.0),
+        seed=chosen, **extra)
 
 
 @dataclass
@@ -202,7 +209,7 @@ def look_inside(model: str, text: str, position: float, layer: float, head: floa
         raise ValueError(t("gen.no_model"))
     if position is None:
         position = -1
-    view = textgen.look_inside(model_refs.resolve(model), text, int(position), int(layer), int(head))
+    view = textgen.look_inside(model_refs.resolve(model), text, position, layer, head)  # the service checks each value
     label = {f"{tok!r}": prob for tok, prob in view.top}
     if view.attention is None:  # a remote engine: next tokens only
         return label, None, view.notice, token_spans(view) if view.tokens else None, view.position

@@ -10,8 +10,9 @@ from typing import Any
 
 import gradio as gr
 
-from aigc_demo.services.imagegen import (MAX_GUIDANCE, MAX_IMAGES, MAX_SEED, MAX_STEPS, ImageSettings,
-                                         generate_images, model_defaults, read_image_settings)
+from aigc_demo.services import validate
+from aigc_demo.services.imagegen import (MAX_GUIDANCE, MAX_IMAGES, MAX_PROMPT_CHARS, MAX_SEED, MAX_STEPS,
+                                         ImageSettings, generate_images, model_defaults, read_image_settings)
 from aigc_demo.ui import model_refs
 from aigc_demo.ui.availability import generate_state, generate_view, picker_choices
 from aigc_demo.ui.context import AppContext
@@ -85,12 +86,20 @@ def build_image_tab(ctx: AppContext) -> None:
     def make(model_ref: str | None, prompt_text: str, negative_text: str, n_steps: float, guide: float,
              w: float, h: float, seed_value: float | None, random: bool, n_images: float,
              progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:
+        model_ref = validate.identifier(model_ref, t("image.model"), required=False)
         if not model_ref:
             raise ValueError(t("image.no_model"))
-        settings = ImageSettings(prompt=prompt_text or "", negative_prompt=negative_text or "",
-                                 steps=int(n_steps), guidance=float(guide), width=int(w), height=int(h),
-                                 seed=None if random or seed_value is None else int(seed_value),
-                                 num_images=int(n_images))
+        random = validate.flag(random, t("image.random_seed"), default=True)
+        settings = ImageSettings(
+            prompt=validate.text(prompt_text, t("image.prompt"), max_chars=MAX_PROMPT_CHARS * 4),
+            negative_prompt=validate.text(negative_text, t("image.negative"), max_chars=MAX_PROMPT_CHARS * 4),
+            steps=validate.integer(n_steps, t("image.steps"), low=1, high=MAX_STEPS),
+            guidance=validate.number(guide, t("image.guidance"), low=0, high=MAX_GUIDANCE),
+            width=validate.integer(round(validate.number(w, t("image.width"), low=1, high=1e5)), t("image.width")),
+            height=validate.integer(round(validate.number(h, t("image.height"), low=1, high=1e5)), t("image.height")),
+            seed=None if random or seed_value is None else validate.integer(seed_value, t("image.seed"), low=0,
+                                                                            high=MAX_SEED),
+            num_images=validate.integer(n_images, t("image.count"), low=1, high=MAX_IMAGES))
         progress(0, desc=t("image.loading"))
 
         def on_step(done: int, total: int) -> None:

@@ -1,8 +1,20 @@
-"""Launch the app with the theme, CSS and paths it needs (gradio 6: these go to launch())."""
+"""Launch the app with the theme, CSS and paths it needs (gradio 6: these go to launch()).
+
+On SIGTERM (what Spaces and Docker send) or SIGINT the app stops its fine-tune jobs (each keeps
+a checkpoint and what it learned), ends their processes and closes the server, within
+`SHUTDOWN_BUDGET_S`; a second signal during that ends everything at once.
+"""
 
 from __future__ import annotations
 
+import logging
 import os
+import signal
+import sys
+import threading
+import time
+from types import FrameType
+from typing import Any
 
 import gradio as gr
 
@@ -12,6 +24,10 @@ from aigc_demo.services.imagegen import output_dir
 from aigc_demo.services.storage import Sweeper
 from aigc_demo.settings import ServeSettings
 from aigc_demo.ui.shell import CSS, build_app, theme
+
+SHUTDOWN_BUDGET_S = 6.0  # for the jobs to save and end
+HARD_EXIT_S = 9.0  # after the signal, the process ends whatever is still running
+log = logging.getLogger("aigc_demo.launch")
 
 
 def launch_kwargs(settings: ServeSettings) -> dict:
@@ -30,12 +46,68 @@ def launch_kwargs(settings: ServeSettings) -> dict:
 
 def create(settings: ServeSettings) -> gr.Blocks:
     """Build the app for `settings`; the device wish is recorded for every later model load."""
+    from aigc_demo.services.validate import limit_images
+
     os.environ["AIGC_DEVICE"] = settings.device
     engines.configure(settings)  # remote inference servers join the catalog
+    limit_images()  # every image the app opens, gradio's uploads included, is size-checked
     start_sweeper(settings)
     demo = build_app(settings)
     demo.queue(default_concurrency_limit=4)
     return demo
+
+
+def stop_jobs(timeout: float = SHUTDOWN_BUDGET_S) -> None:
+    """Stop every fine-tune job (checkpoint kept) and end its process."""
+    from aigc_demo.services import finetune
+
+    manager = finetune.current_manager()
+    if manager is None:
+        return
+    started = time.monotonic()
+    counts = manager.shutdown(timeout)
+    print(f"Stopped fine-tune jobs in {time.monotonic() - started:.1f} s: {counts}", file=sys.stderr, flush=True)
+
+
+def _hard_exit_after(seconds: float, code: int) -> None:
+    """A last resort: end the process after `seconds` whatever is still running (a connection
+    that never closes must not keep a stopped app alive)."""
+    def later() -> None:
+        time.sleep(seconds)
+        print(f"Shutdown took over {seconds:g} s: exiting now.", file=sys.stderr, flush=True)
+        os._exit(code)
+
+    threading.Thread(target=later, name="hard-exit", daemon=True).start()
+
+
+def _on_signal(signum: int, _frame: FrameType | None) -> None:
+    """First signal: stop the jobs, then leave launch()'s wait (gradio closes the server on
+    KeyboardInterrupt); a second one while shutting down: end the jobs and the process now."""
+    if _shutdown["demo"] is None or _shutdown["started"]:
+        from aigc_demo.services import finetune
+
+        manager = finetune.current_manager()
+        if manager is not None:
+            manager.shutdown(timeout=0.0)
+        os._exit(128 + signum)
+    _shutdown["started"] = True
+    print(f"Received {signal.Signals(signum).name}: stopping jobs and closing the server.",
+          file=sys.stderr, flush=True)
+    _hard_exit_after(HARD_EXIT_S, 0)
+    stop_jobs()
+    server = getattr(_shutdown["demo"], "server", None)
+    if server is not None:
+        server.force_exit = True  # uvicorn: do not wait for open connections (browsers keep some)
+    raise KeyboardInterrupt
+
+
+_shutdown: dict[str, Any] = {"demo": None, "started": False}
+
+
+def install_signal_handlers(demo: gr.Blocks) -> None:
+    _shutdown["demo"] = demo
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, _on_signal)
 
 
 _sweeper: Sweeper | None = None
@@ -53,4 +125,20 @@ def start_sweeper(settings: ServeSettings) -> Sweeper:
 
 
 def serve(settings: ServeSettings) -> None:
-    create(settings).launch(**launch_kwargs(settings))
+    demo: Any = create(settings)
+    install_signal_handlers(demo)
+    try:
+        demo.launch(**launch_kwargs(settings))
+    except KeyboardInterrupt:
+        pass  # a signal during start-up
+    finally:
+        if not _shutdown["started"]:
+            _shutdown["started"] = True
+            _hard_exit_after(HARD_EXIT_S, 0)
+            stop_jobs()
+        demo.close()
+        # Skip the interpreter's teardown (seconds with torch loaded): everything is saved.
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)

@@ -20,6 +20,7 @@ from typing import Any, Callable, Iterator
 
 import gradio as gr
 
+from aigc_demo import catalog
 from aigc_demo.services.finetune import get_manager, new_session_id
 
 STORAGE_KEY = "aigc-gallery-session"
@@ -167,3 +168,24 @@ def attach(demo: gr.Blocks, ctx: Any) -> None:
         load.then(refresh_pickers(ctx), outputs=outputs, show_progress="hidden", api_visibility="private")
         ctx.models_changed.change(refresh_pickers(ctx), outputs=outputs, show_progress="hidden",
                                   api_visibility="private")
+
+
+catalog.set_visitor_resolver(current_session)  # hub ids a visitor adds are that visitor's only
+
+
+def client_address(request: gr.Request | None) -> str:
+    """Where a request comes from, for per-address limits. X-Forwarded-For is read only when the
+    operator says a proxy sets it (AIGC_TRUST_PROXY=1): then its last entry, the address the
+    proxy saw (a client can forge the entries before it, not that one)."""
+    from aigc_demo.settings import operator_settings
+
+    if request is None:
+        return ""
+    if operator_settings().trust_proxy:
+        headers = getattr(request, "headers", None) or {}
+        forwarded = headers.get("x-forwarded-for", "") if hasattr(headers, "get") else ""
+        hops = [hop.strip() for hop in str(forwarded).split(",") if hop.strip()]
+        if hops:
+            return hops[-1][:100]
+    client = getattr(request, "client", None)
+    return str(getattr(client, "host", "") or "")[:100]

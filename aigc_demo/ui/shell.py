@@ -13,6 +13,7 @@ from aigc_demo.ui.context import AppContext
 from aigc_demo.ui.digits import build_digits_tab
 from aigc_demo.ui.finetune import build_finetune_tab
 from aigc_demo.ui.gallery import build_gallery_tab
+from aigc_demo.ui.inputs import check_inputs
 from aigc_demo.ui.image import build_image_tab
 from aigc_demo.ui.strings import t
 from aigc_demo.ui.system import build_system_tab, device_badge
@@ -137,4 +138,4 @@ def build_app(settings: ServeSettings | None = None) -> gr.Blocks:
                     build(ctx)
         demo.load(device_badge, outputs=badge, show_progress="hidden")
         sessions.attach(demo, ctx)
-    return sessions.track_batches(files.guard(demo))
+    return check_inputs(sessions.track_batches(files.guard(demo)))

@@ -6,9 +6,12 @@ from typing import Any
 
 import gradio as gr
 
-from aigc_demo.services.system import system_report, unload_model
+from aigc_demo.services import validate
+from aigc_demo.services.system import check_admin, system_report, unload_model
+from aigc_demo.settings import operator_settings
 from aigc_demo.ui.context import AppContext
 from aigc_demo.ui.lead import build_lead
+from aigc_demo.ui.errors import user_errors
 from aigc_demo.ui.strings import t
 
 
@@ -66,7 +69,10 @@ def build_system_tab(ctx: AppContext) -> None:
     none_loaded = gr.Markdown(t("system.none_loaded"), visible=False)
     loaded = gr.Dataframe(headers=["model", "device", "memory (MB)", "load time (s)", "idle (s)"],
                           interactive=False, elem_id="system-loaded")
-    with gr.Row():
+    admin = operator_settings().admin_enabled  # without a token the admin controls are not shown
+    with gr.Row(visible=admin, elem_id="system-admin"):
+        token = gr.Textbox(label=t("system.admin_token"), type="password", scale=2,
+                           elem_id="system-admin-token")
         pick = gr.Dropdown([], label=t("system.unload_pick"), scale=3)
         unload = gr.Button(t("system.unload"), scale=1)
         unload_all = gr.Button(t("system.unload_all"), variant="stop", scale=1)
@@ -77,16 +83,20 @@ def build_system_tab(ctx: AppContext) -> None:
         return (report_markdown(report), libraries_markdown(report), loaded_rows(report),
                 gr.Markdown(visible=not keys), gr.Dropdown(choices=keys, value=None))
 
-    def unload_one(key: str | None) -> tuple[Any, ...]:
+    @user_errors
+    def unload_one(key: Any, admin_token: Any) -> tuple[Any, ...]:
+        """Unload one loaded model (operator only: needs the admin token)."""
+        check_admin(admin_token)
+        key = validate.identifier(key, "The model", max_chars=1000, required=False)
         if not key:
-            raise gr.Error(t("system.nothing_to_unload"))
-        try:
-            gr.Info(unload_model(key))
-        except ValueError as err:
-            raise gr.Error(str(err)) from err
+            raise ValueError(t("system.nothing_to_unload"))
+        gr.Info(unload_model(key))
         return refresh_view()
 
-    def unload_everything() -> tuple[Any, ...]:
+    @user_errors
+    def unload_everything(admin_token: Any) -> tuple[Any, ...]:
+        """Unload every model (operator only: needs the admin token)."""
+        check_admin(admin_token)
         gr.Info(unload_model("all"))
         return refresh_view()
 
@@ -95,8 +105,8 @@ def build_system_tab(ctx: AppContext) -> None:
     if isinstance(ctx_tab, gr.Tab):
         ctx_tab.select(refresh_view, outputs=outputs, api_visibility="private")
     refresh.click(refresh_view, outputs=outputs, api_name="system_refresh")
-    unload.click(unload_one, inputs=pick, outputs=outputs, api_name="unload")
-    unload_all.click(unload_everything, outputs=outputs, api_name="unload_all")
+    unload.click(unload_one, inputs=[pick, token], outputs=outputs, api_name="unload")
+    unload_all.click(unload_everything, inputs=token, outputs=outputs, api_name="unload_all")
 
     def system_api() -> dict[str, Any]:
         """The System panel's data as JSON."""

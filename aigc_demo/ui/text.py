@@ -6,7 +6,7 @@ from typing import Any, Iterator
 
 import gradio as gr
 
-from aigc_demo.services import textgen
+from aigc_demo.services import textgen, validate
 from aigc_demo.ui import model_refs
 from aigc_demo.ui.availability import generate_state, generate_view
 from aigc_demo.ui.context import AppContext
@@ -45,10 +45,12 @@ def chat(model: str, message: str, history: list[dict[str, Any]], system: str, m
          randomize: bool, request: gr.Request = None,
          progress: gr.Progress = gr.Progress()) -> Iterator[tuple[Any, ...]]:
     """Stream the assistant's reply into the chat: (message box, history, stats, seed used)."""
-    if not (message or "").strip():
+    message = validate.text(message, t("chat.message"))
+    if not message.strip():
         raise ValueError(t("chat.empty"))
+    system = validate.text(system, t("chat.system"))
     settings = make_settings(max_new_tokens, temperature, top_k, top_p, repetition_penalty, seed, randomize)
-    history = [{"role": m["role"], "content": _plain(m["content"])} for m in history or []]
+    history = _history(history)
     history.append({"role": "user", "content": message})
     lm, tokenizer = load_with_progress(model, progress)
     if not textgen.has_chat_template(tokenizer):
@@ -62,13 +64,27 @@ def chat(model: str, message: str, history: list[dict[str, Any]], system: str, m
                stats_line(update) if paced else gr.skip(), update.seed if paced else gr.skip())
 
 
+def _history(history: Any) -> list[dict[str, str]]:
+    """The chat so far as role/content pairs; anything else is refused with a message."""
+    if history is None:
+        return []
+    if not isinstance(history, list) or not all(isinstance(m, dict) for m in history):
+        raise ValueError(t("chat.bad_history"))
+    turns = []
+    for m in history:
+        if m.get("role") not in ("user", "assistant", "system"):
+            raise ValueError(t("chat.bad_history"))
+        turns.append({"role": m["role"], "content": validate.text(_plain(m.get("content")), t("chat.message"))})
+    return turns
+
+
 def _plain(content: Any) -> str:
     """A chat message's text, whether Gradio hands it over as a string or as typed parts."""
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        return "".join(part.get("text", "") for part in content if isinstance(part, dict))
-    return str(content)
+        return "".join(str(part.get("text", "")) for part in content if isinstance(part, dict))
+    return "" if content is None else str(content)[:10_000_000]
 
 
 def mode_for(model: str | None) -> tuple[Any, Any]:

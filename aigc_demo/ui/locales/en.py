@@ -74,6 +74,10 @@ STRINGS: dict[str, str] = {
     "system.hub_user": "offline mode set by HF_HUB_OFFLINE ({detail})",
     "system.hub_online_user": "online (HF_HUB_OFFLINE is set off by the user)",
     "system.nothing_to_unload": "Pick a loaded model first.",
+    "system.admin_token": "Admin token (operator only)",
+    "chat.bad_history": "The chat history must be a list of messages, each with a role (user or assistant) and its text.",
+    "digits.sketch_too_big": "That drawing is far too large (it claims more pixels than this server opens): draw on the canvas, or upload a small image.",
+    "digits.sketch_unreadable": "That drawing could not be read as an image: draw on the canvas, or upload a PNG or JPEG.",
     # digits
     "digits.lead": "Handwritten digits drawn by a GAN and VAEs trained here on MNIST: pick a part below.",
     "digits.intro": (

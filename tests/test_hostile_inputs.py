@@ -1,0 +1,206 @@
+"""Every named endpoint, read from `view_api`, called with hostile values for each parameter.
+
+What a stranger on a public Space sends through `gradio_client`: None, empty, the wrong type
+(a list or dict or number where text belongs, a list where a number belongs), a megabyte of
+text, ids over 255 characters, NaN and infinities, huge and negative numbers, control
+characters, server paths, a PNG whose header claims 100,000 x 100,000 pixels, a corrupt zip.
+Each call must end within a time limit with a valid result or a clear message (never the
+generic "Error"); the app must answer afterwards, its memory must stay bounded, and its log
+must hold no traceback for these expected user errors.
+
+The walk is sampled to run in a few minutes on two cores: each parameter gets the values of
+its type, with every other parameter at a cheap valid baseline (a few tokens, one 32 px step).
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+import time
+import zlib
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from pathlib import Path
+from typing import Any
+
+import pytest
+from gradio_client import Client, handle_file
+
+CALL_LIMIT_S = 45.0  # one call, on a loaded two-core machine
+PARALLEL = 4  # calls in flight at once (the app serves 4 at a time)
+MAX_RSS_MB = 1536
+GENERIC = ("has not enabled verbose error reporting", )
+MB_TEXT = "A" * 1_000_000
+LONG_ID = "x" * 300
+CONTROL = "\x00\x01\x1b[31mred\x7f\u202e"
+PATHS = ["../../etc/passwd", "/etc/passwd"]
+
+# Cheap valid values where a default would be slow (tokens, image steps) or start real work.
+BASELINE: dict[str, dict[str, Any]] = {
+    "/text_generate": {"prompt": "To be", "max_new_tokens": 2},
+    "/text_chat": {"message": "hi", "max_new_tokens": 2, "history": []},
+    "/code_complete": {"max_new_tokens": 2},
+    "/text_look_inside": {"text": "To be or not"},
+    "/code_look_inside": {"text": "def f():\n    return 1\n"},
+    "/generate_image": {"prompt_text": "a cat", "negative_text": "", "n_steps": 1, "w": 32, "h": 32},
+    "/digits_grid": {"counts": 2},
+    "/digits_walk": {"steps": 2},
+    "/finetune_start": {"text_value": "", "steps_n": 1},  # no data: every check runs, no job starts
+    "/finetune_push": {"repo_id": "me/model", "token_v": "hf_x"},
+    "/finetune_save": {"model_name": "m"},
+    "/add_image_model": {"repo_id": "someone/model"},
+    "/unload": {"key": None, "admin_token": "wrong"},
+    "/unload_all": {"admin_token": "wrong"},
+}
+
+
+def png_header(width: int, height: int) -> bytes:
+    """A PNG whose header claims `width` x `height` pixels, with one tiny (wrong) data chunk."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 16)) + chunk(b"IEND", b"")
+
+
+@pytest.fixture(scope="module")
+def hostile_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    folder = tmp_path_factory.mktemp("hostile")
+    files = {
+        "bomb.png": png_header(100_000, 100_000),
+        "corrupt.png": b"\x89PNG\r\n\x1a\n" + b"garbage" * 50,
+        "corrupt.zip": b"PK\x03\x04" + b"\xff" * 200,
+        "empty.txt": b"",
+        "binary.txt": bytes(range(256)) * 40,
+    }
+    paths = {}
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+        paths[name] = str(folder / name)
+    return paths
+
+
+def hostile_values(param: dict[str, Any], files: dict[str, str]) -> list[Any]:
+    """The values tried for one parameter, by its type and component."""
+    kind = str(param["python_type"]["type"])
+    component = str(param.get("component", "")).lower()
+    common: list[Any] = [None, [], {"a": 1}]
+    if component in ("imageeditor", "sketchpad"):
+        return common + ["not a drawing", {"background": None, "layers": [], "composite": None},
+                         {"background": None, "layers": [], "composite": handle_file(files["bomb.png"])},
+                         {"background": None, "layers": [], "composite": handle_file(files["corrupt.png"])}]
+    if component == "file":
+        many = kind.startswith("list")
+        wrap = (lambda f: [handle_file(f)]) if many else handle_file
+        return common + [wrap(files["bomb.png"]), wrap(files["corrupt.zip"]), wrap(files["empty.txt"]),
+                         wrap(files["binary.txt"]), 5]
+    if component == "chatbot":
+        return common + ["text", [1, 2], [{"role": "hacker", "content": 5}],
+                         [{"role": "user", "content": MB_TEXT}]]
+    if component == "checkbox" or kind == "bool":
+        return common + ["yes", 2, -1]
+    if kind in ("float", "int"):
+        return common + ["abc", [1, 2], math.nan, math.inf, -math.inf, -1e12, 1e12, 2**70, -1, True]
+    if component == "checkboxgroup" or kind.startswith("list"):
+        return common + ["0123", [LONG_ID], [None, 5], ["11"], list(range(1000))]
+    if kind.startswith("Literal") or component in ("dropdown", "radio"):
+        return common + ["", 5, ["a", "b"], LONG_ID, CONTROL, *PATHS, "not-an-option", MB_TEXT]
+    return common + ["", 5, ["a", "b"], LONG_ID, CONTROL, *PATHS, MB_TEXT, 1.5]
+
+
+def baseline(name: str, params: list[dict[str, Any]]) -> dict[str, Any]:
+    values = {}
+    for p in params:
+        if p.get("parameter_has_default"):
+            values[p["parameter_name"]] = p.get("parameter_default")
+        else:
+            values[p["parameter_name"]] = None
+    values.update({k: v for k, v in BASELINE.get(name, {}).items() if k in values})
+    return values
+
+
+def is_generic(message: str) -> bool:
+    text = (message or "").strip()
+    return text in ("", "Error", "None") or any(g in text for g in GENERIC)
+
+
+def rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")
+
+
+def call(client: Client, name: str, kwargs: dict[str, Any]) -> tuple[str, str]:
+    """('ok' | 'message' | 'generic' | 'hang' | 'not sent', detail)."""
+    from gradio_client.exceptions import AppError
+
+    try:
+        job = client.submit(api_name=name, **kwargs)
+    except Exception as err:  # noqa: BLE001 - the client refused to send it (not the app's doing)
+        return "not sent", f"{type(err).__name__}: {err}"[:200]
+    try:
+        job.result(timeout=CALL_LIMIT_S)
+        return "ok", ""
+    except (FutureTimeout, TimeoutError):
+        job.cancel()
+        return "hang", f"no answer in {CALL_LIMIT_S:g} s"
+    except AppError as err:
+        message = str(getattr(err, "message", None) or err)
+        return ("generic" if is_generic(message) else "message"), message[:200]
+    except ValueError as err:
+        if "not JSON compliant" in str(err):  # NaN / inf: JSON cannot carry them, nothing was sent
+            return "not sent", str(err)[:200]
+        return "generic", f"{type(err).__name__}: {err}"[:200]
+    except Exception as err:  # noqa: BLE001 - e.g. a result the client cannot read back
+        return "generic", f"{type(err).__name__}: {err}"[:200]
+
+
+def test_every_endpoint_survives_hostile_inputs(app_url: str, hostile_files: dict[str, str], capfd) -> None:
+    client = Client(app_url, verbose=False)
+    api = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
+    assert len(api) >= 25, sorted(api)
+    client.predict(api_name="/models")  # warm: imports done before the first measurement
+    rss_before = rss_mb()
+    tally: dict[str, int] = {"ok": 0, "message": 0, "generic": 0, "hang": 0, "not sent": 0}
+    failures: list[str] = []
+    started = time.monotonic()
+    cases: list[tuple[str, dict[str, Any], dict[str, Any]]] = []
+    for name, endpoint in sorted(api.items()):
+        params = endpoint["parameters"]
+        base = baseline(name, params)
+        cases += [(name, base, dict(base)), (name, base, {k: None for k in base})]
+        for p in params:
+            for value in hostile_values(p, hostile_files):
+                cases.append((name, base, {**base, p["parameter_name"]: value}))
+
+    def run(case: tuple[str, dict[str, Any], dict[str, Any]]) -> tuple[str, str]:
+        name, base, kwargs = case
+        outcome, detail = call(client, name, kwargs)
+        shown = {k: (repr(v)[:40]) for k, v in kwargs.items() if v is not base.get(k)}
+        return outcome, f"{name} {shown}: {outcome} {detail}"
+
+    with ThreadPoolExecutor(PARALLEL) as pool:  # a few visitors at once, as on a real server
+        for outcome, line in pool.map(run, cases):
+            tally[outcome] += 1
+            if outcome in ("generic", "hang"):
+                failures.append(line)
+    seconds = time.monotonic() - started
+    client.predict(api_name="/models")  # the app still answers
+    still = client.predict(["3"], 2, 1, 1.0, api_name="/digits_grid")
+    assert still, "the app no longer draws digits"
+    rss_after = rss_mb()
+    log = capfd.readouterr()
+    logged = log.err + log.out
+    tracebacks = logged.count("Traceback (most recent call last)")
+    if tracebacks:
+        first = logged.index("Traceback (most recent call last)")
+        print("first traceback logged:\n" + logged[first:first + 3000])
+    calls = sum(tally.values())
+    print(f"\nhostile walk: {calls} calls over {len(api)} endpoints in {seconds:.0f} s: {tally}; "
+          f"RSS {rss_before:.0f} MB -> {rss_after:.0f} MB; tracebacks logged: {tracebacks}")
+    for line in failures:
+        print("  ", line)
+    assert not failures, f"{len(failures)} generic errors or hangs, e.g. {failures[:5]}"
+    assert tally["message"] + tally["ok"] >= calls * 0.8, tally
+    assert rss_after < MAX_RSS_MB, f"RSS grew to {rss_after:.0f} MB (from {rss_before:.0f} MB)"
+    assert tracebacks == 0, logged[-3000:]

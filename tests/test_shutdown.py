@@ -1,0 +1,130 @@
+"""The app as Spaces and Docker run it: `python app.py` in its own process, stopped by a signal.
+
+SIGTERM during a fine-tune job: the job stops keeping a checkpoint, its process ends, and no
+process of the app is left after 10 s. SIGKILL (no shutdown code runs): the orphaned worker
+notices its parent is gone and ends by itself.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from gradio_client import Client
+
+from tests.conftest import free_port
+from tests.factories import TINY_TEXT, make_tiny_char_gpt
+
+ROOT = Path(__file__).resolve().parents[1]
+MARKER = "AIGC_TEST_PROCESS_MARKER"
+
+
+def marked_pids(marker: str) -> list[int]:
+    """Processes whose environment carries `marker` (the app and everything it started)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+            status = (entry / "status").read_text()
+        except OSError:
+            continue
+        if f"{MARKER}={marker}".encode() in environ.split(b"\0") and "\nState:\tZ" not in status:
+            found.append(int(entry.name))
+    return found
+
+
+def wait_until(check, timeout: float, interval: float = 0.2) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(interval)
+    return check()
+
+
+@pytest.fixture
+def app_process(tmp_path: Path):
+    """`python app.py --port P` with temp runs and a one-model weights folder; yields (proc, url, marker, runs)."""
+    weights = tmp_path / "weights"
+    make_tiny_char_gpt(weights / "tiny-char-gpt")
+    runs = tmp_path / "runs"
+    marker = uuid.uuid4().hex
+    port = free_port()
+    env = dict(os.environ, AIGC_RUNS_DIR=str(runs), AIGC_WEIGHTS_DIR=str(weights), HF_HUB_OFFLINE="1",
+               AIGC_DEVICE="cpu", GRADIO_ANALYTICS_ENABLED="False", AIGC_FT_THREADS="1", **{MARKER: marker})
+    env.pop("AIGC_USER_MODELS_DIR", None)
+    log = open(tmp_path / "app.log", "w")
+    proc = subprocess.Popen([sys.executable, "app.py", "--port", str(port)], cwd=ROOT, env=env,
+                            stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    client = None
+    deadline = time.monotonic() + 240
+    while client is None and time.monotonic() < deadline and proc.poll() is None:
+        try:
+            client = Client(url, verbose=False)
+        except Exception:  # noqa: BLE001 - not up yet
+            time.sleep(0.5)
+    if client is None:
+        proc.kill()
+        pytest.fail(f"the app did not start: {(tmp_path / 'app.log').read_text()[-3000:]}")
+    yield proc, client, marker, runs, weights
+    for pid in marked_pids(marker):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    log.close()
+
+
+def start_long_job(client: Client, weights: Path) -> dict:
+    client.predict(model_ref="tiny-char-gpt", source_kind="text", text_path=None, files=None,
+                   text_value=TINY_TEXT * 4, steps_n=5000, batch_size=4, learning_rate=1e-3,
+                   sample_every_n=0, block=16, api_name="/finetune_start")
+    view: dict = {}
+
+    def training() -> bool:
+        nonlocal view
+        view = client.predict("", api_name="/finetune_status")
+        assert view["status"] not in ("failed", "done"), view
+        return view["status"] == "running" and view["step"] > 0
+
+    assert wait_until(training, 300, 0.5), view  # a loaded CI machine imports torch slowly
+    return view
+
+
+def checkpoints(runs: Path) -> list[Path]:
+    return [p for p in runs.glob("finetune/*/jobs/*/out/checkpoint") if p.is_dir() and any(p.iterdir())]
+
+
+def test_sigterm_stops_the_job_with_a_checkpoint_and_leaves_no_process(app_process) -> None:
+    proc, client, marker, runs, weights = app_process
+    start_long_job(client, weights)
+    before = set(marked_pids(marker))
+    assert len(before) >= 2, "the job runs in its own process"  # the app, the worker (+ resource tracker)
+    started = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    gone = wait_until(lambda: not marked_pids(marker), 10.0, 0.1)
+    elapsed = time.monotonic() - started
+    print(f"SIGTERM to no process left: {elapsed:.2f} s (exit code {proc.poll()})")
+    assert gone, f"still running 10 s after SIGTERM: {marked_pids(marker)}"
+    assert proc.wait(timeout=1) == 0
+    assert checkpoints(runs), "the stopped job kept no checkpoint"
+
+
+def test_a_worker_whose_app_died_ends_by_itself(app_process) -> None:
+    proc, client, marker, runs, weights = app_process
+    start_long_job(client, weights)
+    workers = [pid for pid in marked_pids(marker) if pid != proc.pid]
+    assert workers
+    proc.kill()  # no shutdown code runs
+    proc.wait(timeout=5)
+    gone = wait_until(lambda: not marked_pids(marker), 15.0, 0.2)
+    assert gone, f"orphaned processes still running 15 s after the app died: {marked_pids(marker)}"
