@@ -10,6 +10,7 @@ import gradio as gr
 
 from aigc_demo.catalog import SOURCES, TASKS, Metric, ModelSpec, hub_entry
 from aigc_demo.services.gallery import ALL, format_parameters, list_models
+from aigc_demo.ui import share
 from aigc_demo.ui.context import AppContext
 from aigc_demo.ui.errors import user_errors
 from aigc_demo.ui.strings import t
@@ -49,7 +50,7 @@ def card_header(spec: ModelSpec) -> str:
         size = t("gallery.params", params=format_parameters(spec.parameters))
         if spec.size_mb is not None:
             size += " · " + t("gallery.size", size=spec.size_mb)
-    lines = [f"### {spec.title}", f"`{spec.task_label}` · `{spec.family}` · {origin}"]
+    lines = [f"### {spec.title}", f"`{t(f'task.{spec.task}') if spec.task in TASKS else spec.task_label}` · `{spec.family}` · {origin}"]
     if spec.error is None:
         lines.append(size + (" · " + t("gallery.license", license=spec.license) if spec.license else ""))
     if spec.description:
@@ -89,12 +90,13 @@ def _render_card(spec: ModelSpec, ctx: AppContext) -> None:
 def build_gallery_tab(ctx: AppContext) -> None:
     gr.Markdown(t("gallery.intro"))
     with gr.Row():
-        task = gr.Dropdown([(t("gallery.all"), ALL), *[(label, key) for key, label in TASKS.items()]],
+        task = gr.Dropdown([(t("gallery.all"), ALL), *[(t(f"task.{key}"), key) for key in TASKS]],
                            value=ALL, label=t("gallery.filter_task"), elem_id="gallery-task")
         source = gr.Radio([(t("gallery.all"), ALL), *[(t(f"gallery.source.{s}"), s) for s in SOURCES]],
                           value=ALL, label=t("gallery.filter_source"), elem_id="gallery-source")
         refresh = gr.Button(t("gallery.refresh"), size="sm", scale=0)
 
+    share.target(ctx, "gallery", {"task": task, "source": source})  # ?tab=gallery&task=…&source=…
     refreshes = gr.State(0)
     refresh.click(lambda n: n + 1, refreshes, refreshes, show_progress="hidden")
 

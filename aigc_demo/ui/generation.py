@@ -77,6 +77,11 @@ class SamplingControls:
         return [self.max_new_tokens, self.temperature, self.top_k, self.top_p,
                 self.repetition_penalty, self.seed, self.randomize]
 
+    def by_name(self) -> dict[str, gr.components.Component]:
+        """The controls by their share-link parameter names (ui/urlstate.py)."""
+        return {"max_new_tokens": self.max_new_tokens, "temperature": self.temperature, "top_k": self.top_k,
+                "top_p": self.top_p, "repetition_penalty": self.repetition_penalty, "seed": self.seed}
+
 
 def build_sampling_controls(prefix: str, max_new_tokens: int = 200) -> SamplingControls:
     with gr.Accordion(t("gen.settings"), open=False):

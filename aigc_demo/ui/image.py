@@ -13,6 +13,7 @@ import gradio as gr
 from aigc_demo.services.gallery import models_for_tab
 from aigc_demo.services.imagegen import (MAX_GUIDANCE, MAX_IMAGES, MAX_SEED, MAX_STEPS, ImageSettings,
                                          generate_images, model_defaults, read_image_settings)
+from aigc_demo.ui import share
 from aigc_demo.ui.context import AppContext
 from aigc_demo.ui.errors import user_errors
 from aigc_demo.ui.strings import t
@@ -67,6 +68,7 @@ def build_image_tab(ctx: AppContext) -> None:
     info = gr.Markdown(elem_id="image-info")
     gallery = gr.Gallery(label=t("image.results"), columns=4, height="auto", format="png",
                          elem_id="image-results", interactive=False)
+    share_slot = gr.Column()
     last_seed = gr.State(None)
     with gr.Accordion(t("image.load_settings"), open=False):
         upload = gr.File(label=t("image.load_settings_file"), file_types=[".png"], type="filepath",
@@ -98,10 +100,21 @@ def build_image_tab(ctx: AppContext) -> None:
 
     # one generation at a time: a pipeline's scheduler keeps per-call state, so calls must not overlap
     inputs = [model, prompt, negative, steps, guidance, width, height, seed, random_seed, count]
-    generate.click(make, inputs, [gallery, info, last_seed], api_name="generate_image",
-                   concurrency_limit=1, concurrency_id="image-generate")
-    prompt.submit(make, inputs, [gallery, info, last_seed], api_visibility="private",
-                  concurrency_limit=1, concurrency_id="image-generate")
+    events = [generate.click(make, inputs, [gallery, info, last_seed], api_name="generate_image",
+                             concurrency_limit=1, concurrency_id="image-generate"),
+              prompt.submit(make, inputs, [gallery, info, last_seed], api_visibility="private",
+                            concurrency_limit=1, concurrency_id="image-generate")]
+    params = {"model": model, "prompt": prompt, "negative": negative, "steps": steps, "guidance": guidance,
+              "width": width, "height": height, "count": count, "seed": seed}
+    link = share.target(ctx, "image", params, models={"model": lambda: image_choices(ctx)},
+                        **share.untick(random_seed))
+    made_with = {**params, "seed": last_seed}  # the seed actually used, not the box (random)
+    link.runners[""] = share.Runner(make, inputs, [gallery, info, last_seed],
+                                    {"concurrency_limit": 1, "concurrency_id": "image-generate"}, capture=made_with)
+    for event in events:
+        link.capture(event, made_with)
+    with share_slot:
+        share.share_button(link)
 
     def reuse_seed(value: int | None) -> tuple[Any, Any]:
         if value is None:

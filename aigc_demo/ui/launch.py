@@ -5,8 +5,12 @@ from __future__ import annotations
 import os
 
 import gradio as gr
+from starlette.middleware import Middleware
 
 from aigc_demo.settings import ServeSettings
+from aigc_demo.ui import i18n
+from aigc_demo.ui.opengraph import OpenGraphMiddleware
+from aigc_demo.ui.share import link_card
 from aigc_demo.ui.shell import CSS, build_app, theme
 
 
@@ -22,6 +26,9 @@ def launch_kwargs(settings: ServeSettings) -> dict:
         css=CSS,
         allowed_paths=[settings.weights_dir, user_models],
         footer_links=["api", "settings"],
+        i18n=i18n.i18n(),  # labels in the browser's language (ui/i18n.py); build the app first
+        js=i18n.LOCALE_JS,
+        app_kwargs={"middleware": [Middleware(OpenGraphMiddleware, card_for=link_card)]},
     )
 
 
@@ -29,6 +36,7 @@ def create(settings: ServeSettings) -> gr.Blocks:
     """Build the app for `settings`; the device wish is recorded for every later model load."""
     os.environ["AIGC_DEVICE"] = settings.device
     demo = build_app(settings)
+    i18n.finish(demo)
     demo.queue(default_concurrency_limit=4)
     return demo
 

@@ -7,7 +7,7 @@ from typing import Callable
 import gradio as gr
 
 from aigc_demo.settings import ServeSettings
-from aigc_demo.ui import sessions
+from aigc_demo.ui import sessions, share
 from aigc_demo.ui.code import build_code_tab
 from aigc_demo.ui.context import AppContext
 from aigc_demo.ui.digits import build_digits_tab
@@ -35,6 +35,7 @@ CSS = """
 .metric-badge { display: inline-block; padding: 2px 8px; margin: 2px; border-radius: 999px;
                 background: var(--color-accent-soft); font-size: 0.85em; }
 #app-header h1 { margin-bottom: 0; }
+.share-row { align-items: center; }
 """
 
 
@@ -63,4 +64,5 @@ def build_app(settings: ServeSettings | None = None) -> gr.Blocks:
                     build(ctx)
         demo.load(device_badge, outputs=badge, show_progress="hidden")
         sessions.attach(demo, ctx)
+        share.attach(demo, ctx)  # ?tab=…&…&run=1 opens the page in a shared state
     return demo

@@ -7,6 +7,7 @@ from typing import Any, Iterator
 import gradio as gr
 
 from aigc_demo.services import textgen
+from aigc_demo.ui import share
 from aigc_demo.ui.context import AppContext
 from aigc_demo.ui.errors import user_errors
 from aigc_demo.ui.generation import (build_look_inside, build_model_picker, build_sampling_controls,
@@ -84,6 +85,7 @@ def build_text_tab(ctx: AppContext) -> None:
                 output = gr.Textbox(label=t("text.output"), lines=14, max_lines=14, interactive=False,
                                     buttons=["copy"], elem_id="text-output")
                 stats = gr.Markdown(elem_id="text-stats")
+                share_slot = gr.Column()  # the Share button goes here once the settings exist
         full_text = gr.Textbox(visible=False)  # prompt + continuation: what Look inside reads
         build_look_inside("text", model, full_text)
     with gr.Column(visible=first_is_chat) as chat_view:
@@ -102,9 +104,17 @@ def build_text_tab(ctx: AppContext) -> None:
     model.change(mode_for, model, [completion_view, chat_view], api_visibility="private")
     run = dict(fn=complete, inputs=[model, prompt, *sampling.inputs()],
                outputs=[output, stats, full_text, sampling.seed], concurrency_id="textgen")
-    go.click(api_name="text_generate", **run)
-    prompt.submit(api_visibility="private", **run)
-    again.click(api_visibility="private", **run)
+    events = [go.click(api_name="text_generate", **run), prompt.submit(api_visibility="private", **run),
+              again.click(api_visibility="private", **run)]
+    link_params = {"model": model, "prompt": prompt, **sampling.by_name()}
+    link = share.target(ctx, "text", link_params, models={"model": share.picker_choices(ctx, model)},
+                        **share.untick(sampling.randomize))
+    link.runners[""] = share.Runner(complete, run["inputs"], run["outputs"], {"concurrency_id": "textgen"},
+                                    capture=link_params)
+    for event in events:
+        link.capture(event, link_params)
+    with share_slot:
+        share.share_button(link)
     stop.click(stop_stream, queue=False, api_name="text_stop")
     clear.click(lambda: ("", "", "", ""), outputs=[prompt, output, stats, full_text], queue=False,
                 api_visibility="private")
