@@ -1,4 +1,5 @@
-"""Turn the services' ValueErrors into messages in the page (gr.Error), never a traceback."""
+"""Turn the services' ValueErrors into messages in the page (gr.Error, in the visitor's language),
+never a traceback."""
 
 from __future__ import annotations
 
@@ -8,13 +9,16 @@ from typing import Any, Callable, TypeVar
 
 import gradio as gr
 
+from aigc_demo.ui.messages import localize
+from aigc_demo.ui.strings import t
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _translate(err: BaseException) -> gr.Error:
     if isinstance(err, MemoryError) or "out of memory" in str(err).lower():
-        return gr.Error("Out of memory: try a smaller size or count, or unload models in the System tab.")
-    return gr.Error(str(err))
+        return gr.Error(t("msg.oom"))
+    return gr.Error(localize(str(err)))  # in the visitor's language (ui/messages.py)
 
 
 def user_errors(fn: F) -> F:

@@ -10,6 +10,7 @@ from typing import Any
 import gradio as gr
 
 from aigc_demo.services import textgen
+from aigc_demo.ui.messages import localize
 from aigc_demo.ui.strings import t
 
 _stops: dict[str, threading.Event] = {}  # session -> the Stop flag of its running stream
@@ -121,7 +122,7 @@ def stats_line(update: textgen.GenerationUpdate) -> str:
         parts.append(t(f"gen.reason.{update.stop_reason or 'max_new_tokens'}"))
     text = " · ".join(parts)
     for notice in update.notices:
-        text += f"\n\n> {notice}"
+        text += f"\n\n> {localize(notice)}"
     return text
 
 
@@ -157,7 +158,7 @@ def look_inside(model: str, text: str, position: float, layer: float, head: floa
         raise ValueError(t("gen.no_model"))
     view = textgen.look_inside(model, text, int(position), int(layer), int(head))
     where = t("inside.where", position=view.position, token=view.tokens[view.position],
-              layers=view.n_layers, heads=view.n_heads) + (f"\n\n> {view.notice}" if view.notice else "")
+              layers=view.n_layers, heads=view.n_heads) + (f"\n\n> {localize(view.notice)}" if view.notice else "")
     label = {f"{tok!r}": prob for tok, prob in view.top}
     return label, attention_image(view), where
 

@@ -16,6 +16,7 @@ from aigc_demo.services.imagegen import (MAX_GUIDANCE, MAX_IMAGES, MAX_SEED, MAX
 from aigc_demo.ui import share
 from aigc_demo.ui.context import AppContext
 from aigc_demo.ui.errors import user_errors
+from aigc_demo.ui.messages import localize
 from aigc_demo.ui.strings import t
 
 SIZE_MIN, SIZE_MAX = 32, 1024
@@ -31,7 +32,7 @@ def _info(batch: Any) -> str:
                seed=batch.settings.seed, device=batch.device)]
     if batch.load_seconds:
         lines.append(t("image.loaded_in", seconds=f"{batch.load_seconds:.1f}"))
-    lines += [f"- {notice}" for notice in batch.notices]
+    lines += [f"- {localize(notice)}" for notice in batch.notices]
     return "\n\n".join(lines)
 
 

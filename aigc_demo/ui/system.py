@@ -8,17 +8,18 @@ import gradio as gr
 
 from aigc_demo.services.system import system_report, unload_model
 from aigc_demo.ui.context import AppContext
+from aigc_demo.ui.messages import localize
 from aigc_demo.ui.strings import t
 
 
 def describe_device(device: dict[str, Any]) -> str:
     """'NVIDIA H200 (139 GB, bfloat16)', 'Apple MPS (float32)' or 'CPU (2 threads, float32)'."""
     if device["device"] == "cuda":
-        return (f"CUDA: {device['gpu_name']} × {device['gpu_count']} "
-                f"({device['memory_total_gb']} GB, {device['memory_free_gb']} GB free, {device['dtype']})")
+        return t("system.cuda_desc", gpu=device["gpu_name"], count=device["gpu_count"],
+                 total=device["memory_total_gb"], free=device["memory_free_gb"], dtype=device["dtype"])
     if device["device"] == "mps":
         return f"Apple MPS ({device['dtype']})"
-    return f"CPU ({device['cpu_threads']} threads, {device['dtype']})"
+    return t("system.cpu_desc", threads=device["cpu_threads"], dtype=device["dtype"])
 
 
 def device_badge() -> str:
@@ -38,16 +39,21 @@ def report_markdown(report: dict[str, Any]) -> str:
     device = report["device"]
     return "\n".join([
         f"### {t('system.device')}", f"**{describe_device(device)}**", "",
-        f"Python {report['python']} on {report['platform']}, {report['cpu_count']} CPU cores; "
-        f"this process uses {report['process_memory_mb']} MB of RAM.",
+        t("system.machine", python=report["python"], platform=report["platform"], cpus=report["cpu_count"],
+          memory=report["process_memory_mb"]),
         "", f"### {t('system.hub')}", _hub_line(report["hub"]),
     ])
 
 
 def libraries_markdown(report: dict[str, Any]) -> str:
-    lines = [f"### {t('system.libraries')}", "| library | version |", "| --- | --- |"]
+    lines = [f"### {t('system.libraries')}", f"| {t('system.col_library')} | {t('system.col_version')} |",
+             "| --- | --- |"]
     lines += [f"| {name} | {version} |" for name, version in report["libraries"].items()]
     return "\n".join(lines)
+
+
+def loaded_headers() -> list[str]:
+    return [t(f"system.col_{name}") for name in ("model", "device", "memory", "load_time", "idle")]
 
 
 def loaded_rows(report: dict[str, Any]) -> list[list[Any]]:
@@ -63,8 +69,7 @@ def build_system_tab(ctx: AppContext) -> None:
         libraries = gr.Markdown(elem_id="system-libraries")
     gr.Markdown(f"### {t('system.loaded')}")
     none_loaded = gr.Markdown(t("system.none_loaded"), visible=False)
-    loaded = gr.Dataframe(headers=["model", "device", "memory (MB)", "load time (s)", "idle (s)"],
-                          interactive=False, elem_id="system-loaded")
+    loaded = gr.Dataframe(headers=loaded_headers(), interactive=False, elem_id="system-loaded")
     with gr.Row():
         pick = gr.Dropdown([], label=t("system.unload_pick"), scale=3)
         unload = gr.Button(t("system.unload"), scale=1)
@@ -73,20 +78,21 @@ def build_system_tab(ctx: AppContext) -> None:
     def refresh_view() -> tuple[Any, ...]:
         report = system_report()
         keys = [m["key"] for m in report["loaded_models"]]
-        return (report_markdown(report), libraries_markdown(report), loaded_rows(report),
+        return (report_markdown(report), libraries_markdown(report),
+                gr.Dataframe(value=loaded_rows(report), headers=loaded_headers()),
                 gr.Markdown(visible=not keys), gr.Dropdown(choices=keys, value=None))
 
     def unload_one(key: str | None) -> tuple[Any, ...]:
         if not key:
             raise gr.Error(t("system.nothing_to_unload"))
         try:
-            gr.Info(unload_model(key))
+            gr.Info(localize(unload_model(key)))
         except ValueError as err:
-            raise gr.Error(str(err)) from err
+            raise gr.Error(localize(str(err))) from err
         return refresh_view()
 
     def unload_everything() -> tuple[Any, ...]:
-        gr.Info(unload_model("all"))
+        gr.Info(localize(unload_model("all")))
         return refresh_view()
 
     outputs = [summary, libraries, loaded, none_loaded, pick]
