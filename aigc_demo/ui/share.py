@@ -135,7 +135,7 @@ def share_button(link: LinkTarget, part: str = "") -> tuple[gr.Button, gr.Textbo
     with gr.Row(equal_height=True, elem_classes="share-row"):
         button = gr.Button(t("share.button"), size="sm", scale=0, min_width=110,
                            elem_id=f"{link.tab}{suffix}-share")
-        box = gr.Textbox(show_label=False, placeholder=t("share.placeholder"), interactive=False,
+        box = gr.Textbox(label=t("share.link"), show_label=False, placeholder=t("share.placeholder"), interactive=False,
                          buttons=["copy"], scale=4, elem_id=f"{link.tab}{suffix}-share-link")
 
     def make(last: dict | None, request: gr.Request) -> str:

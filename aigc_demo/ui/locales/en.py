@@ -381,6 +381,7 @@ STRINGS: dict[str, str] = {
     "finetune.whole_number": "{name} must be a whole number (got {value}).",
     # share links (ui/share.py, ui/urlstate.py)
     "share.button": "Share",
+    "share.link": "Link to this result",
     "share.placeholder": "Press Share: a link that makes this exact result again",
     "share.nothing_yet": "Make a result first: the link shares its seed and settings.",
     "share.card_prompt": "“{prompt}”: open the link to make it again.",

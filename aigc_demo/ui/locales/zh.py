@@ -372,6 +372,7 @@ STRINGS: dict[str, str] = {
     "finetune.whole_number": "{name} 必须是整数（当前为 {value}）。",
     # share links
     "share.button": "分享",
+    "share.link": "此结果的链接",
     "share.placeholder": "点击“分享”：得到一个能原样复现这个结果的链接",
     "share.nothing_yet": "请先生成一个结果：链接分享的是它的种子和设置。",
     "share.card_prompt": "“{prompt}”：打开链接即可再生成一次。",
