@@ -28,6 +28,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterator
 
+from aigc_demo.device import gpu_task
+
 MAX_NEW_TOKENS_LIMIT = 1024
 MAX_TEMPERATURE = 10.0
 PROMPT_CHARS_PER_TOKEN_BOUND = 64  # a huge prompt is cut to ctx*64 chars before tokenising
@@ -354,6 +356,7 @@ def _prepare_prompt(tokenizer: Any, prompt: str, ctx: int, want: int) -> tuple[l
     return ids, notices, False
 
 
+@gpu_task(duration=120)  # ZeroGPU: the GPU is held for one call
 def stream_with(model: Any, tokenizer: Any, prompt: str, settings: GenerationSettings | None = None,
                 stop: threading.Event | None = None,
                 update_interval_s: float = UPDATE_INTERVAL_S) -> Iterator[GenerationUpdate]:
@@ -510,6 +513,7 @@ class InsideView:
     notice: str = ""
 
 
+@gpu_task(duration=30)  # ZeroGPU: the GPU is held for one call
 def look_inside_with(model: Any, tokenizer: Any, text: str, position: int = -1, layer: int = 0,
                      head: int = 0) -> InsideView:
     """Run one forward pass with attentions; `model` must use eager attention."""

@@ -1,0 +1,92 @@
+"""Real browser in Chinese: a zh-CN browser (and ?lang=zh in an English one) sees the whole page in
+Chinese, at desktop and phone size; ?lang=en gives English to a Chinese browser."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+pytestmark = pytest.mark.browser
+LONG = 90_000
+TABS_ZH = ["画廊", "手写数字", "文本", "代码", "图像", "微调", "系统"]
+# Proper nouns, units, code and library words that stay as they are in a Chinese page.
+ALLOWED = {
+    "aigc", "gan", "vae", "gpt", "gpts", "mnist", "fashion", "hugging", "face", "hub", "python", "pytorch",
+    "lora", "cpu", "gpu", "cuda", "png", "gif", "kl", "top", "api", "gradio", "stable", "diffusion", "turbo",
+    "ast", "parse", "zip", "txt", "float32", "bfloat16", "float16", "eval", "safetensors", "apple", "mps", "id",
+    "wasserstein", "hinge", "adam", "adamw", "sgd", "eager", "device_map", "auto", "hf_hub_offline",
+    "aigc_data_dir", "readme", "mb", "gb", "dcgan", "sd", "linux", "with", "glibc", "x86_64", "mit",
+    "openai", "smollm2", "qwen", "instruct", "coder", "sdxl", "base", "causal", "lm", "vit", "tiny",
+    "toy", "char", "test", "chat", "classifier", "broken", "model", "unknown", "shipped", "gpt-2", "eos",
+}
+# Content, not interface: generated text, code, example prompts, model cards' own words and names.
+CONTENT = ["#text-output", "#code-editor", ".cm-editor", "[data-testid='examples']", ".gallery",
+           ".model-card h3", ".model-card code", ".model-card p:last-child", "#system-libraries",
+           "#text-model", "#code-model", "#image-model", "#digits-gan", "table"]
+
+
+def english_words(page) -> list[str]:
+    """Latin-script words in the visible page, content areas left out."""
+    text = page.evaluate("""(selectors) => {
+        const hidden = [];
+        for (const sel of selectors) for (const el of document.querySelectorAll(sel)) {
+            hidden.push([el, el.style.display]); el.style.display = 'none'; }
+        const text = document.body.innerText;
+        for (const [el, display] of hidden) el.style.display = display;
+        return text; }""", CONTENT)
+    words = re.findall(r"[A-Za-z][A-Za-z0-9_'-]*[A-Za-z0-9]|[A-Za-z]{2,}", text)
+    return sorted({w for w in words if w.lower().strip("'-") not in ALLOWED and not w.isupper() or
+                   (w.isupper() and w.lower() not in ALLOWED and len(w) > 4)})
+
+
+def visit_every_tab(page) -> dict[str, list[str]]:
+    found = {}
+    for name in TABS_ZH:
+        page.get_by_role("tab", name=name, exact=True).first.click()
+        page.wait_for_timeout(1500)
+        found[name] = english_words(page)
+    return found
+
+
+@pytest.mark.parametrize("viewport", [{"width": 1280, "height": 900}, {"width": 390, "height": 844}],
+                         ids=["desktop", "phone"])
+def test_a_chinese_browser_gets_chinese(browser, app_url: str, viewport: dict) -> None:
+    context = browser.new_context(locale="zh-CN", viewport=viewport)
+    page = context.new_page()
+    page.set_default_timeout(LONG)
+    page.goto(app_url)
+    expect(page.get_by_role("tab", name="画廊", exact=True).first).to_be_visible(timeout=LONG)
+    expect(page.locator("#gallery-count")).to_contain_text("个模型", timeout=LONG)  # rendered per visitor
+    expect(page.locator("#device-badge")).to_contain_text("运行于", timeout=LONG)
+    found = visit_every_tab(page)
+    context.close()
+    assert {tab: words for tab, words in found.items() if words} == {}
+
+
+def test_lang_in_the_link_overrides_the_browser(browser, app_url: str) -> None:
+    context = browser.new_context(locale="en-US")
+    page = context.new_page()
+    page.goto(app_url + "?lang=zh&tab=text&seed=-1")
+    expect(page.get_by_role("tab", name="文本", exact=True).first).to_be_visible(timeout=LONG)
+    expect(page.get_by_text("链接中的部分设置已被忽略")).to_be_visible(timeout=LONG)  # notices too
+    page.locator("#text-generate").click()
+    expect(page.locator("#text-stats")).to_contain_text("个词元", timeout=LONG)  # status lines too
+    context.close()
+
+    context = browser.new_context(locale="zh-CN")
+    page = context.new_page()
+    page.goto(app_url + "?lang=en")
+    expect(page.get_by_role("tab", name="Gallery", exact=True).first).to_be_visible(timeout=LONG)
+    expect(page.locator("#gallery-count")).to_contain_text("model(s)", timeout=LONG)
+    context.close()
+
+
+def test_errors_from_services_in_chinese(browser, app_url: str) -> None:
+    context = browser.new_context(locale="zh-CN")
+    page = context.new_page()
+    page.goto(app_url + "?tab=digits&part=write&text=12ab")
+    page.locator("#digits-write-go").click(timeout=LONG)
+    expect(page.get_by_text(re.compile("只能|数字"))).to_be_visible(timeout=LONG)
+    context.close()
