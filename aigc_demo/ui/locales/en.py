@@ -421,6 +421,7 @@ STRINGS: dict[str, str] = {
     "msg.word.repetition penalty": "Repetition penalty",
     "msg.word.max new tokens": "Max new tokens",
     "msg.word.seed": "Seed",
+    "msg.digits.only_digits": "Only digits 0-9 (and . - , or spaces) can be written; remove {bad}",
     "msg.oom": "Out of memory: try a smaller size or count, or unload models in the System tab.",
     'msg.digits.seed_must_be_a': 'Seed must be a whole number, got {seed}',
     'msg.digits.seed_must_be_or': 'Seed must be 0 or more (got {value})',

@@ -410,6 +410,7 @@ STRINGS: dict[str, str] = {
     "msg.word.repetition penalty": "重复惩罚",
     "msg.word.max new tokens": "最多生成词元数",
     "msg.word.seed": "随机种子",
+    "msg.digits.only_digits": "只能书写数字 0-9（以及 . - , 和空格）；请删除 {bad}",
     "msg.oom": "内存不足：请减小尺寸或数量，或在“系统”页卸载一些模型。",
     'msg.digits.seed_must_be_a': '随机种子必须是整数，当前为 {seed}',
     'msg.digits.seed_must_be_or': '随机种子不能小于 0（当前为 {value}）',
