@@ -45,15 +45,18 @@ def english_words(page) -> list[str]:
                    (w.isupper() and w.lower() not in ALLOWED and len(w) > 4)})
 
 
-def visit_every_tab(page, app_url: str) -> dict[str, list[str]]:
-    """Each tab opened by its link (on a phone the tab strip folds into a menu)."""
+def visit_every_tab(context, app_url: str) -> dict[str, list[str]]:
+    """Each tab opened by its link in a page of its own (on a phone the tab strip folds into a menu)."""
     found = {}
     for tab, name in TABS_ZH.items():
+        page = context.new_page()
+        page.set_default_timeout(LONG)
         page.goto(f"{app_url}?tab={tab}")
         expect(page.get_by_role("tab", name=name, exact=True).first).to_have_attribute(
             "aria-selected", "true", timeout=LONG)
         page.wait_for_timeout(2000)  # the tab's own on-open events (System fills its report)
         found[name] = english_words(page)
+        page.close()
     return found
 
 
@@ -67,7 +70,7 @@ def test_a_chinese_browser_gets_chinese(browser, app_url: str, viewport: dict) -
     expect(page.get_by_role("tab", name="画廊", exact=True).first).to_be_visible(timeout=LONG)
     expect(page.locator("#gallery-count")).to_contain_text("个模型", timeout=LONG)  # rendered per visitor
     expect(page.locator("#device-badge")).to_contain_text("运行于", timeout=LONG)
-    found = visit_every_tab(page, app_url)
+    found = visit_every_tab(context, app_url)
     context.close()
     english = {tab: words for tab, words in found.items() if words}
     assert english == {}, json.dumps(english, ensure_ascii=False)

@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 import gradio as gr
 
-from aigc_demo.ui.strings import normalize_lang, request_lang, t
+from aigc_demo.ui.strings import normalize_lang, t
 from aigc_demo.ui.urlstate import (PARAMS, TABS, Notice, build_link, model_key, parse_query,
                                    public_base)
 
@@ -244,4 +244,4 @@ def link_card(query: dict[str, list[str]]) -> Any:
     return Card(title=title, description=description)
 
 
-__all__ = ["LinkTarget", "Runner", "attach", "link_card", "request_lang", "share_button", "target"]
+__all__ = ["LinkTarget", "Runner", "attach", "link_card", "share_button", "target"]

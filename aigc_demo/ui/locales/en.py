@@ -1,5 +1,6 @@
-"""Every user-facing string of the web UI, in English. A second language is a copy of this file
-(same keys) named after its code, e.g. `fr.py`, chosen with AIGC_LANG=fr."""
+"""Every user-facing string of the web UI, in English. Each language has a file like this one with
+the same keys and placeholders (zh.py); tests/test_i18n.py checks that. The page picks the visitor's
+language (?lang=, else the browser's); AIGC_LANG sets the default outside a request."""
 
 STRINGS: dict[str, str] = {
     # shell
