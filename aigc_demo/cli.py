@@ -36,6 +36,8 @@ COMMANDS: dict[str, tuple[str, dict[str, str]]] = {
         "text": "aigc_demo.bench.text",
         "hub": "aigc_demo.bench.hub",
         "train": "aigc_demo.bench.train",
+        "concurrency": "aigc_demo.bench.concurrency",
+        "gpu": "aigc_demo.bench.gpu",
     }),
 }
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from aigc_demo.catalog import HubEntry, hub_entry, validate_repo_id
+from aigc_demo.catalog import _REPO_ID, HubEntry, hub_entry, validate_repo_id
 
 CAUSAL_LM = "causal-lm"
 TEXT_TO_IMAGE = "text-to-image"
@@ -237,9 +237,15 @@ def check_safetensors(folder: Path, kind: str, name: str) -> None:
 # ---- resolving a reference to files ------------------------------------------------------------
 
 def is_local_ref(ref: str) -> bool:
-    """A folder path (absolute, ./, ~ or an existing folder) rather than a hub id."""
+    """A folder path (absolute, ./, ~ or an existing folder) rather than a hub id. Text of the hub's
+    `owner/name` form is a hub id even when a folder of that name exists in the working directory,
+    so a typed id never reads the server's disk (write `./owner/name` for such a folder)."""
     text = ref.strip()
-    return text.startswith(("/", ".", "~")) or os.path.isabs(text) or Path(text).expanduser().is_dir()
+    if text.startswith(("/", ".", "~")) or os.path.isabs(text):
+        return True
+    if _REPO_ID.match(text):
+        return False
+    return Path(text).expanduser().is_dir()
 
 
 def _snapshot_revision(path: Path) -> str | None:

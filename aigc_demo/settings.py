@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Mapping
 
 from aigc_demo.device import DEVICE_CHOICES
 
@@ -24,6 +26,56 @@ def _truthy(value: str) -> bool:
     return value.strip().lower() in ("1", "true", "yes", "on")
 
 
+def _number(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a number (got {raw!r}).") from None
+
+
+@dataclass(frozen=True)
+class PublicSettings:
+    """What strangers may do on a shared server and how long what they create is kept.
+
+    Read once from AIGC_* variables (see the README, "Running it in public"), checked here, then
+    passed down as data.
+    """
+
+    allow_local_paths: bool = False  # [AIGC_ALLOW_LOCAL_PATHS] pickers also take server folder paths
+    user_ttl_hours: float = 24.0  # [AIGC_USER_TTL_HOURS] uploads, jobs, saved models, zips expire
+    user_quota_mb: float = 500.0  # [AIGC_USER_QUOTA_MB] disk one visitor may fill
+    total_quota_mb: float = 20_000.0  # [AIGC_TOTAL_QUOTA_MB] disk all visitors together may fill
+    sweep_interval_s: float = 600.0  # [AIGC_SWEEP_INTERVAL_S] how often expired things are deleted
+
+    def __post_init__(self) -> None:
+        for name in ("user_ttl_hours", "user_quota_mb", "total_quota_mb", "sweep_interval_s"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+                    or value <= 0:
+                raise ValueError(f"{name} must be a positive number (got {value!r}).")
+        if self.user_quota_mb > self.total_quota_mb:
+            raise ValueError(f"user_quota_mb ({self.user_quota_mb:g}) cannot exceed total_quota_mb "
+                             f"({self.total_quota_mb:g}).")
+
+    @property
+    def ttl_seconds(self) -> float:
+        return self.user_ttl_hours * 3600.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> "PublicSettings":
+        env = os.environ if env is None else env
+        return cls(
+            allow_local_paths=_truthy(env.get("AIGC_ALLOW_LOCAL_PATHS") or "0"),
+            user_ttl_hours=_number(env, "AIGC_USER_TTL_HOURS", cls.user_ttl_hours),
+            user_quota_mb=_number(env, "AIGC_USER_QUOTA_MB", cls.user_quota_mb),
+            total_quota_mb=_number(env, "AIGC_TOTAL_QUOTA_MB", cls.total_quota_mb),
+            sweep_interval_s=_number(env, "AIGC_SWEEP_INTERVAL_S", cls.sweep_interval_s),
+        )
+
+
 @dataclass
 class ServeSettings:
     """Where and how the web app listens. On a Space, GRADIO_SERVER_NAME/PORT are set for us."""
@@ -33,6 +85,7 @@ class ServeSettings:
     share: bool = False
     device: str = "auto"
     weights_dir: str = str(PROJECT_ROOT / "weights")
+    public: PublicSettings = field(default_factory=PublicSettings.from_env)
 
     @classmethod
     def from_env(cls) -> "ServeSettings":

@@ -14,7 +14,7 @@ def test_page_is_served_without_outside_assets(app_url: str) -> None:
     assert "fonts.googleapis.com" not in page  # the theme uses system fonts only
 
 
-def test_models_endpoint_lists_the_catalog(client) -> None:
+def test_models_endpoint_lists_the_catalog(client, weights_dir: Path) -> None:
     models = client.predict(task="all", source="all", api_name="/models")
     ids = [m["id"] for m in models]
     assert {"tiny-gan", "toy-gpt", "broken-model"} <= set(ids)
@@ -22,7 +22,9 @@ def test_models_endpoint_lists_the_catalog(client) -> None:
     gan = next(m for m in models if m["id"] == "tiny-gan")
     from aigc_demo.catalog import safetensors_size
 
-    assert gan["parameters"] == safetensors_size(Path(gan["folder"]))[0] > 1000
+    assert "folder" not in gan  # no server paths in the API
+    assert gan["sample_image"] is None or gan["sample_image"].startswith("data:image/")
+    assert gan["parameters"] == safetensors_size(weights_dir / gan["id"])[0] > 1000
     assert gan["metrics"][0]["value"] == 3.5 and gan["tab"] == "digits"
     broken = next(m for m in models if m["id"] == "broken-model")
     assert "YAML header cannot be read" in broken["error"]

@@ -114,11 +114,11 @@ def test_format_parameters(count: int | None, text: str) -> None:
     assert format_parameters(count) == text
 
 
-def test_models_for_tab_lists_local_folders_then_hub_ids(catalog_dir: Path) -> None:
+def test_models_for_tab_lists_local_ids_then_hub_ids(catalog_dir: Path) -> None:
     from aigc_demo.services.gallery import models_for_tab
 
     text = models_for_tab(catalog_dir, "text")
-    assert text[0] == ("Toy GPT", str(catalog_dir / "toy-gpt"))
+    assert text[0] == ("Toy GPT", "toy-gpt")  # an id, never a server path
     assert ("GPT-2 (124M) (Hub)", "openai-community/gpt2") in text
     assert models_for_tab(catalog_dir, "digits", families=("vae",)) == []
-    assert [ref for _, ref in models_for_tab(catalog_dir, "digits")] == [str(catalog_dir / "toy-gan")]
+    assert [ref for _, ref in models_for_tab(catalog_dir, "digits")] == ["toy-gan"]

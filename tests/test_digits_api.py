@@ -14,7 +14,7 @@ from PIL import Image
 
 @pytest.fixture(scope="module")
 def gan(weights_dir: Path) -> str:
-    return str(weights_dir / "tiny-gan")
+    return "tiny-gan"
 
 
 def _image(result) -> Image.Image:
@@ -66,7 +66,7 @@ def test_write_digits_bad_text(client, gan: str, text: str, message: str) -> Non
 
 
 def test_latent_walks(client, gan: str, weights_dir: Path) -> None:
-    vae = str(weights_dir / "tiny-vae-4d")
+    vae = "tiny-vae-4d"
     gif, strip = client.predict("gan", 1, 2, 3, 1, 7, 6, gan, vae, api_name="/digits_walk")
     animation = _image(gif)
     assert animation.format == "GIF" and animation.n_frames == 10  # 6 steps there and back
@@ -89,7 +89,7 @@ def _sketch_file(tmp_path: Path, blank: bool = False) -> str:
 def test_sketch_is_reconstructed_placed_and_classified(client, weights_dir: Path, tmp_path: Path) -> None:
     sketch = {"background": None, "layers": [], "composite": handle_file(_sketch_file(tmp_path))}
     seen, recon, probs, scatter, where = client.predict(
-        sketch, str(weights_dir / "tiny-vae-2d"), str(weights_dir / "tiny-classifier"), api_name="/digits_sketch")
+        sketch, "tiny-vae-2d", "tiny-classifier", api_name="/digits_sketch")
     assert _image(seen).size == _image(recon).size
     assert {c["label"] for c in probs["confidences"]} <= {str(d) for d in range(10)}
     assert "Latent code" in where
@@ -98,12 +98,12 @@ def test_sketch_is_reconstructed_placed_and_classified(client, weights_dir: Path
 def test_blank_sketch_is_refused_clearly(client, weights_dir: Path, tmp_path: Path) -> None:
     sketch = {"background": None, "layers": [], "composite": handle_file(_sketch_file(tmp_path, blank=True))}
     with pytest.raises(AppError, match="blank"):
-        client.predict(sketch, str(weights_dir / "tiny-vae-2d"), str(weights_dir / "tiny-classifier"),
+        client.predict(sketch, "tiny-vae-2d", "tiny-classifier",
                        api_name="/digits_sketch")
 
 
 def test_latent_map(client, weights_dir: Path) -> None:
-    manifold, scatter = client.predict(str(weights_dir / "tiny-vae-2d"), api_name="/digits_map")
+    manifold, scatter = client.predict("tiny-vae-2d", api_name="/digits_map")
     assert _image(manifold).width == _image(manifold).height
     with pytest.raises(AppError, match="needs a VAE with a 2-D latent"):
-        client.predict(str(weights_dir / "tiny-vae-4d"), api_name="/digits_map")
+        client.predict("tiny-vae-4d", api_name="/digits_map")

@@ -14,7 +14,7 @@ from tests.factories import TINY_TEXT
 
 def test_start_a_job_and_follow_it_to_the_end(app_url: str, weights_dir: Path) -> None:
     client = Client(app_url, verbose=False)  # its own session: jobs and models are per visitor
-    status = client.predict(model_ref=str(weights_dir / "tiny-char-gpt"), source_kind="text", text_path=None, files=None, text_value=TINY_TEXT * 3,
+    status = client.predict(model_ref="tiny-char-gpt", source_kind="text", text_path=None, files=None, text_value=TINY_TEXT * 3,
                             steps_n=20, batch_size=8, learning_rate=3e-3, sample_every_n=10, block=32,
                             api_name="/finetune_start")
     assert "job `" in status
@@ -35,8 +35,8 @@ def test_start_a_job_and_follow_it_to_the_end(app_url: str, weights_dir: Path) -
 
     assert "api-model" in client.predict("api-model", api_name="/finetune_save")
     ids = [m["id"] for m in client.predict(api_name="/models")]
-    assert "api-model" in ids
-    assert "api-model" not in [m["id"] for m in Client(app_url, verbose=False).predict(api_name="/models")]
+    assert "yours/api-model" in ids  # listed by an id, never by its folder
+    assert "yours/api-model" not in [m["id"] for m in Client(app_url, verbose=False).predict(api_name="/models")]
     archive = zipfile.ZipFile(client.predict(api_name="/finetune_download"))
     assert {"api-model/config.json", "api-model/model.safetensors", "api-model/README.md"} <= set(archive.namelist())
 
@@ -44,10 +44,10 @@ def test_start_a_job_and_follow_it_to_the_end(app_url: str, weights_dir: Path) -
 def test_bad_input_gets_a_clear_message(app_url: str, weights_dir: Path) -> None:
     client = Client(app_url, verbose=False)
     with pytest.raises(Exception, match="learning rate must be a positive number"):
-        client.predict(model_ref=str(weights_dir / "tiny-char-gpt"), source_kind="text", text_path=None, files=None, text_value=TINY_TEXT,
+        client.predict(model_ref="tiny-char-gpt", source_kind="text", text_path=None, files=None, text_value=TINY_TEXT,
                        learning_rate=0, api_name="/finetune_start")
     with pytest.raises(Exception, match="paste some text"):
-        client.predict(model_ref=str(weights_dir / "tiny-char-gpt"), source_kind="text", text_path=None, files=None, text_value="",
+        client.predict(model_ref="tiny-char-gpt", source_kind="text", text_path=None, files=None, text_value="",
                        api_name="/finetune_start")
     with pytest.raises(Exception, match="Pick a model from the list"):
         client.predict(model_ref="/etc", source_kind="text", text_path=None, files=None, text_value=TINY_TEXT, api_name="/finetune_start")

@@ -20,7 +20,7 @@ def generate(client, model: str, prompt: str, seed: int | None = 5, count: int =
 
 
 def test_generate_returns_pngs_with_settings_and_time_per_image(client, weights_dir: Path) -> None:
-    model = str(weights_dir / "tiny-sd")
+    model = "tiny-sd"
     gallery, info = generate(client, model, "a green frog", seed=5, count=2)  # the State is not returned
     assert len(gallery) == 2
     assert "s per image" in info and "first seed 5" in info
@@ -35,7 +35,7 @@ def test_generate_returns_pngs_with_settings_and_time_per_image(client, weights_
 def test_load_settings_from_a_generated_png(client, weights_dir: Path) -> None:
     from gradio_client import handle_file
 
-    model = str(weights_dir / "tiny-sd")
+    model = "tiny-sd"
     gallery, _ = generate(client, model, "an old map", seed=42)
     image = gallery[0]["image"]
     path = image["path"] if isinstance(image, dict) else image
@@ -63,7 +63,7 @@ def test_empty_prompt_is_refused(client, weights_dir: Path) -> None:
     from gradio_client.exceptions import AppError
 
     with pytest.raises(AppError, match="Type a prompt"):
-        generate(client, str(weights_dir / "tiny-sd"), "  ")
+        generate(client, "tiny-sd", "  ")
 
 
 def test_adding_a_bad_hub_id_is_refused(client) -> None:

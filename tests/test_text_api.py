@@ -18,7 +18,7 @@ def _complete(client, model: str, prompt: str, **overrides):
 
 
 def test_streaming_yields_incremental_chunks(client, weights_dir: Path) -> None:
-    job = _complete(client, str(weights_dir / "tiny-gpt"), "def add(a, b):\n", max_new_tokens=600)
+    job = _complete(client, "tiny-gpt", "def add(a, b):\n", max_new_tokens=600)
     outputs = [update[0] for update in job]  # every streamed update
     final = job.result()
     assert len(outputs) >= 3
@@ -30,21 +30,21 @@ def test_streaming_yields_incremental_chunks(client, weights_dir: Path) -> None:
 
 
 def test_same_seed_same_text(client, weights_dir: Path) -> None:
-    model = str(weights_dir / "tiny-gpt")
+    model = "tiny-gpt"
     first = _complete(client, model, "class ", temperature=1.0, seed=11).result()
     again = _complete(client, model, "class ", temperature=1.0, seed=11).result()
     assert first[0] == again[0] and first[3] == again[3] == 11
 
 
 def test_random_seed_is_reported_for_reuse(client, weights_dir: Path) -> None:
-    result = _complete(client, str(weights_dir / "tiny-gpt"), "def ", randomize=True).result()
+    result = _complete(client, "tiny-gpt", "def ", randomize=True).result()
     assert isinstance(result[3], (int, float)) and f"seed {int(result[3])}" in result[1]
 
 
 def test_stop_ends_only_the_stream_of_that_session(client, weights_dir: Path, app_url: str) -> None:
     from gradio_client import Client
 
-    model = str(weights_dir / "tiny-gpt")
+    model = "tiny-gpt"
     other = Client(app_url, verbose=False)
     mine = _complete(client, model, "def ", max_new_tokens=1024, temperature=1.0)
     theirs = _complete(other, model, "def ", max_new_tokens=300, temperature=1.0)
@@ -62,11 +62,11 @@ def test_stop_ends_only_the_stream_of_that_session(client, weights_dir: Path, ap
 ])
 def test_absurd_settings_are_refused_clearly(client, weights_dir: Path, overrides: dict, message: str) -> None:
     with pytest.raises(AppError, match=message):
-        _complete(client, str(weights_dir / "tiny-gpt"), "x", **overrides).result()
+        _complete(client, "tiny-gpt", "x", **overrides).result()
 
 
 def test_empty_and_huge_prompts(client, weights_dir: Path) -> None:
-    model = str(weights_dir / "tiny-gpt")
+    model = "tiny-gpt"
     empty = _complete(client, model, "", max_new_tokens=10).result()
     assert "Empty prompt" in empty[1] and len(empty[0]) > 0
     huge = _complete(client, model, "a" * 1_000_000, max_new_tokens=5).result()
@@ -74,7 +74,7 @@ def test_empty_and_huge_prompts(client, weights_dir: Path) -> None:
 
 
 def test_unseen_characters_are_mapped_and_said(client, weights_dir: Path) -> None:
-    result = _complete(client, str(weights_dir / "tiny-gpt"), "héllo ☃", max_new_tokens=5).result()
+    result = _complete(client, "tiny-gpt", "héllo ☃", max_new_tokens=5).result()
     assert "never saw" in result[1] and "'☃'" in result[1]
 
 
@@ -87,33 +87,33 @@ def test_missing_hub_model_is_a_clear_message_fast(client) -> None:
 
 def test_chat_uses_the_template_and_streams(client, weights_dir: Path) -> None:
     values = list(SAMPLING.values())
-    job = client.submit(str(weights_dir / "tiny-chat"), "hi", [], "be brief", *values, api_name="/text_chat")
+    job = client.submit("tiny-chat", "hi", [], "be brief", *values, api_name="/text_chat")
     final = job.result()
     box, history, stats, _seed = final
     assert box == "" and [m["role"] for m in history] == ["user", "assistant"]
     assert "hi" in str(history[0]["content"]) and "tokens" in stats
     with pytest.raises(AppError, match="Type a message first"):
-        client.predict(str(weights_dir / "tiny-chat"), "  ", [], "", *values, api_name="/text_chat")
+        client.predict("tiny-chat", "  ", [], "", *values, api_name="/text_chat")
     with pytest.raises(AppError, match="no chat template"):
-        client.predict(str(weights_dir / "tiny-gpt"), "hi", [], "", *values, api_name="/text_chat")
+        client.predict("tiny-gpt", "hi", [], "", *values, api_name="/text_chat")
 
 
 def test_look_inside_returns_top10_and_attention(client, weights_dir: Path) -> None:
     from PIL import Image
 
-    top, heat, where = client.predict(str(weights_dir / "tiny-gpt"), "def add(a, b):", 4, 1, 1,
+    top, heat, where = client.predict("tiny-gpt", "def add(a, b):", 4, 1, 1,
                                       api_name="/text_look_inside")
     confidences = top["confidences"]
     assert len(confidences) == 10 and sum(c["confidence"] for c in confidences) <= 1.0 + 1e-6
     assert Image.open(heat if isinstance(heat, str) else heat["path"]).size[0] > 100
     assert "Position 4" in where and "2 layers" in where
     with pytest.raises(AppError, match="Layer must be between 0 and 1"):
-        client.predict(str(weights_dir / "tiny-gpt"), "def", 0, 5, 0, api_name="/text_look_inside")
+        client.predict("tiny-gpt", "def", 0, 5, 0, api_name="/text_look_inside")
 
 
 def test_code_completion_streams_into_the_editor_and_parses(client, weights_dir: Path) -> None:
     values = list(SAMPLING.values())
-    job = client.submit(str(weights_dir / "tiny-coder"), "def add(a, b):\n", True, 80, *values[1:],
+    job = client.submit("tiny-coder", "def add(a, b):\n", True, 80, *values[1:],
                         api_name="/code_complete")
     updates = list(job)
     editor, stats, badge, _seed = job.result()

@@ -155,7 +155,7 @@ def app_throughput(url: str, gan: str | Path = GAN, clients: int = 8, requests: 
     conns = [Client(url, verbose=False) for _ in range(clients)]
 
     def ask(client: Any, seed: int) -> None:
-        client.predict([], count, seed, 1.0, str(gan), api_name="/digits_grid")
+        client.predict([], count, seed, 1.0, Path(gan).name, api_name="/digits_grid")  # the app lists ids
 
     for client in conns:
         ask(client, 0)  # warm: model loaded, connection open

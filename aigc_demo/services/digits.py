@@ -137,11 +137,16 @@ def load_classifier(folder: str | Path | None = None) -> Any:
 
 # ---------------------------------------------------------------- images
 def _grid(images: np.ndarray, columns: int, pad: int = 2, invert: bool = False, scale: int = 1) -> Any:
+    from PIL import Image
+
     from aigc_demo.training.digits_common import image_grid
 
     rows = max(1, -(-len(images) // columns))
     image = image_grid(images, rows, columns, pad, invert)
-    return image.resize((image.width * scale, image.height * scale)) if scale > 1 else image
+    if scale <= 1:
+        return image
+    # Whole pixels doubled: crisp digits, and far cheaper than a bicubic filter.
+    return image.resize((image.width * scale, image.height * scale), Image.Resampling.NEAREST)
 
 
 def _gif(frames: list[Any], ms_per_frame: int = 80) -> bytes:

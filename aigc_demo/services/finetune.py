@@ -33,7 +33,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from aigc_demo.services.finetune_data import DataLimits, ImageSet, safe_copy_text
-from aigc_demo.settings import PROJECT_ROOT
+from aigc_demo.services.storage import Storage, folder_bytes
+from aigc_demo.settings import PROJECT_ROOT, PublicSettings
 
 ACTIVE = ("queued", "starting", "running", "stopping")
 FINISHED = ("done", "stopped", "failed", "cancelled")
@@ -59,6 +60,7 @@ class FinetuneConfig:
     publish_user_models: bool = False  # [AIGC_PUBLISH_USER_MODELS] everyone sees every saved model
     job_threads: int = 0  # [AIGC_FT_THREADS] torch threads per job (0: cores - 1, shared by jobs)
     allow_download: bool = True  # [AIGC_FT_DOWNLOADS] fetch MNIST / Fashion-MNIST when not local
+    public: PublicSettings = field(default_factory=PublicSettings.from_env)  # quotas and expiry
 
     @classmethod
     def from_env(cls) -> "FinetuneConfig":
@@ -182,18 +184,20 @@ def base_model(ref: str) -> BaseModel:
     return BaseModel(repo_id, "lora", entry.title if entry else repo_id)
 
 
-def finetunable(specs: list[Any]) -> list[tuple[str, str]]:
-    """(label, ref) for the catalog entries that can be fine-tuned: our GAN/VAE/GPTs, causal LMs (LoRA)."""
+def finetunable(specs: list[Any], session: str | None = None) -> list[tuple[str, str]]:
+    """(label, id) for the catalog entries that can be fine-tuned: our GAN/VAE/GPTs, causal LMs (LoRA).
+    Ids as services/model_ids.py lists them (never a server path)."""
+    from aigc_demo.services.model_ids import listed_id
+
     choices = []
     for spec in specs:
         if spec.error:
             continue
         if spec.family in ("gan", "vae", "gpt") and spec.folder:
-            choices.append((spec.title + (" (yours)" if spec.source == "user" else ""), str(spec.folder)))
+            choices.append((spec.title + (" (yours)" if spec.source == "user" else ""), listed_id(spec, session)))
         elif spec.family == "causal-lm":
-            ref = spec.repo_id if spec.source == "hub" else spec.folder
             label = f"{spec.title} (Hub, LoRA)" if spec.source == "hub" else f"{spec.title} (LoRA)"
-            choices.append((label, str(ref)))
+            choices.append((label, listed_id(spec, session)))
     return choices
 
 
@@ -253,9 +257,12 @@ class JobView:
     can_save: bool
 
     def public(self) -> dict[str, Any]:
-        """JSON-safe: previews become their step and text (images are shown in the page)."""
+        """JSON-safe and free of server paths and session ids: previews become their step and text
+        (images are shown in the page), the base model its title, saved models their names."""
         data = asdict(self)
         data["previews"] = [{"step": p["step"], "text": p.get("text"), "image": "png" in p} for p in self.previews]
+        data["base"] = self.base_title
+        data["saved"] = [Path(p).name for p in self.saved]
         return data
 
 
@@ -286,6 +293,26 @@ class FinetuneManager:
             return []
         own = root / session
         return [str(own)] if own.is_dir() else []
+
+    def storage(self) -> Storage:
+        """Quotas and expiry over the visitors' job and model folders."""
+        return Storage(self.config.public, [Path(self.config.runs_dir), Path(self.config.user_models_dir)])
+
+    def sweep(self, now: float | None = None, extra_dirs: list[Path] | None = None) -> list[Path]:
+        """Delete expired jobs, drawings and saved models (never an active job); forget swept jobs."""
+        with self._lock:
+            active = {Path(j.request.out_dir).parent.resolve() for j in self._jobs.values() if j.status in ACTIVE}
+        storage = self.storage()
+        storage.extra_dirs = list(extra_dirs or [])
+        gone = storage.sweep(now, keep=lambda path: path.resolve() in active)
+        with self._lock:
+            for job_id, job in list(self._jobs.items()):
+                folder = Path(job.request.out_dir).parent
+                if job.status not in ACTIVE and not folder.exists():
+                    del self._jobs[job_id]
+                else:
+                    job.saved = [p for p in job.saved if Path(p).exists()]
+        return gone
 
     # -- sketches ---------------------------------------------------------------------------
     def _sketch_path(self, session: str) -> Path:
@@ -335,6 +362,7 @@ class FinetuneManager:
         base = base if isinstance(base, BaseModel) else base_model(base)
         settings.check(self.config.max_steps)
         data.fits(base.family)
+        self.storage().check_quota(session, len(data.text or "") + (data.images.images.nbytes if data.images else 0))
         with self._lock:
             active = [j for j in self._jobs.values() if j.session == session and j.status in ACTIVE]
             if active:
@@ -544,12 +572,22 @@ class FinetuneManager:
                 losses=dict(last.get("losses", {})), history=list(job.history), previews=list(job.previews),
                 steps_per_s=float(last.get("steps_per_s", 0.0)), items_per_s=float(last.get("items_per_s", 0.0)),
                 eta_s=last.get("eta_s"), elapsed_s=float(last.get("elapsed_s", 0.0)),
-                device=str(last.get("device", "")), queue_position=position, error=job.error,
+                device=str(last.get("device", "")), queue_position=position, error=self._scrub(job.error),
                 saved=list(job.saved), version=job.version,
                 can_stop=job.status in ("queued", "starting", "running"),
                 can_resume=job.status in ("stopped", "done", "failed") and (Path(req.out_dir) / "checkpoint").is_dir(),
                 can_save=job.status in ("stopped", "done") and has_export,
             )
+
+    def _scrub(self, text: str | None) -> str | None:
+        """A message without this server's folders (a worker's error may name its files)."""
+        if not text:
+            return text
+        for root in sorted({self.config.runs_dir, self.config.user_models_dir,
+                            str(Path(self.config.runs_dir).resolve()),
+                            str(Path(self.config.user_models_dir).resolve())}, key=len, reverse=True):
+            text = text.replace(root, "…")
+        return re.sub(r"…/[A-Za-z0-9_-]{6,64}", "…", text)
 
     def latest(self, session: str | None) -> JobView | None:
         """The session's most recent job (what a reloaded page re-attaches to)."""
@@ -589,6 +627,7 @@ class FinetuneManager:
         if target.exists():
             raise ValueError(f"You already have a model named {name}: pick another name.")
         source = Path(job.request.out_dir)
+        self.storage().check_quota(session, folder_bytes(source))
         staging = target.parent / f".{name}.{secrets.token_hex(3)}.tmp"
         shutil.copytree(source, staging, ignore=shutil.ignore_patterns("checkpoint*", "*.tmp"))
         retitle_card(staging, name, job.request.base_title)
@@ -606,8 +645,10 @@ class FinetuneManager:
         folder = self.user_dir(session)
         return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")) if folder.is_dir() else []
 
-    def zip_model(self, session: str, job_id: str | None = None, folder: str | None = None) -> Path:
-        """A zip of a saved model (or of the job's latest export) in Hugging Face layout."""
+    def zip_model(self, session: str, job_id: str | None = None, folder: str | None = None,
+                  dest: str | Path | None = None) -> Path:
+        """A zip of a saved model (or of the job's latest export) in Hugging Face layout, written in
+        `dest` (the caller deletes it once served) or else in a new temp folder."""
         session = check_session(session)
         if folder:
             source = Path(folder).resolve()
@@ -623,7 +664,7 @@ class FinetuneManager:
             else:
                 raise ValueError("There is nothing to download yet: wait until the job has stopped or finished.")
         name = source.name if source.name != "out" else f"finetuned-{job_id}"
-        target = Path(tempfile.mkdtemp(prefix="aigc-finetune-")) / f"{name}.zip"
+        target = Path(dest if dest is not None else tempfile.mkdtemp(prefix="aigc-finetune-")) / f"{name}.zip"
         with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
             for path in sorted(source.rglob("*")):
                 rel = path.relative_to(source)

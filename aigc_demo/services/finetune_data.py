@@ -402,7 +402,7 @@ def builtin_preview(folder: Path, dataset: str, count: int = 64) -> tuple[Any, s
 
     images, labels = load_split(folder, "train")
     shown = ImageSet(images[:count], labels[:count].astype(np.int64), DATASET_TITLES[dataset])
-    return shown.preview(count), f"{DATASET_TITLES[dataset]} training split: {len(images):,} images from {folder}"
+    return shown.preview(count), f"{DATASET_TITLES[dataset]} training split: {len(images):,} images"
 
 
 def safe_copy_text(text: str, folder: Path) -> Path:

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import base64
+from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 from aigc_demo.catalog import SOURCES, TASKS, ModelSpec, build_catalog
+from aigc_demo.services.model_ids import listed_id
+
+MAX_SAMPLE_BYTES = 2 * 2**20  # larger sample images are left out of the JSON
 
 ALL = "all"
 
@@ -31,18 +37,50 @@ def format_parameters(count: int | None) -> str:
     return str(count)
 
 
-def models_for_tab(weights_dir: str | Path, tab: str, user_dirs: list[str | Path] | None = None,
-                   families: tuple[str, ...] | None = None) -> list[tuple[str, str]]:
-    """(label, reference) pairs for a tab's model picker: local folders first, then hub ids.
+def _session_of(user_dirs: Any, session: str | None) -> str | None:
+    return session if session is not None else getattr(user_dirs, "session", None)
 
-    The reference is what the services load: a folder path for local models, a repo id for hub
-    models. Entries whose card is broken are left out (the gallery shows why).
+
+def models_for_tab(weights_dir: str | Path, tab: str, user_dirs: list[str | Path] | None = None,
+                   families: tuple[str, ...] | None = None, session: str | None = None) -> list[tuple[str, str]]:
+    """(label, id) pairs for a tab's model picker: local models first, then hub ids.
+
+    The id is never a server path: a shipped model's folder name, `yours/<name>` for the
+    visitor's own (services/model_ids.py turns ids back into folders). `session` defaults to
+    the one `user_dirs` belongs to. Entries whose card is broken are left out (the gallery shows why).
     """
+    session = _session_of(user_dirs, session)
     choices = []
     for spec in build_catalog(weights_dir, user_dirs):
         if spec.tab != tab or spec.error or (families and spec.family not in families):
             continue
-        ref = spec.folder if spec.source != "hub" else spec.repo_id
         label = spec.title if spec.source != "hub" else f"{spec.title} (Hub)"
-        choices.append((label, str(ref)))
+        choices.append((label, listed_id(spec, session)))
     return choices
+
+
+def sample_data_uri(spec: ModelSpec) -> str | None:
+    """The card's sample image as a `data:` URI (no server path, nothing to fetch by URL)."""
+    if not spec.sample_image:
+        return None
+    path = Path(spec.sample_image)
+    try:
+        if path.stat().st_size > MAX_SAMPLE_BYTES:
+            return None
+        data = path.read_bytes()
+    except OSError:
+        return None
+    mime = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif",
+            ".webp": "image/webp"}.get(path.suffix.lower(), "application/octet-stream")
+    return f"data:{mime};base64,{base64.b64encode(data).decode()}"
+
+
+def public_model(spec: ModelSpec, session: str | None = None) -> dict[str, Any]:
+    """A catalog entry as JSON for anyone: its listed id, no folder, the sample image inline."""
+    data = asdict(spec)
+    data["id"] = listed_id(spec, session) if spec.source != "hub" or spec.repo_id else spec.id
+    data.pop("folder", None)
+    data["sample_image"] = sample_data_uri(spec)
+    if spec.error and spec.folder:
+        data["error"] = spec.error.replace(str(Path(spec.folder).parent), "…")
+    return data

@@ -251,8 +251,9 @@ def run_pipeline(pipe: Any, settings: ImageSettings, on_step: StepCallback | Non
 @gpu_task(duration=120)  # ZeroGPU Spaces: the GPU is held for this call only; a no-op elsewhere
 def generate_images(ref: str, settings: ImageSettings, *, device: str | None = None,
                     on_step: StepCallback | None = None, on_download: ProgressCallback | None = None,
-                    out_dir: str | Path | None = None) -> ImageBatch:
-    """Make `settings.num_images` images with the model `ref` and save them as PNGs with metadata."""
+                    out_dir: str | Path | None = None, record_as: str | None = None) -> ImageBatch:
+    """Make `settings.num_images` images with the model `ref` and save them as PNGs with metadata
+    (the model recorded as `record_as`, the id the visitor picked, rather than a server folder)."""
     settings, notices = settings.checked()
     pipe, source, load_seconds = load_pipeline(ref, device, on_download)
     device_name = str(getattr(pipe, "device", "cpu"))
@@ -269,7 +270,7 @@ def generate_images(ref: str, settings: ImageSettings, *, device: str | None = N
     seconds = time.perf_counter() - started
     folder = Path(out_dir) if out_dir else output_dir()
     folder.mkdir(parents=True, exist_ok=True)
-    model = source.repo_id or str(source.path)
+    model = record_as or source.repo_id or str(source.path)
     results = []
     stamp = f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"  # unique across users
     for i, image in enumerate(images):

@@ -10,6 +10,7 @@ from typing import Any
 
 from aigc_demo.environment import hub_status
 from aigc_demo.loading import registry
+from aigc_demo.settings import PROJECT_ROOT
 
 LIBRARIES = ("torch", "transformers", "diffusers", "accelerate", "peft", "gradio",
              "huggingface_hub", "safetensors", "tokenizers")
@@ -50,8 +51,17 @@ def system_report() -> dict[str, Any]:
         "process_memory_mb": _process_memory_mb(),
         "libraries": library_versions(),
         "hub": {"reachable": hub.reachable, "offline_mode": hub.offline_mode, "detail": hub.detail},
-        "loaded_models": registry.loaded(),
+        "loaded_models": [dict(m, key=_public_key(m["key"])) for m in registry.loaded()],
     }
+
+
+def _public_key(key: str) -> str:
+    """A loaded model's key without server folders or session ids (anyone can read this report)."""
+    from aigc_demo.services.finetune import get_manager
+    from aigc_demo.services.model_ids import public_text
+
+    return public_text(key, get_manager().config.user_models_dir,
+                       os.environ.get("AIGC_WEIGHTS_DIR") or str(PROJECT_ROOT / "weights"))
 
 
 def unload_model(key: str) -> str:
@@ -59,6 +69,7 @@ def unload_model(key: str) -> str:
     if key == "all":
         count = registry.unload_all()
         return f"Unloaded {count} model(s)."
-    if registry.unload(key):
+    if registry.unload(key) or any(registry.unload(k) for k in [m["key"] for m in registry.loaded()]
+                                   if _public_key(k) == key):
         return f"Unloaded {key}."
     raise ValueError(f"{key} is not loaded")

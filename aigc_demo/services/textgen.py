@@ -2,16 +2,19 @@
 sampling settings, stop sequences, and a look inside (next-token probabilities, attention).
 
 Design notes (why it looks like this):
-- Streaming: `model.generate` runs in a worker thread and feeds a `TextIteratorStreamer`
-  subclass; each update carries the whole text so far (a stop sequence may trim text that was
-  already shown) plus token counts and timings.
-- Stop: every request has its own `threading.Event`, checked after each token by a
-  StoppingCriteria, so Stop ends only that user's stream.
-- Determinism by seed, also with several users at once: `generate` runs greedy and a final
-  logits processor samples with the request's own `torch.Generator` (temperature, top-k, top-p)
-  and leaves only the chosen token. The global torch RNG, shared by all threads, is never used.
-- Longer than the context window: generation continues in rounds on a sliding window (the last
-  3/4 of the context is kept), like nanoGPT's crop, so a 256-token model can write 1000 tokens.
+- Batching: every request goes to its model's decoding thread (`aigc_demo.generation.batcher`),
+  which decodes all requests on that model together, one forward pass per step for all of
+  them; a request alone is a batch of one, through the same code.
+- Streaming: the consumer (a Gradio worker) reads its request's token queue, decodes the text
+  and checks stop sequences; each update carries the whole text so far (a stop sequence may
+  trim text that was already shown) plus token counts and timings.
+- Stop: every request has its own `threading.Event`, read by the batcher between steps, so
+  Stop ends only that user's stream (and a stop sequence or a closed stream ends only its row).
+- Determinism by seed, also with several users at once: each row's token is drawn from its own
+  logits with the request's own `torch.Generator` (temperature, top-k, top-p, repetition
+  penalty; `aigc_demo.generation.sampling`). The global torch RNG is never used.
+- Longer than the context window: a row about to pass the context is cut to its last 3/4 and
+  prefilled again, like nanoGPT's crop, so a 256-token model can write 1000 tokens.
 - torch/transformers are imported inside functions: importing this module is cheap.
 """
 
@@ -34,7 +37,9 @@ MAX_NEW_TOKENS_LIMIT = 1024
 MAX_TEMPERATURE = 10.0
 PROMPT_CHARS_PER_TOKEN_BOUND = 64  # a huge prompt is cut to ctx*64 chars before tokenising
 TOP_K_INSIDE = 10
-UPDATE_INTERVAL_S = 0.05  # streaming updates are sent at most this often
+UPDATE_INTERVAL_S = 0.05  # streaming updates are sent at most this often...
+STREAMS_PER_INTERVAL = 4  # ...while this many streams run; with more, each stream updates less often
+CONCURRENT_STREAMS = 16  # streams the app runs at once: the batcher decodes this many rows together
 
 
 @dataclass
@@ -211,38 +216,6 @@ def _start_ids(tokenizer: Any) -> tuple[list[int], str]:
     return [newline], "\n"
 
 
-def _sampler_class() -> type:
-    from transformers import LogitsProcessor
-
-    class RequestSampler(LogitsProcessor):
-        """Temperature, top-k, top-p, then a draw from the request's own generator; the drawn
-        token is left as the only candidate, so greedy decoding picks it."""
-
-        def __init__(self, temperature: float, top_k: int, top_p: float, generator: Any) -> None:
-            self.temperature, self.top_k, self.top_p, self.generator = temperature, top_k, top_p, generator
-
-        def __call__(self, input_ids: Any, scores: Any) -> Any:
-            import torch
-
-            if self.temperature == 0:
-                return scores
-            logits = scores.float() / self.temperature  # (B, V)
-            if self.top_k and self.top_k < logits.size(-1):
-                kth = torch.topk(logits, self.top_k, dim=-1).values[..., -1:]
-                logits = logits.masked_fill(logits < kth, float("-inf"))
-            if self.top_p < 1.0:
-                sorted_logits, order = torch.sort(logits, descending=True, dim=-1)
-                cum = sorted_logits.softmax(-1).cumsum(-1)
-                drop = cum - sorted_logits.softmax(-1) > self.top_p  # keep the token that crosses top_p
-                logits = logits.masked_fill(drop.scatter(-1, order, drop), float("-inf"))
-            probs = logits.softmax(-1)
-            choice = torch.multinomial(probs, 1, generator=self.generator)  # (B, 1)
-            out = torch.full_like(scores, float("-inf"))
-            return out.scatter(-1, choice, 0.0)
-
-    return RequestSampler
-
-
 class _Session:
     """One request's state, shared by the worker thread (writer) and the consumer (reader)."""
 
@@ -283,50 +256,6 @@ class _Session:
         return text
 
 
-def _streamer_class() -> type:
-    from transformers import TextIteratorStreamer
-
-    class SessionStreamer(TextIteratorStreamer):
-        """Feeds the session token by token (no waiting for a word to end) and wakes the
-        consumer; a `generate` round ending is not the end of the stream."""
-
-        def __init__(self, session: _Session) -> None:
-            super().__init__(session.tokenizer, skip_prompt=True)
-            self.session = session
-
-        def put(self, value: Any) -> None:
-            if self.next_tokens_are_prompt:  # generate() hands over the prompt first
-                self.next_tokens_are_prompt = False
-                return
-            if self.session.stop_reason is not None:
-                return
-            ids = value.reshape(-1).tolist()
-            self.text_queue.put(self.session.add(ids))
-
-        def end(self) -> None:
-            self.next_tokens_are_prompt = True
-
-        def finish(self, error: BaseException | None = None) -> None:
-            if error is not None:
-                self.text_queue.put(error)
-            self.text_queue.put(self.stop_signal)
-
-    return SessionStreamer
-
-
-def _stop_criterion(session: _Session) -> Any:
-    from transformers import StoppingCriteria
-
-    class SessionStop(StoppingCriteria):
-        def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
-            import torch
-
-            return torch.full((input_ids.shape[0],), session.should_stop(), dtype=torch.bool,
-                              device=input_ids.device)
-
-    return SessionStop()
-
-
 def _prepare_prompt(tokenizer: Any, prompt: str, ctx: int, want: int) -> tuple[list[int], list[str], bool]:
     """Prompt ids within the context (cut from the left), plus notices for the user."""
     from aigc_demo.models.tokenizers import char_fallback, encode, unseen_characters
@@ -356,15 +285,21 @@ def _prepare_prompt(tokenizer: Any, prompt: str, ctx: int, want: int) -> tuple[l
     return ids, notices, False
 
 
+def _eos_ids(model: Any) -> frozenset[int]:
+    eos = getattr(model.generation_config, "eos_token_id", None)
+    if eos is None:
+        return frozenset()
+    return frozenset(int(i) for i in (eos if isinstance(eos, (list, tuple)) else [eos]))
+
+
 @gpu_task(duration=120)  # ZeroGPU: the GPU is held for one call
 def stream_with(model: Any, tokenizer: Any, prompt: str, settings: GenerationSettings | None = None,
                 stop: threading.Event | None = None,
                 update_interval_s: float = UPDATE_INTERVAL_S) -> Iterator[GenerationUpdate]:
     """Stream a completion of `prompt` from a loaded model (see the module notes); updates come at
     most every `update_interval_s` seconds (0: one per token)."""
-    import torch
-    from transformers import GenerationConfig, LogitsProcessorList, StoppingCriteriaList
-
+    from aigc_demo.generation.batcher import DecodeRequest, Finished, batcher_for
+    from aigc_demo.generation.sampling import SamplingParams
     from aigc_demo.models.gpt import context_window
 
     if not isinstance(prompt, str):
@@ -377,51 +312,13 @@ def stream_with(model: Any, tokenizer: Any, prompt: str, settings: GenerationSet
         tokenizer, prompt, ctx, min(settings.max_new_tokens, quarter))
     notices += prompt_notices
     session = _Session(tokenizer, "" if from_start else prompt, settings, stop)
-    streamer = _streamer_class()(session)
-    device = next(model.parameters()).device
-    generator = torch.Generator(device=device)
-    generator.manual_seed(int(settings.seed))
-    processors = LogitsProcessorList([_sampler_class()(settings.temperature, settings.top_k,
-                                                       settings.top_p, generator)])
-    criteria = StoppingCriteriaList([_stop_criterion(session)])
-    eos = getattr(model.generation_config, "eos_token_id", None)
-    pad = getattr(model.generation_config, "pad_token_id", None)
-    if pad is None:
-        pad = eos[0] if isinstance(eos, list) else eos
+    params = SamplingParams(settings.temperature, settings.top_k, settings.top_p,
+                            settings.repetition_penalty, int(settings.seed))
     started = time.perf_counter()
+    batcher = batcher_for(model)
+    request = batcher.submit(DecodeRequest(
+        list(prompt_ids), settings.max_new_tokens, params, _eos_ids(model), session.should_stop))
     reason_box: list[str] = []
-
-    def work() -> None:
-        error: BaseException | None = None
-        try:
-            history = list(prompt_ids)
-            remaining = settings.max_new_tokens
-            while remaining > 0 and not session.should_stop():
-                want = min(remaining, quarter)
-                window = history if ctx - len(history) >= want else history[-(ctx - want):]
-                n = min(remaining, ctx - len(window))
-                config = GenerationConfig(max_new_tokens=n, do_sample=False,
-                                          repetition_penalty=settings.repetition_penalty,
-                                          eos_token_id=eos, pad_token_id=pad, use_cache=True)
-                x = torch.tensor([window], device=device)
-                out = model.generate(input_ids=x, attention_mask=torch.ones_like(x), generation_config=config,
-                                     logits_processor=processors, stopping_criteria=criteria, streamer=streamer)
-                new = out[0, len(window):].tolist()
-                history += new
-                remaining -= len(new)
-                eos_ids = eos if isinstance(eos, list) else [eos]
-                if new and eos is not None and new[-1] in eos_ids:
-                    reason_box.append("eos")
-                    break
-                if len(new) < n and not session.should_stop():
-                    break  # generate ended for its own reasons
-        except BaseException as err:  # handed to the consumer, raised there
-            error = err
-        finally:
-            streamer.finish(error)
-
-    worker = threading.Thread(target=work, name="textgen", daemon=True)
-    worker.start()
 
     def update(done: bool) -> GenerationUpdate:
         now = time.perf_counter()
@@ -445,32 +342,40 @@ def stream_with(model: Any, tokenizer: Any, prompt: str, settings: GenerationSet
             # Gather the tokens that come within the update interval, then send one update: a
             # browser at the end of a websocket is never flooded (a slow machine's page stays
             # responsive), never lags behind the model, and Stop is seen at once.
-            batch = [streamer.text_queue.get()]
-            deadline = last_update + update_interval_s  # at most ~20 updates a second by default
-            while batch[-1] is not streamer.stop_signal:
+            items = [request.out.get()]
+            # At most ~20 updates a second by default; fewer per stream when many stream at
+            # once, so the server's total update rate (and its share of the CPU) stays bounded.
+            deadline = last_update + update_interval_s * max(1.0, batcher.load() / STREAMS_PER_INTERVAL)
+            while not isinstance(items[-1], (Finished, BaseException)):
                 wait = deadline - time.perf_counter()
                 try:
-                    batch.append(streamer.text_queue.get(timeout=wait) if wait > 0
-                                 else streamer.text_queue.get_nowait())
+                    items.append(request.out.get(timeout=wait) if wait > 0 else request.out.get_nowait())
                 except queue.Empty:
                     break
-            for item in batch:
-                if item is streamer.stop_signal:
+            new_ids: list[int] = []
+            for item in items:
+                if isinstance(item, Finished):
                     finished = True
+                    reason_box.append(item.reason)
                 elif isinstance(item, BaseException):
                     if isinstance(item, ValueError):
                         raise item
                     raise RuntimeError(f"Generation failed: {item.__class__.__name__}: {item}") from item
+                elif session.stop_reason is None:
+                    new_ids += item
+            if new_ids:
+                session.add(new_ids)
             if stop.is_set():
                 break
+            if session.stop_reason is not None:
+                break  # the batcher drops the row at its next step
             if not finished:
                 yield update(False)
                 last_update = time.perf_counter()
         session.halt.set()
-        worker.join()
         yield update(True)
     finally:
-        session.halt.set()  # the consumer went away (or finished): let the worker end
+        session.halt.set()  # the consumer went away (or finished): the batcher drops the row
 
 
 def generate_with(model: Any, tokenizer: Any, prompt: str, settings: GenerationSettings | None = None,

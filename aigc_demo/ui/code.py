@@ -79,15 +79,18 @@ def build_code_tab(ctx: AppContext) -> None:
     code_before = gr.State("")  # what Regenerate starts from: the code before the last completion
     outputs = [editor, stats, badge, sampling.seed, code_before]
     events = [go.click(complete_code, [model, editor, function_end, *sampling.inputs()], outputs,
-                       concurrency_id="textgen", api_name="code_complete"),
+                       concurrency_id="textgen", concurrency_limit=textgen.CONCURRENT_STREAMS,
+                       api_name="code_complete"),
               again.click(complete_code, [model, code_before, function_end, *sampling.inputs()], outputs,
-                          concurrency_id="textgen", api_visibility="private")]
+                          concurrency_id="textgen", concurrency_limit=textgen.CONCURRENT_STREAMS,
+                          api_visibility="private")]
     settings = {"function_end": function_end, **sampling.by_name()}
     link = share.target(ctx, "code", {"model": model, "prompt": editor, **settings},
                         models={"model": share.picker_choices(ctx, model)}, **share.untick(sampling.randomize))
     made_from = {"model": model, "prompt": code_before, **settings}  # the code before the completion
     link.runners[""] = share.Runner(complete_code, [model, editor, function_end, *sampling.inputs()], outputs,
-                                    {"concurrency_id": "textgen"}, capture=made_from)
+                                    {"concurrency_id": "textgen", "concurrency_limit": textgen.CONCURRENT_STREAMS},
+                                    capture=made_from)
     for event in events:
         link.capture(event, made_from)
     with share_slot:

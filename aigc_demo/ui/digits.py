@@ -8,23 +8,27 @@ from __future__ import annotations
 
 import json
 import random
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
+from aigc_demo.data.png import write_pngs
 from aigc_demo.services import digits as svc
 from aigc_demo.services.gallery import models_for_tab
-from aigc_demo.ui import share
+from aigc_demo.ui import model_refs, sessions, share
 from aigc_demo.ui.context import AppContext
+from aigc_demo.ui.files import serve_bytes
 from aigc_demo.ui.errors import user_errors
 from aigc_demo.ui.strings import t
 
 BATCH = 8  # requests Gradio groups into one forward pass
 
 
-def _latent_dim(folder: str) -> int | None:
+def _latent_dim(ref: str) -> int | None:
+    folder = model_refs.resolve_or_none(ref)
+    if folder is None:
+        return None
     try:
         return int(json.loads((Path(folder) / "config.json").read_text())["latent_dim"])
     except (OSError, KeyError, ValueError):
@@ -48,16 +52,12 @@ def next_seed(seed: float | None, randomize: bool) -> int:
     return svc.check_seed(seed)
 
 
-def _write_temp(data: bytes, suffix: str) -> str:
-    with tempfile.NamedTemporaryFile(suffix=suffix, delete=False) as handle:
-        handle.write(data)
-        return handle.name
-
-
-def _required(folder: str | None, role: str) -> str:
-    if not folder:
+def _required(ref: str | None, role: str, *session: str | None) -> str:
+    """The folder of the picked model id (only ids the pickers list are accepted), for the current
+    visitor or the given one."""
+    if not ref:
         raise ValueError(t("digits.no_model", role=t(f"digits.role.{role}")))
-    return folder
+    return model_refs.resolve(ref, *session)
 
 
 @user_errors
@@ -65,14 +65,15 @@ def grid_batched(digits: list, counts: list, seeds: list, truncations: list, fol
     """Gradio batch handler: requests for the same GAN share one forward pass."""
     images: list[Any] = [None] * len(digits)
     by_folder: dict[str, list[int]] = {}
-    for index, folder in enumerate(folders):
-        by_folder.setdefault(_required(folder, "gan"), []).append(index)
+    owners = sessions.batch_sessions(len(folders))  # each request's own visitor, for `yours/<name>`
+    for index, ref in enumerate(folders):
+        by_folder.setdefault(_required(ref, "gan", owners[index]), []).append(index)
     for folder, indices in by_folder.items():
         grids = svc.generate_grid_batched([digits[i] or None for i in indices], [counts[i] for i in indices],
                                           [seeds[i] for i in indices], [truncations[i] for i in indices],
                                           folder=folder)
-        for i, grid in zip(indices, grids):
-            images[i] = grid
+        for i, path in zip(indices, write_pngs(grids)):  # encoded in parallel, not by Gradio one by one
+            images[i] = path
     return (images,)
 
 
@@ -83,10 +84,12 @@ def grid_single(digits: list, count: float, seed: float, truncation: float, fold
 
 @user_errors
 def write_digits(text: str, seed: int, truncation: float, folder: str | None) -> tuple[Any, str]:
+    import io
+
     image = svc.handwriting(text, seed=seed, truncation=truncation, folder=_required(folder, "gan"))
-    path = tempfile.NamedTemporaryFile(suffix=".png", delete=False).name
-    image.save(path)
-    return image, path
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return image, serve_bytes(buffer.getvalue(), "handwriting.png")
 
 
 @user_errors
@@ -97,7 +100,7 @@ def latent_walk(kind: str, seed_a: float, seed_b: float, digit: int, digit_a: in
     else:
         walk = svc.vae_walk(digit_a, digit_b, steps, seed=seed_a, folder=_required(vae_folder, "vae"),
                             gan_folder=_required(gan_folder, "gan"))
-    return _write_temp(walk.gif, ".gif"), walk.strip
+    return serve_bytes(walk.gif, "walk.gif"), walk.strip
 
 
 @user_errors

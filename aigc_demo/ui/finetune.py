@@ -18,10 +18,11 @@ from aigc_demo.catalog import build_catalog
 from aigc_demo.services import finetune as svc
 from aigc_demo.services.finetune_data import BUILTIN, DATASET_TITLES
 from aigc_demo.training.finetune import FinetuneSettings, default_settings
-from aigc_demo.ui import sessions
+from aigc_demo.ui import model_refs, sessions
 from aigc_demo.ui.context import AppContext
 from aigc_demo.ui.digits import digit_sketchpad
 from aigc_demo.ui.errors import user_errors
+from aigc_demo.ui.files import serve_file, uploaded, uploaded_list
 from aigc_demo.ui.strings import t
 
 POLL_S = 1.0
@@ -35,14 +36,15 @@ def _manager() -> svc.FinetuneManager:
 
 def model_choices(ctx: AppContext) -> list[tuple[str, str]]:
     """The models a visitor can fine-tune: shipped, their own saved ones, and causal LMs (LoRA)."""
-    return svc.finetunable(build_catalog(ctx.settings.weights_dir, ctx.user_dirs))
+    return svc.finetunable(build_catalog(ctx.settings.weights_dir, ctx.user_dirs), sessions.current_session())
 
 
 def _family(ref: str | None) -> str | None:
-    if not ref:
+    folder = model_refs.resolve_or_none(ref) if ref else None
+    if not folder:
         return None
     try:
-        return svc.base_model(ref).family
+        return svc.base_model(folder).family
     except ValueError:
         return None
 
@@ -108,13 +110,6 @@ def settings_from(steps: Any, batch: Any, lr: Any, optimizer: str, gan_loss: str
         block_size=_number(block_size, t("finetune.block_size"), int),
         lora_rank=_number(lora_rank, t("finetune.lora_rank"), int),
         unlabelled_digit=max(0, int(digit)) if digit not in (None, "") else 0)
-
-
-def _files(value: Any) -> list[str]:
-    if not value:
-        return []
-    items = value if isinstance(value, list) else [value]
-    return [str(getattr(item, "name", item)) for item in items]
 
 
 def build_finetune_tab(ctx: AppContext) -> None:
@@ -247,7 +242,7 @@ def build_finetune_tab(ctx: AppContext) -> None:
     def check_images(files: Any) -> tuple[Any, str]:
         if not files:
             return None, ""
-        data = svc.prepare_images(_files(files), limits)
+        data = svc.prepare_images(uploaded_list(files), limits)
         assert data.images is not None
         return data.images.preview(), data.summary
 
@@ -271,9 +266,9 @@ def build_finetune_tab(ctx: AppContext) -> None:
 
     def prepare(session: str, kind: str, text_value: str, text_path: Any, files: Any, dataset_name: str) -> svc.PreparedData:
         if kind == "text":
-            return svc.prepare_text(text_value, _files(text_path)[0] if text_path else None, limits)
+            return svc.prepare_text(text_value, uploaded(text_path), limits)
         if kind == "images":
-            return svc.prepare_images(_files(files), limits)
+            return svc.prepare_images(uploaded_list(files), limits)
         if kind == "sketches":
             return manager.prepare_sketches(session)
         if kind == "builtin":
@@ -289,7 +284,7 @@ def build_finetune_tab(ctx: AppContext) -> None:
         session = session_of(request)
         if model_ref not in [value for _, value in model_choices(ctx)]:
             raise ValueError(t("finetune.pick_model"))
-        base = svc.base_model(model_ref)
+        base = svc.base_model(model_refs.resolve(model_ref))
         settings = settings_from(steps_n, batch_size, learning_rate, optimizer_name, gan_loss_name, kl, seed_n,
                                  sample_every_n, block, rank, unlabelled_digit)
         settings.check(manager.config.max_steps)
@@ -327,7 +322,10 @@ def build_finetune_tab(ctx: AppContext) -> None:
         """A zip of the model in Hugging Face layout."""
         if not current:
             raise ValueError(t("finetune.no_job"))
-        return str(manager.zip_model(session_of(request), current))
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="aigc-finetune-") as folder:  # gone once copied out
+            return serve_file(manager.zip_model(session_of(request), current, dest=folder))
 
     @user_errors
     def push_model(current: str | None, repo_id: str, token_v: str, private_v: bool,

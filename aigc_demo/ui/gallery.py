@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import html
-from dataclasses import asdict
 from typing import Any
 
 import gradio as gr
 
 from aigc_demo.catalog import SOURCES, TASKS, Metric, ModelSpec, hub_entry
-from aigc_demo.services.gallery import ALL, format_parameters, list_models
+from aigc_demo.services.gallery import ALL, format_parameters, list_models, public_model
 from aigc_demo.ui import share
 from aigc_demo.ui.context import AppContext
 from aigc_demo.ui.errors import user_errors
@@ -64,6 +63,14 @@ def metrics_html(spec: ModelSpec) -> str:
     return "".join(_metric_badge(m) for m in spec.metrics)
 
 
+def _open_image(path: str) -> Any:
+    from PIL import Image
+
+    with Image.open(path) as image:
+        image.load()
+        return image.copy()
+
+
 def _render_card(spec: ModelSpec, ctx: AppContext) -> None:
     with gr.Column(min_width=300, elem_classes="model-card"):
         gr.Markdown(card_header(spec))
@@ -71,7 +78,9 @@ def _render_card(spec: ModelSpec, ctx: AppContext) -> None:
             gr.Markdown(t("gallery.card_error", error=spec.error), elem_classes="card-error")
             return
         if spec.sample_image:
-            gr.Image(spec.sample_image, show_label=False, height=220, interactive=False,
+            # a visitor's own model: its image goes out as a copy, its folder is never served
+            gr.Image(spec.sample_image if spec.source == "shipped" else _open_image(spec.sample_image),
+                     show_label=False, height=220, interactive=False,
                      buttons=[], container=False)
         if spec.sample_text:
             gr.Code(spec.sample_text, language="python" if spec.task == "code-generation" else None,
@@ -114,6 +123,7 @@ def build_gallery_tab(ctx: AppContext) -> None:
     @user_errors
     def models_api(task: str = ALL, source: str = ALL) -> list[dict[str, Any]]:
         """The gallery as JSON: one dict per model (task and source filters as in the page)."""
-        return [asdict(s) for s in list_models(ctx.settings.weights_dir, task, source, ctx.user_dirs)]
+        session = getattr(ctx.user_dirs, "session", None)
+        return [public_model(s, session) for s in list_models(ctx.settings.weights_dir, task, source, ctx.user_dirs)]
 
     gr.api(models_api, api_name="models")

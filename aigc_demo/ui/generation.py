@@ -10,6 +10,7 @@ from typing import Any
 import gradio as gr
 
 from aigc_demo.services import textgen
+from aigc_demo.ui import model_refs
 from aigc_demo.ui.messages import localize
 from aigc_demo.ui.strings import t
 
@@ -44,12 +45,13 @@ def load_with_progress(model: str | None, progress: gr.Progress) -> tuple[Any, A
     """Load (or download, with bytes and ETA shown in the page) a causal LM, then show 'loading'."""
     if not model:
         raise ValueError(t("gen.no_model"))
+    ref = model_refs.resolve(model)
     progress(0, desc=t("gen.loading"))
 
     def downloading(report: Any) -> None:
         progress(report.fraction, desc=t("gen.downloading", detail=report.text()))
 
-    return textgen.load_causal_lm(model, on_progress=downloading)
+    return textgen.load_causal_lm(ref, on_progress=downloading)
 
 
 def stop_stream(request: gr.Request) -> None:
@@ -156,7 +158,7 @@ def look_inside(model: str, text: str, position: float, layer: float, head: floa
     """Top-10 next tokens (for gr.Label) and the attention heat map of one layer and head."""
     if not model:
         raise ValueError(t("gen.no_model"))
-    view = textgen.look_inside(model, text, int(position), int(layer), int(head))
+    view = textgen.look_inside(model_refs.resolve(model), text, int(position), int(layer), int(head))
     where = t("inside.where", position=view.position, token=view.tokens[view.position],
               layers=view.n_layers, heads=view.n_heads) + (f"\n\n> {localize(view.notice)}" if view.notice else "")
     label = {f"{tok!r}": prob for tok, prob in view.top}

@@ -13,8 +13,9 @@ import gradio as gr
 from aigc_demo.services.gallery import models_for_tab
 from aigc_demo.services.imagegen import (MAX_GUIDANCE, MAX_IMAGES, MAX_SEED, MAX_STEPS, ImageSettings,
                                          generate_images, model_defaults, read_image_settings)
-from aigc_demo.ui import share
+from aigc_demo.ui import model_refs, share
 from aigc_demo.ui.context import AppContext
+from aigc_demo.ui.files import uploaded
 from aigc_demo.ui.errors import user_errors
 from aigc_demo.ui.messages import localize
 from aigc_demo.ui.strings import t
@@ -40,7 +41,7 @@ def build_image_tab(ctx: AppContext) -> None:
     gr.Markdown(t("image.intro"))
     choices = image_choices(ctx)
     first = choices[0][1] if choices else None
-    start = model_defaults(first) if first else {}
+    start = model_defaults(model_refs.resolve_or_none(first) or "") if first else {}
     with gr.Row():
         model = gr.Dropdown(choices, value=first, label=t("image.model"), scale=3, elem_id="image-model")
         with gr.Column(scale=2):
@@ -94,7 +95,8 @@ def build_image_tab(ctx: AppContext) -> None:
         def on_download(p: Any) -> None:
             progress(p.fraction, desc=t("image.downloading", detail=p.text()))
 
-        batch = generate_images(model_ref, settings, on_step=on_step, on_download=on_download)
+        batch = generate_images(model_refs.resolve(model_ref), settings, on_step=on_step, on_download=on_download,
+                                record_as=model_ref)
         items = [(img.path, t("image.caption", seed=img.seed, seconds=f"{img.seconds:.2f}"))
                  for img in batch.images]
         return items, _info(batch), batch.settings.seed
@@ -125,7 +127,7 @@ def build_image_tab(ctx: AppContext) -> None:
     reuse.click(reuse_seed, last_seed, [seed, random_seed], api_visibility="private")
 
     def pick_model(model_ref: str | None) -> tuple[Any, ...]:
-        d = model_defaults(model_ref or "")
+        d = model_defaults(model_refs.resolve_or_none(model_ref) or "")
         return d["steps"], d["guidance"], d["width"], d["height"]
 
     # .input, not .change: restoring settings from a PNG sets the model and must keep its values
@@ -152,6 +154,7 @@ def build_image_tab(ctx: AppContext) -> None:
 
     @user_errors
     def restore(path: str | None) -> tuple[Any, ...]:
+        path = uploaded(path)
         if not path:
             return (gr.skip(),) * 10
         record = read_image_settings(path)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import threading
+from contextvars import ContextVar
 from typing import Any, Callable, Iterator
 
 import gradio as gr
@@ -66,12 +67,7 @@ def current_session() -> str | None:
     """The visitor behind the event being handled now (None outside an event)."""
     from gradio.context import LocalContext
 
-    request = LocalContext.request.get(None)
-    session_hash = getattr(request, "session_hash", None)
-    if not session_hash:
-        return None
-    with _lock:
-        return _by_hash.get(session_hash) or (session_hash if _valid(session_hash) else None)
+    return _session_of_request(LocalContext.request.get(None))
 
 
 class SessionDirs(list):
@@ -79,6 +75,11 @@ class SessionDirs(list):
 
     def _dirs(self) -> list[str]:
         return get_manager().user_dirs(current_session())
+
+    @property
+    def session(self) -> str | None:
+        """The visitor these folders are read for (None outside an event)."""
+        return current_session()
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._dirs())
@@ -97,6 +98,47 @@ class SessionDirs(list):
 
     def __repr__(self) -> str:
         return f"SessionDirs({self._dirs()!r})"
+
+
+_batch_requests: ContextVar[list[Any] | None] = ContextVar("aigc_batch_requests", default=None)
+
+
+def track_batches(demo: gr.Blocks) -> gr.Blocks:
+    """Keep every request of a batched event visible to the handler (`batch_sessions`).
+
+    Gradio hands a batch function only the first request of its batch, so a handler resolving
+    `yours/<name>` would use the first visitor's session for everyone in the batch.
+    """
+    original = demo.call_function
+
+    async def call_function(*args: Any, **kwargs: Any) -> Any:
+        requests = kwargs.get("requests", args[3] if len(args) > 3 else None)
+        token = _batch_requests.set(requests if isinstance(requests, list) else None)
+        try:
+            return await original(*args, **kwargs)
+        finally:
+            _batch_requests.reset(token)
+
+    demo.call_function = call_function  # type: ignore[method-assign]
+    return demo
+
+
+def _session_of_request(request: Any) -> str | None:
+    session_hash = getattr(request, "session_hash", None)
+    if not session_hash:
+        return None
+    with _lock:
+        return _by_hash.get(session_hash) or (session_hash if _valid(session_hash) else None)
+
+
+def batch_sessions(count: int) -> list[str | None]:
+    """The visitor behind each item of the batch being handled (outside a batch: the current one)."""
+    requests = _batch_requests.get()
+    if requests is None:
+        return [current_session()] * count
+    if len(requests) != count:  # never expected: refuse visitor models rather than guess owners
+        return [None] * count
+    return [_session_of_request(request) for request in requests]
 
 
 def on_load(stored: Any, request: gr.Request) -> str:

@@ -7,7 +7,7 @@ from typing import Callable
 import gradio as gr
 
 from aigc_demo.settings import ServeSettings
-from aigc_demo.ui import sessions, share
+from aigc_demo.ui import files, model_refs, sessions, share
 from aigc_demo.ui.code import build_code_tab
 from aigc_demo.ui.context import AppContext
 from aigc_demo.ui.digits import build_digits_tab
@@ -50,8 +50,11 @@ def theme() -> gr.themes.Base:
 
 def build_app(settings: ServeSettings | None = None) -> gr.Blocks:
     settings = settings or ServeSettings.from_env()
+    model_refs.install(settings)
     ctx = AppContext(settings=settings, tab_ids=[tab_id for tab_id, _ in TABS], user_dirs=sessions.SessionDirs())
-    with gr.Blocks(title=t("app.title"), analytics_enabled=False) as demo:
+    ttl = int(settings.public.ttl_seconds)  # Gradio deletes cached uploads and downloads this old
+    with gr.Blocks(title=t("app.title"), analytics_enabled=False,
+                   delete_cache=(int(min(settings.public.sweep_interval_s, ttl)), ttl)) as demo:
         with gr.Row(elem_id="app-header"):
             gr.Markdown(f"# {t('app.title')}\n{t('app.tagline')}")
             badge = gr.Markdown(t("app.device_loading"), elem_id="device-badge")
@@ -65,4 +68,4 @@ def build_app(settings: ServeSettings | None = None) -> gr.Blocks:
         demo.load(device_badge, outputs=badge, show_progress="hidden")
         sessions.attach(demo, ctx)
         share.attach(demo, ctx)  # ?tab=…&…&run=1 opens the page in a shared state
-    return demo
+    return sessions.track_batches(files.guard(demo))

@@ -7,7 +7,7 @@ from typing import Any, Iterator
 import gradio as gr
 
 from aigc_demo.services import textgen
-from aigc_demo.ui import share
+from aigc_demo.ui import model_refs, share
 from aigc_demo.ui.context import AppContext
 from aigc_demo.ui.errors import user_errors
 from aigc_demo.ui.generation import (build_look_inside, build_model_picker, build_sampling_controls,
@@ -61,14 +61,16 @@ def _plain(content: Any) -> str:
 
 def mode_for(model: str | None) -> tuple[Any, Any]:
     """Show the chat view for models with a chat template, the completion view otherwise."""
-    is_chat = bool(model) and textgen.is_chat_model(model)
+    ref = model_refs.resolve_or_none(model)
+    is_chat = bool(ref) and textgen.is_chat_model(ref)
     return gr.Column(visible=not is_chat), gr.Column(visible=is_chat)
 
 
 def build_text_tab(ctx: AppContext) -> None:
     gr.Markdown(t("text.intro"))
     model = build_model_picker(ctx, "text")
-    first_is_chat = bool(model.value) and textgen.is_chat_model(model.value)
+    first = model_refs.resolve_or_none(model.value)
+    first_is_chat = bool(first) and textgen.is_chat_model(first)
 
     with gr.Column(visible=not first_is_chat) as completion_view:
         with gr.Row():
@@ -103,13 +105,15 @@ def build_text_tab(ctx: AppContext) -> None:
 
     model.change(mode_for, model, [completion_view, chat_view], api_visibility="private")
     run = dict(fn=complete, inputs=[model, prompt, *sampling.inputs()],
-               outputs=[output, stats, full_text, sampling.seed], concurrency_id="textgen")
+               outputs=[output, stats, full_text, sampling.seed], concurrency_id="textgen",
+               concurrency_limit=textgen.CONCURRENT_STREAMS)
     events = [go.click(api_name="text_generate", **run), prompt.submit(api_visibility="private", **run),
               again.click(api_visibility="private", **run)]
     link_params = {"model": model, "prompt": prompt, **sampling.by_name()}
     link = share.target(ctx, "text", link_params, models={"model": share.picker_choices(ctx, model)},
                         **share.untick(sampling.randomize))
-    link.runners[""] = share.Runner(complete, run["inputs"], run["outputs"], {"concurrency_id": "textgen"},
+    link.runners[""] = share.Runner(complete, run["inputs"], run["outputs"],
+                                    {"concurrency_id": "textgen", "concurrency_limit": textgen.CONCURRENT_STREAMS},
                                     capture=link_params)
     for event in events:
         link.capture(event, link_params)
@@ -120,7 +124,8 @@ def build_text_tab(ctx: AppContext) -> None:
                 api_visibility="private")
 
     talk = dict(fn=chat, inputs=[model, message, chatbot, system, *sampling.inputs()],
-                outputs=[message, chatbot, chat_stats, sampling.seed], concurrency_id="textgen")
+                outputs=[message, chatbot, chat_stats, sampling.seed], concurrency_id="textgen",
+                concurrency_limit=textgen.CONCURRENT_STREAMS)
     send.click(api_name="text_chat", **talk)
     message.submit(api_visibility="private", **talk)
     chat_stop.click(stop_stream, queue=False, api_visibility="private")

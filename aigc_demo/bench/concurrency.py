@@ -1,0 +1,218 @@
+"""Concurrency benchmark: `python -m aigc_demo bench concurrency`: 1 client against N clients at
+once through the launched app's HTTP API (gradio_client), for text and digits.
+
+Each round runs the 1-client case then the N-client case, and rounds repeat (interleaved), so a
+shared machine's drift weighs on both alike; figures are medians over rounds and the ratio is
+N-client throughput over 1-client throughput (the figure to watch; targets: text >= 3x, time
+to first token with N clients <= 2x alone; digits >= 3x).
+
+- text: each client streams `/text_generate` (`--tokens` tokens, seeded sampling) and counts
+  the tokens the final stats line reports; time to first token is measured by the client (first
+  streamed update with text in it).
+- digits: each client asks `/digits_grid` for `--grid` digits, `--requests` requests per round in
+  all (1 client: one after the other).
+
+Text targets are model refs (`--text-models`): a weights folder, a hub id, or any ref the Text
+tab accepts (a remote engine's model once that dispatch exists), one set of rows each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Callable
+
+from aigc_demo.bench.common import median, print_table
+from aigc_demo.bench.digits import GAN, WEIGHTS, _free_port
+
+_TOKENS = re.compile(r"(\d+) tokens")
+_SERVER_TTFT = re.compile(r"first token after ([\d.]+) s")
+
+
+@contextlib.contextmanager
+def served_app(weights: str | Path, device: str = "auto", timeout_s: float = 300.0) -> Iterator[str]:
+    """The app in its own process (`python -m aigc_demo serve`), as visitors meet it: the clients
+    here do not share its interpreter lock. Yields its URL; stopped with SIGTERM afterwards."""
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}/"
+    log = tempfile.TemporaryFile(mode="w+")  # a pipe nobody reads could fill up and stall the app
+    server = subprocess.Popen([sys.executable, "-m", "aigc_demo", "serve", "--host", "127.0.0.1", "--port", str(port),
+                               "--weights-dir", str(weights), "--device", device],
+                              stdout=subprocess.DEVNULL, stderr=log, text=True)
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            if server.poll() is not None:
+                log.seek(0)
+                raise RuntimeError(f"the app exited at start: {log.read()[-2000:]}")
+            try:
+                with urllib.request.urlopen(url, timeout=5):
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"the app did not answer at {url} within {timeout_s:.0f} s") from None
+                time.sleep(0.5)
+        yield url
+    finally:
+        server.terminate()
+        try:
+            server.wait(30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        log.close()
+
+
+def connect(url: str, count: int) -> list[Any]:
+    """`count` gradio_client connections, made before any timing."""
+    from gradio_client import Client
+
+    return [Client(url, verbose=False, httpx_kwargs={"timeout": 300}) for _ in range(count)]
+
+
+def text_request(client: Any, model: str, tokens: int, seed: int) -> dict[str, float]:
+    """One streamed /text_generate call: tokens made, seconds, client-side time to first token."""
+    started = time.perf_counter()
+    job = client.submit(model, "ROMEO:\n", tokens, 0.8, 40, 1.0, 1.0, seed, False, api_name="/text_generate")
+    first = None
+    for update in job:
+        if first is None and update and update[0]:
+            first = time.perf_counter() - started
+    seconds = time.perf_counter() - started
+    final = job.outputs()[-1] if job.outputs() else None
+    if final is None:
+        raise RuntimeError(f"/text_generate returned nothing: {job.exception()!r}")
+    match = _TOKENS.search(final[1] or "")
+    if match is None:
+        raise RuntimeError(f"unexpected stats line: {final[1]!r}")
+    server = _SERVER_TTFT.search(final[1])
+    return {"tokens": float(match.group(1)), "seconds": seconds, "ttft": first if first is not None else seconds,
+            "server_ttft": float(server.group(1)) if server else float("nan")}
+
+
+def digits_request(client: Any, gan: str, count: int, seed: int) -> dict[str, float]:
+    started = time.perf_counter()
+    client.predict([], count, seed, 1.0, gan, api_name="/digits_grid")
+    return {"seconds": time.perf_counter() - started}
+
+
+def at_once(calls: list[Callable[[], dict[str, float]]]) -> tuple[float, list[dict[str, float]]]:
+    """Run the calls in threads at the same time; wall seconds and each call's figures."""
+    results: list[Any] = [None] * len(calls)
+
+    def work(i: int) -> None:
+        try:
+            results[i] = calls[i]()
+        except BaseException as err:  # noqa: BLE001 - raised after the join
+            results[i] = err
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(calls))]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    wall = time.perf_counter() - started
+    errors = [r for r in results if isinstance(r, BaseException)]
+    if errors:
+        raise RuntimeError(f"{len(errors)} request(s) failed: {errors[0]!r}")
+    return wall, results
+
+
+def text_rows(conns: list[Any], model: str, tokens: int, rounds: int) -> list[dict[str, Any]]:
+    """Tokens/s and time to first token: 1 client, then all `conns` at once, `rounds` times."""
+    clients = len(conns)
+    text_request(conns[0], model, 8, 0)  # warm: model loaded, first forward passes done
+    one_rate, one_ttft, many_rate, many_ttft, one_server, many_server = [], [], [], [], [], []
+    for r in range(rounds):
+        alone = text_request(conns[0], model, tokens, 1000 + r)
+        one_rate.append(alone["tokens"] / alone["seconds"])
+        one_ttft.append(alone["ttft"])
+        one_server.append(alone["server_ttft"])
+        wall, results = at_once([lambda i=i: text_request(conns[i], model, tokens, 2000 + 100 * r + i)
+                                 for i in range(clients)])
+        many_rate.append(sum(x["tokens"] for x in results) / wall)
+        many_ttft.append(median([x["ttft"] for x in results]))
+        many_server.append(median([x["server_ttft"] for x in results]))
+    name = Path(model).name if Path(model).exists() else model
+    rate1, rate_n = median(one_rate), median(many_rate)
+    ttft1, ttft_n = median(one_ttft), median(many_ttft)
+    return [
+        {"what": f"text {name}: 1 client, {tokens} tokens", "per_s": rate1, "ttft_s": ttft1, "ratio": 1.0},
+        {"what": f"text {name}: {clients} clients at once (target >= 3x)", "per_s": rate_n, "ttft_s": ttft_n,
+         "ratio": rate_n / rate1},
+        {"what": f"text {name}: time to first token, {clients} clients / 1 (target <= 2x)", "per_s": float("nan"),
+         "ttft_s": ttft_n, "ratio": ttft_n / ttft1},
+        {"what": f"text {name}: same, measured in the service (from its call to the first token)",
+         "per_s": float("nan"), "ttft_s": median(many_server), "ratio": median(many_server) / median(one_server)},
+    ]
+
+
+def digits_rows(conns: list[Any], gan: str, requests: int, count: int, rounds: int) -> list[dict[str, Any]]:
+    """Grids per second: 1 client making `requests` requests in a row, then all `conns` at once."""
+    clients = len(conns)
+    if requests % clients:
+        raise ValueError(f"requests ({requests}) must be a multiple of clients ({clients})")
+    digits_request(conns[0], gan, count, 0)
+    one, many = [], []
+    for r in range(rounds):
+        started = time.perf_counter()
+        for i in range(requests):
+            digits_request(conns[0], gan, count, 1 + i + r * requests)
+        one.append(requests / (time.perf_counter() - started))
+        per = requests // clients
+
+        def client_calls(i: int) -> dict[str, float]:
+            for k in range(per):
+                digits_request(conns[i], gan, count, 10_000 + r * requests + i * per + k)
+            return {}
+
+        wall, _ = at_once([lambda i=i: client_calls(i) for i in range(clients)])
+        many.append(requests / wall)
+    rate1, rate_n = median(one), median(many)
+    return [
+        {"what": f"digits {count}-digit grid: 1 client, {requests} in a row", "per_s": rate1,
+         "ttft_s": float("nan"), "ratio": 1.0},
+        {"what": f"digits: {clients} clients at once, {requests} in all (target >= 3x)", "per_s": rate_n,
+         "ttft_s": float("nan"), "ratio": rate_n / rate1},
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m aigc_demo bench concurrency", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--weights", default=str(WEIGHTS), help="weights folder the app serves")
+    parser.add_argument("--text-models", default="",
+                        help="comma-separated model refs for the text rows (default: WEIGHTS/gpt-shakespeare)")
+    parser.add_argument("--gan", default="", help="GAN folder for the digits rows (default: WEIGHTS/dcgan-mnist)")
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--tokens", type=int, default=200, help="tokens per text request")
+    parser.add_argument("--grid", type=int, default=64, help="digits per grid request")
+    parser.add_argument("--requests", type=int, default=16, help="digit requests per round")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (median reported)")
+    parser.add_argument("--skip", default="", help="comma-separated: text, digits")
+    parser.add_argument("--device", default="auto")
+    args = parser.parse_args(argv)
+    skip = {s.strip() for s in args.skip.split(",") if s.strip()}
+    weights = Path(args.weights)
+    models = [m for m in args.text_models.split(",") if m] or [str(weights / "gpt-shakespeare")]
+    gan = args.gan or str(weights / GAN.name)
+    rows: list[dict[str, Any]] = []
+    with served_app(weights, args.device) as url:
+        conns = connect(url, args.clients)
+        if "text" not in skip:
+            for model in models:
+                rows += text_rows(conns, model, args.tokens, args.rounds)
+        if "digits" not in skip:
+            rows += digits_rows(conns, gan, args.requests, args.grid, args.rounds)
+    print_table(f"1 vs {args.clients} clients through the app's API (app in its own process, "
+                f"median of {args.rounds} interleaved rounds)", rows)
+    return 0

@@ -1,0 +1,92 @@
+"""Files in and out: a file input is only a file this visitor uploaded; a file out is a copy in
+Gradio's cache, so no server path or session id ever reaches a response.
+
+Gradio 6 already refuses, for event calls, a FileData whose path is outside its upload folder;
+it answers with a bare "error". `guard(demo)` turns that refusal into a clear message, and
+`uploaded` checks again in every handler that takes files: the path must be a regular file in
+the upload folder that Gradio's upload route created (`Blocks.upload_file_set`), not, say, a
+cached output of another visitor. Gradio's upload route is not tied to a session, so "this
+visitor" means "whoever holds the unguessable path the upload returned".
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+from gradio import processing_utils, utils
+from gradio.context import LocalContext
+from gradio.exceptions import InvalidPathError
+
+NOT_UPLOADED = ("That file was not uploaded to this page: upload it with the file box (from a script, "
+                "use gradio_client's handle_file).")
+
+
+def _path_of(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, dict):
+        value = value.get("path")
+    else:
+        value = getattr(value, "path", None) or getattr(value, "name", None) or value
+    if not isinstance(value, (str, Path)):
+        raise ValueError(NOT_UPLOADED)
+    return str(value)
+
+
+def _upload_set() -> set[str] | None:
+    blocks = LocalContext.blocks.get(None)
+    return getattr(blocks, "upload_file_set", None) if blocks is not None and blocks.has_launched else None
+
+
+def uploaded(value: Any) -> str | None:
+    """The server path of a file this page uploaded (None for no file); ValueError otherwise."""
+    path = _path_of(value)
+    if path is None:
+        return None
+    folder = os.path.realpath(utils.get_upload_folder())
+    real = os.path.realpath(path)
+    if os.path.commonpath([folder, real]) != folder or not os.path.isfile(real) or os.path.islink(path):
+        raise ValueError(NOT_UPLOADED)
+    known = _upload_set()
+    if known is not None and path not in known and real not in known:
+        raise ValueError(NOT_UPLOADED)
+    return real
+
+
+def uploaded_list(value: Any) -> list[str]:
+    """`uploaded` for a multi-file input."""
+    if not value:
+        return []
+    items = value if isinstance(value, (list, tuple)) else [value]
+    return [p for p in (uploaded(item) for item in items) if p]
+
+
+def serve_file(path: str | Path) -> str:
+    """A copy of `path` in Gradio's cache (named by its content hash), which is what is handed out."""
+    return processing_utils.save_file_to_cache(str(path), utils.get_upload_folder())
+
+
+def serve_bytes(data: bytes, name: str) -> str:
+    """`data` as a file named `name` in Gradio's cache; the staging folder is removed at once."""
+    with tempfile.TemporaryDirectory(prefix="aigc-out-") as folder:
+        path = Path(folder) / name
+        path.write_bytes(data)
+        return serve_file(path)
+
+
+def guard(demo: gr.Blocks) -> gr.Blocks:
+    """Make Gradio's own refusal of a non-uploaded file path a clear message in the page."""
+    original = demo.preprocess_data
+
+    async def preprocess_data(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return await original(*args, **kwargs)
+        except InvalidPathError:
+            raise gr.Error(NOT_UPLOADED) from None
+
+    demo.preprocess_data = preprocess_data  # type: ignore[method-assign]
+    return demo
