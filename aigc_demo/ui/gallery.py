@@ -51,7 +51,7 @@ def card_header(spec: ModelSpec) -> str:
             size += " · " + t("gallery.size", size=spec.size_mb)
     lines = [f"### {spec.title}", f"`{t(f'task.{spec.task}') if spec.task in TASKS else spec.task_label}` · `{spec.family}` · {origin}"]
     if spec.error is None:
-        lines.append(size + (" · " + t("gallery.license", license=spec.license) if spec.license else ""))
+        lines.append(size + (" · " + t("gallery.license", license=f"`{spec.license}`") if spec.license else ""))
     if spec.description:
         lines.append(spec.description)
     return "\n\n".join(lines)

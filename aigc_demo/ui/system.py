@@ -30,8 +30,9 @@ def device_badge() -> str:
 
 def _hub_line(hub: dict[str, Any]) -> str:
     if hub["reachable"] is None:
-        return t("system.hub_user", detail=hub["detail"]) if hub["offline_mode"] else t("system.hub_online_user")
-    return t("system.hub_reachable") if hub["reachable"] else t("system.hub_offline", detail=hub["detail"])
+        detail = localize(hub["detail"])
+        return t("system.hub_user", detail=detail) if hub["offline_mode"] else t("system.hub_online_user")
+    return t("system.hub_reachable") if hub["reachable"] else t("system.hub_offline", detail=localize(hub["detail"]))
 
 
 def report_markdown(report: dict[str, Any]) -> str:
@@ -39,7 +40,7 @@ def report_markdown(report: dict[str, Any]) -> str:
     device = report["device"]
     return "\n".join([
         f"### {t('system.device')}", f"**{describe_device(device)}**", "",
-        t("system.machine", python=report["python"], platform=report["platform"], cpus=report["cpu_count"],
+        t("system.machine", python=report["python"], platform=f"`{report['platform']}`", cpus=report["cpu_count"],
           memory=report["process_memory_mb"]),
         "", f"### {t('system.hub')}", _hub_line(report["hub"]),
     ])

@@ -427,6 +427,8 @@ STRINGS: dict[str, str] = {
     "msg.storage.quota_adding": "Your files on this server (jobs, drawings, saved models) take {mine} MB of the {limit} MB each visitor may use, and this needs {adding} MB more. Download what you want to keep; files are deleted {hours} hours after their last use.",
     "msg.storage.quota": "Your files on this server (jobs, drawings, saved models) take {mine} MB of the {limit} MB each visitor may use. Download what you want to keep; files are deleted {hours} hours after their last use.",
     "msg.model_ids.refused": "That model is not one this app offers you: pick one from the list, one of your saved models (yours/<name>), or type a Hugging Face id such as owner/name.",
+    "msg.env.user_offline": "HF_HUB_OFFLINE={value} set by the user",
+    "msg.env.no_answer": "{host}:443 gave no answer in {seconds} s",
     "msg.oom": "Out of memory: try a smaller size or count, or unload models in the System tab.",
     'msg.digits.seed_must_be_a': 'Seed must be a whole number, got {seed}',
     'msg.digits.seed_must_be_or': 'Seed must be 0 or more (got {value})',

@@ -415,6 +415,8 @@ STRINGS: dict[str, str] = {
     "msg.storage.quota_adding": "你在本服务器上的文件（任务、手绘、保存的模型）已占用 {mine} MB，每位访客的上限是 {limit} MB，而这次还需要 {adding} MB。请下载想保留的内容；文件在最后一次使用 {hours} 小时后删除。",
     "msg.storage.quota": "你在本服务器上的文件（任务、手绘、保存的模型）已占用 {mine} MB，每位访客的上限是 {limit} MB。请下载想保留的内容；文件在最后一次使用 {hours} 小时后删除。",
     "msg.model_ids.refused": "这个模型不在本应用为你提供的范围内：请从列表中选择，或选择你保存的模型（yours/<名称>），或输入 Hugging Face ID，例如 owner/name。",
+    "msg.env.user_offline": "用户设置了 HF_HUB_OFFLINE={value}",
+    "msg.env.no_answer": "{host}:443 在 {seconds} 秒内没有响应",
     "msg.oom": "内存不足：请减小尺寸或数量，或在“系统”页卸载一些模型。",
     'msg.digits.seed_must_be_a': '随机种子必须是整数，当前为 {seed}',
     'msg.digits.seed_must_be_or': '随机种子不能小于 0（当前为 {value}）',
