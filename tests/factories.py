@@ -13,7 +13,7 @@ from aigc_demo.modelcard import write_model_card
 
 def make_model_folder(folder: Path, *, title: str, task: str, family: str, tab: str | None,
                       shape: tuple[int, ...] = (10, 20), metrics: list[dict] | None = None,
-                      sample: bool = True) -> Path:
+                      sample: bool = True, sample_text: str | None = None, description: str = "") -> Path:
     """A folder the catalog accepts: README.md card, model.safetensors, optional sample.png."""
     from safetensors.numpy import save_file
 
@@ -21,6 +21,10 @@ def make_model_folder(folder: Path, *, title: str, task: str, family: str, tab: 
     save_file({"weight": np.zeros(shape, dtype=np.float16), "bias": np.zeros(shape[-1], np.float16)},
               str(folder / "model.safetensors"))
     gallery = {"title": title, "task": task, "family": family, "tab": tab, "metrics": metrics or []}
+    if sample_text:
+        gallery["sample_text"] = sample_text
+    if description:
+        gallery["description"] = description
     if sample:
         Image.fromarray((np.indices((28, 28)).sum(0) * 4).astype(np.uint8)).save(folder / "sample.png")
         gallery["sample"] = "sample.png"
@@ -96,6 +100,31 @@ def make_catalog_dir(root: Path) -> Path:
     make_model_folder(root / "toy-gpt", title="Toy GPT", task="text-generation", family="gpt",
                       tab="text", shape=(4, 8), sample=False)
     make_broken_folder(root / "broken-model")
+    return root
+
+
+# (task, family, tab, how many) for the 50-model catalog: with the curated hub models (two each of
+# text, code and text to image) every task's count differs (15, 13, 11, 10, 7), so a filter change
+# is seen in the count line.
+MANY_MODELS = (("image-generation", "gan", "digits", 15), ("text-generation", "gpt", "text", 11),
+               ("code-generation", "gpt", "code", 9), ("text-to-image", "diffusion", "image", 8),
+               ("classification", "classifier", "digits", 7))
+HOSTILE_TITLE = 'Model <img src=x onerror="window.__pwned=1"> ${1+1} {{x}} & "quoted"'
+
+
+def make_many_models(root: Path) -> Path:
+    """50 model folders of every task (placeholder weights), most with a sample image or text,
+    metrics and a description; one title is hostile HTML, which the gallery must show as text."""
+    index = 0
+    for task, family, tab, count in MANY_MODELS:
+        for number in range(count):
+            title = HOSTILE_TITLE if index == 0 else f"{family.upper()} model {number + 1} ({task})"
+            make_model_folder(root / f"m{index:02d}-{family}", title=title, task=task, family=family, tab=tab,
+                              shape=(4, 4), sample=index % 3 != 2,
+                              sample_text="def f(x):\n    return x < 1 and x > 0\n" if index % 3 == 2 else None,
+                              description=f"Fixture model {index}: <b>not bold</b>.",
+                              metrics=[{"name": "FID", "value": 10 + index, "lower_is_better": True}])
+            index += 1
     return root
 
 

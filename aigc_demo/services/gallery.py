@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import io
 from dataclasses import asdict
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +15,7 @@ from aigc_demo.services.model_ids import listed_id
 MAX_SAMPLE_BYTES = 2 * 2**20  # larger sample images are left out of the JSON
 
 ALL = "all"
+THUMBNAIL_SIDE = 240  # px: a card shows its sample at most this big
 
 
 def list_models(weights_dir: str | Path, task: str = ALL, source: str = ALL,
@@ -84,3 +87,43 @@ def public_model(spec: ModelSpec, session: str | None = None) -> dict[str, Any]:
     if spec.error and spec.folder:
         data["error"] = spec.error.replace(str(Path(spec.folder).parent), "…")
     return data
+
+
+def picker_specs(weights_dir: str | Path, tab: str, user_dirs: list[str | Path] | None = None,
+                 families: tuple[str, ...] | None = None) -> list[ModelSpec]:
+    """The usable catalog entries of one tab, in picker order (local models first, then hub ids).
+
+    Entries whose card is broken are left out (the gallery shows why)."""
+    return [spec for spec in build_catalog(weights_dir, user_dirs)
+            if spec.tab == tab and not spec.error and (not families or spec.family in families)]
+
+
+def picker_ref(spec: ModelSpec, user_dirs: Any = None, session: str | None = None) -> str:
+    """The id a picker lists for `spec`: never a server path (services/model_ids.py)."""
+    return listed_id(spec, _session_of(user_dirs, session))
+
+
+def thumbnail_data_uri(path: str | Path, side: int = THUMBNAIL_SIDE) -> str | None:
+    """A card's sample image as a small `data:image/webp` URI (no server path reaches the page);
+    None when the file cannot be read. Cached per file version, so a refresh re-encodes nothing."""
+    file = Path(path)
+    try:
+        stat = file.stat()
+    except OSError:
+        return None
+    return _thumbnail(str(file), stat.st_mtime_ns, stat.st_size, side)
+
+
+@lru_cache(maxsize=512)
+def _thumbnail(path: str, _mtime_ns: int, _size: int, side: int) -> str | None:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            image = image.convert("L" if image.mode in ("1", "L", "P;L") else "RGB")
+            image.thumbnail((side, side), Image.Resampling.LANCZOS)
+            buffer = io.BytesIO()
+            image.save(buffer, "WEBP", quality=85, method=4)
+    except (OSError, UnidentifiedImageError, ValueError):
+        return None
+    return "data:image/webp;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")

@@ -9,10 +9,12 @@ import gradio as gr
 
 from aigc_demo.services import textgen
 from aigc_demo.ui import share
+from aigc_demo.ui.availability import generate_state, generate_view
 from aigc_demo.ui.context import AppContext
 from aigc_demo.ui.errors import user_errors
 from aigc_demo.ui.generation import (build_look_inside, build_model_picker, build_sampling_controls,
                                      load_with_progress, make_settings, new_stop, stats_line, stop_stream)
+from aigc_demo.ui.lead import build_lead
 from aigc_demo.ui.strings import t
 
 EXAMPLES = [
@@ -57,17 +59,21 @@ def complete_code(model: str, code: str, stop_at_function_end: bool, max_new_tok
 
 
 def build_code_tab(ctx: AppContext) -> None:
-    gr.Markdown(t("code.intro"))
+    build_lead("code")
     model = build_model_picker(ctx, "code")
     editor = gr.Code(EXAMPLES[0], language="python", label=t("code.editor"), lines=18, max_lines=40,
                      interactive=True, elem_id="code-editor")
-    with gr.Row():
-        go = gr.Button(t("code.complete"), variant="primary", elem_id="code-generate")
-        stop = gr.Button(t("gen.stop"), variant="stop", elem_id="code-stop")
-        again = gr.Button(t("gen.regenerate"))
-        clear = gr.Button(t("gen.clear"))
-        function_end = gr.Checkbox(True, label=t("code.function_end"), info=t("code.function_end_info"),
-                                   elem_id="code-function-end")
+    view = generate_view(model.value, t("code.complete"))
+    with gr.Row(elem_classes="compact-buttons"):
+        go = gr.Button(view.label, variant=view.variant, interactive=view.interactive,
+                       elem_id="code-generate", min_width=0)
+        stop = gr.Button(t("gen.stop"), variant="stop", elem_id="code-stop", min_width=0)
+        again = gr.Button(t("gen.regenerate"), elem_id="code-regenerate", min_width=0,
+                          interactive=view.interactive)
+        clear = gr.Button(t("gen.clear"), elem_id="code-clear", min_width=0)
+    note = gr.Markdown(view.note, visible=bool(view.note), elem_id="code-model-note", elem_classes="avail-note")
+    function_end = gr.Checkbox(True, label=t("code.function_end"), info=t("code.function_end_info"),
+                               elem_id="code-function-end")
     with gr.Row():
         badge = gr.Markdown(elem_id="code-badge")
         stats = gr.Markdown(elem_id="code-stats")
@@ -76,6 +82,8 @@ def build_code_tab(ctx: AppContext) -> None:
     sampling = build_sampling_controls("code", max_new_tokens=200)
     build_look_inside("code", model, editor)
 
+    model.change(lambda ref: generate_state(ref, t("code.complete"), extra=1), model, [note, go, again],
+                 api_visibility="private", show_progress="hidden", queue=False)
     code_before = gr.State("")  # what Regenerate starts from: the code before the last completion
     outputs = [editor, stats, badge, sampling.seed, code_before]
     events = [go.click(complete_code, [model, editor, function_end, *sampling.inputs()], outputs,

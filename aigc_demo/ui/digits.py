@@ -20,6 +20,7 @@ from aigc_demo.ui import model_refs, sessions, share
 from aigc_demo.ui.context import AppContext
 from aigc_demo.ui.files import serve_bytes
 from aigc_demo.ui.errors import user_errors
+from aigc_demo.ui.lead import build_help, build_lead
 from aigc_demo.ui.strings import t
 
 BATCH = 8  # requests Gradio groups into one forward pass
@@ -132,7 +133,7 @@ def _picker(label: str, choices: list[tuple[str, str]], elem_id: str) -> gr.Drop
 
 def build_digits_tab(ctx: AppContext) -> None:
     models = digit_models(ctx)
-    gr.Markdown(t("digits.intro"))
+    build_lead("digits")
     with gr.Accordion(t("digits.models"), open=False):
         with gr.Row():
             gan = _picker(t("digits.role.gan"), models["gan"], "digits-gan")
@@ -142,9 +143,9 @@ def build_digits_tab(ctx: AppContext) -> None:
     for role, picker in (("gan", gan), ("vae", vae), ("vae2d", vae2d), ("classifier", classifier)):
         ctx.register_picker(picker, lambda role=role: digit_models(ctx)[role])
 
-    with gr.Tabs() as parts:
+    with gr.Tabs(overflow_behavior="wrap") as parts:
         with gr.Tab(t("digits.grid"), id="digits-grid"):
-            gr.Markdown(t("digits.grid_help"))
+            build_help("digits.grid_lead", "digits.grid_help", "digits-grid")
             with gr.Row():
                 with gr.Column(scale=1):
                     chosen = gr.CheckboxGroup([str(d) for d in range(10)], label=t("digits.which"),
@@ -168,7 +169,7 @@ def build_digits_tab(ctx: AppContext) -> None:
                 concurrency_limit=1)  # one group at a time, so waiting requests share a forward pass
 
         with gr.Tab(t("digits.write"), id="digits-write"):
-            gr.Markdown(t("digits.write_help"))
+            build_help("digits.write_lead", "digits.write_help", "digits-write")
             with gr.Row():
                 with gr.Column(scale=1):
                     text = gr.Textbox("2026", label=t("digits.text"), max_length=svc.MAX_TEXT * 4,
@@ -188,7 +189,7 @@ def build_digits_tab(ctx: AppContext) -> None:
                 text.submit(write_digits, [text, style, neatness, gan], [line, download], api_visibility="private")]
 
         with gr.Tab(t("digits.walk"), id="digits-walk"):
-            gr.Markdown(t("digits.walk_help"))
+            build_help("digits.walk_lead", "digits.walk_help", "digits-walk")
             with gr.Row():
                 with gr.Column(scale=1):
                     kind = gr.Radio([(t("digits.walk_gan"), "gan"), (t("digits.walk_vae"), "vae")], value="gan",
@@ -227,7 +228,7 @@ def build_digits_tab(ctx: AppContext) -> None:
                        [seen, reconstruction, probabilities, scatter, where], api_name="digits_sketch")
 
         with gr.Tab(t("digits.map"), id="digits-map") as map_tab:
-            gr.Markdown(t("digits.map_help"))
+            build_help("digits.map_lead", "digits.map_help", "digits-map")
             with gr.Row():
                 manifold = gr.Image(label=t("digits.map_out"), type="pil", elem_id="digits-map-out")
                 test_scatter = gr.Image(label=t("digits.scatter"), type="pil")

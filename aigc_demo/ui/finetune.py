@@ -23,6 +23,7 @@ from aigc_demo.ui.context import AppContext
 from aigc_demo.ui.digits import digit_sketchpad
 from aigc_demo.ui.errors import user_errors
 from aigc_demo.ui.files import serve_file, uploaded, uploaded_list
+from aigc_demo.ui.lead import build_lead
 from aigc_demo.ui.strings import t
 
 POLL_S = 1.0
@@ -119,8 +120,8 @@ def build_finetune_tab(ctx: AppContext) -> None:
     first = choices[0][1] if choices else None
     defaults = default_settings(_family(first) or "gan")
 
-    gr.Markdown(t("finetune.intro", max_steps=manager.config.max_steps,
-                  max_mb=int(manager.config.max_upload_mb), jobs=manager.config.max_concurrent))
+    build_lead("finetune", max_steps=manager.config.max_steps,
+               max_mb=int(manager.config.max_upload_mb), jobs=manager.config.max_concurrent)
     job_id = gr.State(None)
     seen = gr.State(None)
     with gr.Row():
@@ -282,8 +283,8 @@ def build_finetune_tab(ctx: AppContext) -> None:
                   request: gr.Request) -> tuple[str, str]:
         """Start fine-tuning `ref` on the chosen data; returns the job id and its status."""
         session = session_of(request)
-        if model_ref not in [value for _, value in model_choices(ctx)]:
-            raise ValueError(t("finetune.pick_model"))
+        if model_ref not in [value for _, value in model_choices(ctx)] and not ctx.settings.public.allow_local_paths:
+            raise ValueError(t("finetune.pick_model"))  # the same text whatever was sent
         base = svc.base_model(model_refs.resolve(model_ref))
         settings = settings_from(steps_n, batch_size, learning_rate, optimizer_name, gan_loss_name, kl, seed_n,
                                  sample_every_n, block, rank, unlabelled_digit)

@@ -29,10 +29,10 @@ def new_stop(request: gr.Request | None) -> threading.Event:
 def build_model_picker(ctx: Any, tab: str) -> gr.Dropdown:
     """The causal-LM picker of the Text and Code tabs: our models, then hub ids, or any typed id;
     refreshed with the visitor's own saved models."""
-    from aigc_demo.services.gallery import models_for_tab
+    from aigc_demo.ui.availability import picker_choices
 
     def choices() -> list[tuple[str, str]]:
-        return models_for_tab(ctx.settings.weights_dir, tab, ctx.user_dirs)
+        return picker_choices(ctx.settings.weights_dir, tab, ctx.user_dirs)
 
     initial = choices()
     picker = gr.Dropdown(initial, value=initial[0][1] if initial else None, label=t("gen.model"),

@@ -10,14 +10,15 @@ from typing import Any
 
 import gradio as gr
 
-from aigc_demo.services.gallery import models_for_tab
 from aigc_demo.services.imagegen import (MAX_GUIDANCE, MAX_IMAGES, MAX_SEED, MAX_STEPS, ImageSettings,
                                          generate_images, model_defaults, read_image_settings)
 from aigc_demo.ui import model_refs, share
+from aigc_demo.ui.availability import generate_state, generate_view, picker_choices
 from aigc_demo.ui.context import AppContext
 from aigc_demo.ui.files import uploaded
 from aigc_demo.ui.errors import user_errors
 from aigc_demo.ui.messages import localize
+from aigc_demo.ui.lead import build_lead
 from aigc_demo.ui.strings import t
 
 SIZE_MIN, SIZE_MAX = 32, 1024
@@ -25,7 +26,7 @@ SIZE_MIN, SIZE_MAX = 32, 1024
 
 def image_choices(ctx: AppContext) -> list[tuple[str, str]]:
     """(label, reference) for every text-to-image model: local folders first, then hub ids."""
-    return models_for_tab(ctx.settings.weights_dir, "image", ctx.user_dirs, families=("diffusion",))
+    return picker_choices(ctx.settings.weights_dir, "image", ctx.user_dirs, families=("diffusion",))
 
 
 def _info(batch: Any) -> str:
@@ -38,7 +39,7 @@ def _info(batch: Any) -> str:
 
 
 def build_image_tab(ctx: AppContext) -> None:
-    gr.Markdown(t("image.intro"))
+    build_lead("image")
     choices = image_choices(ctx)
     first = choices[0][1] if choices else None
     start = model_defaults(model_refs.resolve_or_none(first) or "") if first else {}
@@ -66,7 +67,12 @@ def build_image_tab(ctx: AppContext) -> None:
                          elem_id="image-seed", scale=2)
         random_seed = gr.Checkbox(value=True, label=t("image.random_seed"), elem_id="image-random-seed", scale=1)
         reuse = gr.Button(t("image.reuse_seed"), size="sm", scale=1, elem_id="image-reuse")
-    generate = gr.Button(t("image.generate"), variant="primary", elem_id="image-generate")
+    with gr.Row(equal_height=True):
+        view = generate_view(first, t("image.generate"))
+        generate = gr.Button(view.label, variant=view.variant, interactive=view.interactive,
+                             elem_id="image-generate", scale=1, min_width=160)
+        note = gr.Markdown(view.note, visible=bool(view.note), elem_id="image-model-note",
+                           elem_classes="avail-note")
     info = gr.Markdown(elem_id="image-info")
     gallery = gr.Gallery(label=t("image.results"), columns=4, height="auto", format="png",
                          elem_id="image-results", interactive=False)
@@ -132,6 +138,8 @@ def build_image_tab(ctx: AppContext) -> None:
 
     # .input, not .change: restoring settings from a PNG sets the model and must keep its values
     model.input(pick_model, model, [steps, guidance, width, height], api_visibility="private")
+    model.change(lambda ref: generate_state(ref, t("image.generate")), model, [note, generate],
+                 api_visibility="private", show_progress="hidden", queue=False)
 
     @user_errors
     def add_model(repo_id: str) -> tuple[Any, ...]:

@@ -30,11 +30,51 @@ TABS: list[tuple[str, Callable[[AppContext], None]]] = [
 ]
 
 CSS = """
-.model-card { border: 1px solid var(--border-color-primary); border-radius: 12px; padding: 12px; }
-.model-card .card-error { color: var(--error-text-color); }
+#app-header { align-items: center; gap: 0 16px; }
+#app-header h1 { margin: 0; }
+#app-header p { margin: 2px 0 0; }
+#device-badge { flex: 0 1 auto !important; min-width: fit-content !important; }
+.tab-lead p { font-size: 1.05em; margin: 0; }
+.how-it-works { margin-top: 0; }
 .metric-badge { display: inline-block; padding: 2px 8px; margin: 2px; border-radius: 999px;
                 background: var(--color-accent-soft); font-size: 0.85em; }
-#app-header h1 { margin-bottom: 0; }
+#gallery-count { margin: 4px 0 8px; font-weight: 600; }
+#gallery-cards { display: grid; gap: 12px; align-items: start;
+                 grid-template-columns: repeat(auto-fill, minmax(min(300px, 100%), 1fr)); }
+.model-card { border: 1px solid var(--border-color-primary); border-radius: 12px; padding: 10px 12px;
+              background: var(--block-background-fill); }
+.model-card > summary { list-style: none; cursor: pointer; display: flex; flex-direction: column; gap: 4px; }
+.model-card > summary::-webkit-details-marker { display: none; }
+.model-card .card-title { font-weight: 600; font-size: 1.1em; }
+.model-card .card-title::before { content: "▸ "; color: var(--body-text-color-subdued); }
+.model-card[open] .card-title::before { content: "▾ "; }
+.model-card .card-kind { font-size: 0.9em; color: var(--body-text-color-subdued); }
+.model-card .card-body { margin-top: 6px; }
+.model-card .card-body p { margin: 4px 0; }
+.model-card .card-error { color: var(--error-text-color); }
+.model-card .card-sample { display: block; width: min(220px, 100%); height: auto; margin: 8px auto;
+                           border-radius: 8px; image-rendering: pixelated; }
+.model-card .card-code { max-height: 11em; overflow: auto; font-size: 0.85em; padding: 8px; margin: 6px 0;
+                         border-radius: 8px; background: var(--background-fill-secondary); white-space: pre-wrap; }
+.avail { display: inline-block; width: fit-content; padding: 1px 8px; border-radius: 999px; font-size: 0.85em; }
+.avail-ready { background: #e3f6e8; color: #17592b; }
+.avail-missing { background: #fff1dc; color: #7a4100; }
+.card-open { align-self: flex-start; margin-top: 4px; padding: 4px 12px; border-radius: var(--button-small-radius);
+             background: var(--button-primary-background-fill); color: var(--button-primary-text-color);
+             font-size: var(--button-small-text-size); cursor: pointer; }
+.card-open:hover { background: var(--button-primary-background-fill-hover); }
+.avail-note p { margin: 0; font-size: 0.9em; }
+.compact-buttons { flex-wrap: nowrap !important; gap: 6px !important; }
+.compact-buttons > * { min-width: 0 !important; flex: 1 1 0 !important; }
+@media (max-width: 640px) {
+  #app-header { gap: 0 8px; }
+  #app-header h1 { font-size: 1.35rem; }
+  #app-header p { font-size: 0.82rem; line-height: 1.3; }
+  #app-header > * { min-width: 0 !important; }
+  .compact-buttons > button { padding: 6px 4px !important; font-size: 0.9em !important; }
+  #gallery-source { --checkbox-label-padding: 3px 8px; --checkbox-label-text-size: 0.85rem; }
+  #gallery-source .wrap { gap: 6px !important; }
+}
 .share-row { align-items: center; }
 """
 
@@ -60,7 +100,7 @@ def build_app(settings: ServeSettings | None = None) -> gr.Blocks:
             badge = gr.Markdown(t("app.device_loading"), elem_id="device-badge")
         ctx.session = sessions.browser_session()
         ctx.models_changed = gr.State(0)
-        with gr.Tabs() as tabs:
+        with gr.Tabs(overflow_behavior="wrap", elem_id="app-tabs") as tabs:
             ctx.tabs = tabs
             for tab_id, build in TABS:
                 with gr.Tab(t(f"tab.{tab_id}"), id=tab_id, elem_id=f"tab-{tab_id}"):

@@ -8,6 +8,7 @@ import gradio as gr
 
 from aigc_demo.services.system import system_report, unload_model
 from aigc_demo.ui.context import AppContext
+from aigc_demo.ui.lead import build_lead
 from aigc_demo.ui.messages import localize
 from aigc_demo.ui.strings import t
 
@@ -63,7 +64,7 @@ def loaded_rows(report: dict[str, Any]) -> list[list[Any]]:
 
 
 def build_system_tab(ctx: AppContext) -> None:
-    gr.Markdown(t("system.intro"))
+    build_lead("system")
     refresh = gr.Button(t("system.refresh"), size="sm")
     with gr.Row():
         summary = gr.Markdown(elem_id="system-summary")

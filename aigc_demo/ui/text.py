@@ -8,10 +8,12 @@ import gradio as gr
 
 from aigc_demo.services import textgen
 from aigc_demo.ui import model_refs, share
+from aigc_demo.ui.availability import generate_state, generate_view
 from aigc_demo.ui.context import AppContext
 from aigc_demo.ui.errors import user_errors
 from aigc_demo.ui.generation import (build_look_inside, build_model_picker, build_sampling_controls,
                                      load_with_progress, make_settings, new_stop, stats_line, stop_stream)
+from aigc_demo.ui.lead import build_lead
 from aigc_demo.ui.strings import t
 
 EXAMPLES = ["ROMEO:\n", "First Citizen:\nBefore we proceed any further, hear me speak.\n",
@@ -67,7 +69,7 @@ def mode_for(model: str | None) -> tuple[Any, Any]:
 
 
 def build_text_tab(ctx: AppContext) -> None:
-    gr.Markdown(t("text.intro"))
+    build_lead("text")
     model = build_model_picker(ctx, "text")
     first = model_refs.resolve_or_none(model.value)
     first_is_chat = bool(first) and textgen.is_chat_model(first)
@@ -77,11 +79,16 @@ def build_text_tab(ctx: AppContext) -> None:
             with gr.Column(scale=1):
                 prompt = gr.Textbox(label=t("text.prompt"), lines=6, max_lines=6, elem_id="text-prompt",
                                     placeholder=t("text.prompt_placeholder"))
-                with gr.Row():
-                    go = gr.Button(t("gen.generate"), variant="primary", elem_id="text-generate")
-                    stop = gr.Button(t("gen.stop"), variant="stop", elem_id="text-stop")
-                    again = gr.Button(t("gen.regenerate"), elem_id="text-regenerate")
-                    clear = gr.Button(t("gen.clear"), elem_id="text-clear")
+                view = generate_view(model.value, t("gen.generate"))
+                with gr.Row(elem_classes="compact-buttons"):
+                    go = gr.Button(view.label, variant=view.variant, interactive=view.interactive,
+                                   elem_id="text-generate", min_width=0)
+                    stop = gr.Button(t("gen.stop"), variant="stop", elem_id="text-stop", min_width=0)
+                    again = gr.Button(t("gen.regenerate"), elem_id="text-regenerate", min_width=0,
+                                      interactive=view.interactive)
+                    clear = gr.Button(t("gen.clear"), elem_id="text-clear", min_width=0)
+                note = gr.Markdown(view.note, visible=bool(view.note), elem_id="text-model-note",
+                                   elem_classes="avail-note")
                 gr.Examples([[e] for e in EXAMPLES], [prompt], label=t("gen.examples"))
             with gr.Column(scale=1):
                 output = gr.Textbox(label=t("text.output"), lines=14, max_lines=14, interactive=False,
@@ -104,6 +111,8 @@ def build_text_tab(ctx: AppContext) -> None:
     sampling = build_sampling_controls("text", max_new_tokens=300)
 
     model.change(mode_for, model, [completion_view, chat_view], api_visibility="private")
+    model.change(lambda ref: generate_state(ref, t("gen.generate"), extra=1), model, [note, go, again],
+                 api_visibility="private", show_progress="hidden", queue=False)
     run = dict(fn=complete, inputs=[model, prompt, *sampling.inputs()],
                outputs=[output, stats, full_text, sampling.seed], concurrency_id="textgen",
                concurrency_limit=textgen.CONCURRENT_STREAMS)

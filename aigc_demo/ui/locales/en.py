@@ -11,6 +11,7 @@ STRINGS: dict[str, str] = {
     ),
     "app.device_loading": "Checking the hardware…",
     "app.device_badge": "Running on **{device}**",
+    "common.how_it_works": "How it works",
     # tabs
     "tab.gallery": "Gallery",
     "tab.digits": "Digits",
@@ -20,6 +21,7 @@ STRINGS: dict[str, str] = {
     "tab.finetune": "Fine-tune",
     "tab.system": "System",
     # gallery
+    "gallery.lead": "Every model this app knows, one card each: filter them, then open one in its tab.",
     "gallery.intro": (
         "One card per model this app knows. **Shipped** models were trained for this app and "
         "come with it; **hub** models are downloaded from Hugging Face on first use. Every "
@@ -36,6 +38,10 @@ STRINGS: dict[str, str] = {
     "gallery.source.hub": "Hugging Face Hub",
     "gallery.cached": "downloaded",
     "gallery.not_cached": "not downloaded: it is fetched on first use (needs internet)",
+    "gallery.not_downloaded": "not downloaded",
+    "gallery.not_downloaded_size": "not downloaded · {size:g} GB",
+    "gallery.hub_page": "Model page on Hugging Face ↗",
+    "gallery.sample_alt": "A sample made by {title}",
     "gallery.params": "{params} parameters",
     "gallery.memory": "needs ~{memory:g} GB of memory",
     "gallery.download": "{download:g} GB download",
@@ -50,6 +56,7 @@ STRINGS: dict[str, str] = {
     "gallery.no_tab": "Runs in the {tab} tab, which is not part of this build yet.",
     "gallery.card_error": "This model's card could not be read: {error}",
     # system
+    "system.lead": "The hardware this server runs on, the models it has loaded, and the Hub's reachability.",
     "system.intro": "What this server runs on, what is loaded, and whether the Hugging Face Hub can be reached.",
     "system.refresh": "Refresh",
     "system.device": "Device",
@@ -76,6 +83,7 @@ STRINGS: dict[str, str] = {
     "system.col_load_time": "load time (s)",
     "system.col_idle": "idle (s)",
     # digits
+    "digits.lead": "Handwritten digits drawn by a GAN and VAEs trained here on MNIST: pick a part below.",
     "digits.intro": (
         "Handwritten digits from models trained for this app on MNIST. A **GAN** is two networks "
         "in a contest: the *generator* turns random noise (and the digit you ask for) into an "
@@ -91,6 +99,7 @@ STRINGS: dict[str, str] = {
     "digits.role.classifier": "Classifier",
     "digits.no_model": "No {role} model is available: train one (see README) or pick another in Models.",
     "digits.grid": "Generate",
+    "digits.grid_lead": "Tick the digits you want and press Generate: the GAN draws them.",
     "digits.grid_help": (
         "The generator gets one noise vector per digit plus the digit's label. **Truncation** "
         "scales the noise: below 1 gives neat, typical digits; above 1 gives wilder ones. The same "
@@ -108,6 +117,7 @@ STRINGS: dict[str, str] = {
     "digits.generate": "Generate",
     "digits.grid_out": "Generated digits",
     "digits.write": "Write digits",
+    "digits.write_lead": "Type a number and the GAN writes it in one handwriting.",
     "digits.write_help": (
         "Type a number and the GAN writes it. Every digit gets the **same noise vector** and only "
         "the label changes, so the whole line shares one handwriting style: the noise holds the "
@@ -120,6 +130,7 @@ STRINGS: dict[str, str] = {
     "digits.write_out": "Handwriting",
     "digits.download": "Download PNG",
     "digits.walk": "Latent walk",
+    "digits.walk_lead": "Morph one handwriting style, or one digit, into another.",
     "digits.walk_help": (
         "Walk in a straight line through a model's latent space and decode each step. For the GAN "
         "the digit stays the same while the noise moves from seed A to seed B (the style morphs). "
@@ -154,6 +165,7 @@ STRINGS: dict[str, str] = {
     "digits.reconstruction": "VAE reconstruction",
     "digits.scatter": "Test digits in the 2-D latent space",
     "digits.map": "Latent map",
+    "digits.map_lead": "The 2-D VAE's whole latent space, decoded as one grid of digits.",
     "digits.map_help": (
         "The 2-D VAE's whole latent space at a glance: each cell decodes one point of a grid "
         "spread over the bell curve. Neighbouring points give similar digits, which is what the KL "
@@ -161,6 +173,7 @@ STRINGS: dict[str, str] = {
     ),
     "digits.map_out": "Decoded latent grid",
     # image
+    "image.lead": "Type a prompt and press Generate: a text-to-image model paints it.",
     "image.intro": (
         "Type a prompt and press **Generate**. Turbo models make a picture in one to four steps; "
         "with guidance above 1 the negative prompt steers away from what it names. Every PNG keeps "
@@ -204,6 +217,17 @@ STRINGS: dict[str, str] = {
     "gen.no_model": "Pick a model first.",
     "gen.loading": "Loading the model…",
     "gen.downloading": "Downloading the model: {detail}",
+    # availability of the picked model (Image, Text and Code tabs)
+    "avail.hub_ready": "{title} (Hub · downloaded)",
+    "avail.hub_missing": "{title} (Hub · not downloaded · {size:g} GB)",
+    "avail.hub_missing_unsized": "{title} (Hub · not downloaded)",
+    "avail.size_unknown": "its files",
+    "avail.size": "{size:g} GB",
+    "avail.missing_online": "⬇ Not downloaded yet: Generate first downloads {size} from Hugging Face.",
+    "avail.missing_offline": "⛔ Not downloaded ({size}), and this server is offline: pick a downloaded model.",
+    "avail.no_folder": "⛔ The folder {ref} does not exist here: pick a model from the list.",
+    "avail.invalid": "⛔ {ref} is not a model this app can run here: pick one from the list, or type a Hugging Face id (owner/name).",
+    "avail.download_and_generate": "Download and generate",
     "gen.settings": "Sampling settings",
     "gen.max_new_tokens": "Max new tokens",
     "gen.temperature": "Temperature",
@@ -230,6 +254,7 @@ STRINGS: dict[str, str] = {
     "gen.reason.function_end": "stopped at the end of the function",
     "gen.reason.stopped": "stopped by you",
     # text tab
+    "text.lead": "Start a text and a GPT continues it, one token at a time.",
     "text.intro": (
         "A GPT writes one token at a time: it reads everything so far, gives every possible next "
         "token a probability, and one is drawn (the sampling settings shape that draw). Our "
@@ -248,6 +273,7 @@ STRINGS: dict[str, str] = {
     "chat.empty": "Type a message first.",
     "chat.no_template": "This model has no chat template: pick it in completion mode.",
     # code tab
+    "code.lead": "Write the start of a Python function and a code model completes it (checked, never run).",
     "code.intro": (
         "Code completion is the same next-token game on source code: our Python model was trained "
         "on the Python standard library. Write the start of a function and press Complete. The "
@@ -277,6 +303,7 @@ STRINGS: dict[str, str] = {
     "inside.title": "layer {layer}, head {head}",
     "inside.where": "Position {position} is the token {token!r}; the model has {layers} layers of {heads} heads.",
     # fine-tune
+    "finetune.lead": "Teach a small model your own text or drawings and watch it learn.",
     "finetune.intro": (
         "Teach a small model your own data and watch it learn. Pick a model, give it text (for the "
         "GPTs) or images (for the GAN and the VAEs: upload files or a zip, draw on the sketchpad, or "

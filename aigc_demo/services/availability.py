@@ -1,0 +1,61 @@
+"""Can a picked model run now, or must it be downloaded first (and can it be)?
+
+The pickers and the gallery ask this before a visitor presses Generate, so a hub model that is
+not in the local cache is shown as such (with its download size) instead of looking runnable.
+Everything here looks at the disk and the offline flag only: no network call.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from aigc_demo.catalog import hub_entry, validate_repo_id
+
+HUB_PAGE = "https://huggingface.co/{repo_id}"
+
+
+@dataclass(frozen=True)
+class Availability:
+    """Where a model reference stands on this machine."""
+
+    ref: str
+    hub: bool  # a Hugging Face id (else a local folder)
+    downloaded: bool  # its files are here: Generate runs without a download
+    offline: bool  # the Hub cannot be reached now, so a missing model cannot be fetched
+    download_gb: float | None = None  # what a download fetches (curated hub models only)
+    invalid: bool = False  # neither an existing folder nor a well-formed hub id
+
+    @property
+    def runnable(self) -> bool:
+        """True when Generate can work: the files are here, or they can be downloaded now."""
+        return not self.invalid and (self.downloaded or (self.hub and not self.offline))
+
+    @property
+    def hub_url(self) -> str | None:
+        return hub_page(self.ref) if self.hub else None
+
+
+def hub_page(repo_id: str) -> str:
+    """The model's page on the Hugging Face Hub."""
+    return HUB_PAGE.format(repo_id=repo_id)
+
+
+def check(ref: str | None) -> Availability | None:
+    """The availability of a picker value (a folder path or a hub id); None when nothing is picked."""
+    from aigc_demo.hub import cached_snapshot, hub_offline, is_local_ref
+
+    text = (ref or "").strip()
+    if not text:
+        return None
+    offline = hub_offline()
+    if is_local_ref(text):
+        return Availability(text, hub=False, downloaded=Path(text).expanduser().is_dir(), offline=offline)
+    try:
+        repo_id = validate_repo_id(text)
+    except ValueError:
+        return Availability(text, hub=False, downloaded=False, offline=offline, invalid=True)
+    entry = hub_entry(repo_id)
+    found = cached_snapshot(repo_id, entry.revision if entry else None) is not None
+    return Availability(repo_id, hub=True, downloaded=found, offline=offline,
+                        download_gb=entry.download_gb if entry and entry.download_gb else None)
