@@ -26,7 +26,8 @@ ALLOWED = {
 }
 # Content, not interface: generated text, code, example prompts, model cards' own words and names.
 CONTENT = ["#text-output", "#code-editor", ".cm-editor", "[data-testid='examples']", ".gallery",
-           ".model-card h3", ".model-card code", ".model-card pre", ".model-card .cm-scroller", ".model-card p:last-child", "#system-libraries",
+           ".model-card h3", ".model-card code", ".card-title", ".card-code", ".card-error",
+           ".card-desc",  # model descriptions come from model cards and the hub catalog, in English (a known gap) ".model-card pre", ".model-card .cm-scroller", ".model-card p:last-child", "#system-libraries",
            "#text-model", "#code-model", "#image-model", "#digits-gan", "table", "#system-summary code",
            # Gradio's own status line while an event runs ("processing", "In queue"), screen-reader only text
            ".sr-only", ".progress-text", ".meta-text", ".meta-text-center", ".progress-level"]
