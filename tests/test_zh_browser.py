@@ -22,7 +22,7 @@ ALLOWED = {
     "aigc_data_dir", "readme", "mb", "gb", "dcgan", "sd", "linux", "with", "glibc", "x86_64", "mit",
     "openai", "smollm2", "qwen", "instruct", "coder", "sdxl", "base", "causal", "lm", "vit", "tiny",
     "toy", "char", "test", "chat", "classifier", "broken", "model", "unknown", "shipped", "gpt-2", "eos",
-    "rmsprop", "apache-2", "cc-by-4",
+    "rmsprop", "apache-2", "cc-by-4", "other",  # license ids (license: other)
 }
 # Content, not interface: generated text, code, example prompts, model cards' own words and names.
 CONTENT = ["#text-output", "#code-editor", ".cm-editor", "[data-testid='examples']", ".gallery",
