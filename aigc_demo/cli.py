@@ -54,6 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     from aigc_demo.settings import add_serve_args
 
     add_serve_args(serve)
+    deploy = commands.add_parser("deploy", help="upload the app to a Hugging Face Space (checks every file first)",
+                                 add_help=False)
+    deploy.add_argument("args", nargs=argparse.REMAINDER, help="--space owner/name [--private] [--dry-run]")
     for name, (help_text, targets) in COMMANDS.items():
         found = _available(targets)
         if not found:
@@ -70,6 +73,11 @@ def main(argv: list[str] | None = None) -> int:
     from aigc_demo.environment import configure_environment
 
     configure_environment()
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "deploy":  # its flags start with --, which argparse's REMAINDER will not take
+        from aigc_demo.deploy import main as deploy_main
+
+        return int(deploy_main(argv[1:]) or 0)
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "serve":

@@ -98,13 +98,18 @@ def memory_report() -> dict[str, Any]:
     return report
 
 
+GPU_TASKS: dict[str, int] = {}  # "module.function" -> seconds asked for, for the README and tests
+
+
 def gpu_task(duration: int = 60) -> Callable[[F], F]:
-    """`spaces.GPU(duration=...)` on a ZeroGPU Space; a no-op decorator everywhere else."""
-    if os.environ.get("SPACES_ZERO_GPU"):
+    """`spaces.GPU(duration=...)` when the `spaces` package is importable (a Hugging Face Space;
+    on ZeroGPU hardware the GPU is attached for each call only, elsewhere spaces.GPU does nothing),
+    the function unchanged otherwise. `duration` is the longest one call may hold the GPU."""
+    def decorate(fn: F) -> F:
+        GPU_TASKS[f"{fn.__module__}.{fn.__qualname__}"] = duration
         try:
             import spaces  # type: ignore[import-not-found]
-
-            return spaces.GPU(duration=duration)
         except ImportError:
-            pass
-    return lambda fn: fn
+            return fn
+        return spaces.GPU(duration=duration)(fn)
+    return decorate

@@ -15,6 +15,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from aigc_demo.device import gpu_task
+
 WEIGHTS_ROOT = Path(__file__).resolve().parents[2] / "weights"
 GAN_FOLDER = WEIGHTS_ROOT / "dcgan-mnist"
 VAE2D_FOLDER = WEIGHTS_ROOT / "vae-mnist-2d"
@@ -245,6 +247,7 @@ def generate_grid(digits: Any = None, count: Any = 16, seed: Any = 0, truncation
     return generate_grid_batched([digits], [count], [seed], [truncation], folder, scale)[0]
 
 
+@gpu_task(duration=30)  # ZeroGPU: the GPU is held for one call
 def generate_grid_batched(digits: list, counts: list, seeds: list, truncations: list,
                           folder: str | Path | None = None, scale: int = 2) -> list[Any]:
     """Gradio batch form of `generate_grid`: lists in, list of PIL grids out."""
@@ -287,6 +290,7 @@ def handwriting(text: Any, seed: Any = 0, truncation: Any = 0.8, folder: str | P
     return handwriting_batched([text], [seed], [truncation], folder, invert, scale)[0]
 
 
+@gpu_task(duration=30)  # ZeroGPU: the GPU is held for one call
 def handwriting_batched(texts: list, seeds: list, truncations: list, folder: str | Path | None = None,
                         invert: bool = True, scale: int = 2) -> list[Any]:
     import torch
@@ -356,6 +360,7 @@ def _check_digit(d: Any) -> int:
     return value
 
 
+@gpu_task(duration=30)  # ZeroGPU: the GPU is held for one call
 def gan_walk(seed_a: Any, seed_b: Any, digit: Any = 3, steps: Any = 16, truncation: Any = 1.0,
              folder: str | Path | None = None, scale: int = 4) -> WalkResult:
     """The GAN's digit morphing from the noise of seed A to that of seed B (same label)."""
@@ -370,6 +375,7 @@ def gan_walk(seed_a: Any, seed_b: Any, digit: Any = 3, steps: Any = 16, truncati
     return _walk_result(images, scale, {"model": "gan", "digit": d, "seeds": [sa, sb]})
 
 
+@gpu_task(duration=30)  # ZeroGPU: the GPU is held for one call
 def vae_walk(digit_a: Any, digit_b: Any, steps: Any = 16, seed: Any = 0, folder: str | Path | None = None,
              gan_folder: str | Path | None = None, scale: int = 4) -> WalkResult:
     """The VAE decoding points on the line between a digit A and a digit B in its latent space.
@@ -497,6 +503,7 @@ class SketchResult:
     scatter: Any  # test-digit latents coloured by class, with this drawing marked (PIL)
 
 
+@gpu_task(duration=30)  # ZeroGPU: the GPU is held for one call
 def reconstruct_sketch(sketch: Any, folder: str | Path | None = None, classifier_folder: str | Path | None = None,
                        scale: int = 6) -> SketchResult:
     """Encode a drawing with the 2-D VAE, decode it back, place it on the latent map, classify it."""
@@ -532,6 +539,7 @@ def _folder(folder: str | Path | None, default: Path, role: str) -> Path:
     return Path(ref) if ref else default
 
 
+@gpu_task(duration=30)  # ZeroGPU: the GPU is held for one call
 def latent_map(folder: str | Path | None = None, n: int = MAP_SIZE) -> Any:
     """The 2-D VAE's decoded manifold: an n x n grid of digits over the latent plane (cached)."""
     import torch

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from aigc_demo.engines.registry import is_remote_ref
+from aigc_demo.device import gpu_task
 
 MAX_NEW_TOKENS_LIMIT = 1024
 MAX_TEMPERATURE = 10.0
@@ -334,6 +335,7 @@ def _eos_ids(model: Any) -> frozenset[int]:
     return frozenset(int(i) for i in (eos if isinstance(eos, (list, tuple)) else [eos]))
 
 
+@gpu_task(duration=120)  # ZeroGPU: the GPU is held for one call
 def stream_with(model: Any, tokenizer: Any, prompt: str, settings: GenerationSettings | None = None,
                 stop: threading.Event | None = None,
                 update_interval_s: float = UPDATE_INTERVAL_S) -> Iterator[GenerationUpdate]:
@@ -472,6 +474,7 @@ class InsideView:
     notice: str = ""
 
 
+@gpu_task(duration=30)  # ZeroGPU: the GPU is held for one call
 def look_inside_with(model: Any, tokenizer: Any, text: str, position: int = -1, layer: int = 0,
                      head: int = 0) -> InsideView:
     """Run one forward pass with attentions; `model` must use eager attention."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
-from aigc_demo.catalog import Metric, ModelSpec, hub_entry
+from aigc_demo.catalog import TASKS, Metric, ModelSpec, hub_entry
 from aigc_demo.services.availability import hub_page
 from aigc_demo.services.gallery import format_parameters, thumbnail_data_uri
 from aigc_demo.ui.strings import t
@@ -139,7 +139,7 @@ def summary_html(spec: ModelSpec, button: str = "") -> str:
     """What a card shows even when folded: title, task, family, origin, availability, its button."""
     origin = t(f"gallery.source.{spec.source}")
     return (f'<summary><span class="card-title">{esc(spec.title)}</span>'
-            f'<span class="card-kind"><code>{esc(spec.task_label)}</code> · <code>{esc(spec.family)}</code>'
+            f'<span class="card-kind"><code>{esc(task_label(spec))}</code> · <code>{esc(spec.family)}</code>'
             f" · {esc(origin)}</span>{availability_chip(spec)}{button}</summary>")
 
 
@@ -181,3 +181,8 @@ def gallery_html(specs: list[ModelSpec], tab_ids: list[str]) -> str:
     cards = "".join(card_html(spec, tab_ids) for spec in specs)
     return (f'<p id="gallery-count" data-some="{esc(t("gallery.count", count="{count}"))}" '
             f'data-none="{esc(t("gallery.empty"))}">{esc(count)}</p><div id="gallery-cards">{cards}</div>')
+
+
+def task_label(spec: ModelSpec) -> str:
+    """The card's task in the visitor's language (the catalog's English label for unknown tasks)."""
+    return t(f"task.{spec.task}") if spec.task in TASKS else spec.task_label

@@ -8,6 +8,7 @@ from typing import Any, Iterator
 import gradio as gr
 
 from aigc_demo.services import textgen
+from aigc_demo.ui import share
 from aigc_demo.ui.availability import generate_state, generate_view
 from aigc_demo.ui.context import AppContext
 from aigc_demo.ui.errors import user_errors
@@ -83,6 +84,7 @@ def build_code_tab(ctx: AppContext) -> None:
     with gr.Row():
         badge = gr.Markdown(elem_id="code-badge")
         stats = gr.Markdown(elem_id="code-stats")
+    share_slot = gr.Column()
     gr.Examples([[e] for e in EXAMPLES], [editor], label=t("gen.examples"))
     sampling = build_sampling_controls("code", max_new_tokens=200)
     build_look_inside("code", model, editor)
@@ -91,11 +93,23 @@ def build_code_tab(ctx: AppContext) -> None:
                  api_visibility="private", show_progress="hidden", queue=False)
     code_before = gr.State("")  # what Regenerate starts from: the code before the last completion
     outputs = [editor, stats, badge, sampling.seed, code_before]
-    go.click(complete_code, [model, editor, function_end, *sampling.inputs()], outputs,
-             concurrency_id="textgen", concurrency_limit=textgen.CONCURRENT_STREAMS, api_name="code_complete")
-    again.click(complete_code, [model, code_before, function_end, *sampling.inputs()], outputs,
-                concurrency_id="textgen", concurrency_limit=textgen.CONCURRENT_STREAMS,
-                api_visibility="private")
+    events = [go.click(complete_code, [model, editor, function_end, *sampling.inputs()], outputs,
+                       concurrency_id="textgen", concurrency_limit=textgen.CONCURRENT_STREAMS,
+                       api_name="code_complete"),
+              again.click(complete_code, [model, code_before, function_end, *sampling.inputs()], outputs,
+                          concurrency_id="textgen", concurrency_limit=textgen.CONCURRENT_STREAMS,
+                          api_visibility="private")]
+    settings = {"function_end": function_end, **sampling.by_name()}
+    link = share.target(ctx, "code", {"model": model, "prompt": editor, **settings},
+                        models={"model": share.picker_choices(ctx, model)}, **share.untick(sampling.randomize))
+    made_from = {"model": model, "prompt": code_before, **settings}  # the code before the completion
+    link.runners[""] = share.Runner(complete_code, [model, editor, function_end, *sampling.inputs()], outputs,
+                                    {"concurrency_id": "textgen", "concurrency_limit": textgen.CONCURRENT_STREAMS},
+                                    capture=made_from)
+    for event in events:
+        link.capture(event, made_from)
+    with share_slot:
+        share.share_button(link)
     stop.click(stop_stream, queue=False, api_name="code_stop")
     clear.click(lambda: ("", "", "", ""), outputs=[editor, badge, stats, code_before], queue=False,
                 api_visibility="private")

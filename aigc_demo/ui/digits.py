@@ -17,7 +17,7 @@ import gradio as gr
 from aigc_demo.data.png import write_pngs
 from aigc_demo.services import digits as svc
 from aigc_demo.services.gallery import models_for_tab
-from aigc_demo.ui import model_refs, sessions
+from aigc_demo.ui import model_refs, sessions, share
 from aigc_demo.ui.context import AppContext
 from aigc_demo.ui.files import serve_bytes
 from aigc_demo.ui.errors import user_errors
@@ -84,6 +84,11 @@ def grid_batched(digits: list, counts: list, seeds: list, truncations: list, fol
             name = svc.download_name("digits-grid", which, f"seed{int(seeds[i])}")
             images[i] = serve_bytes(Path(path).read_bytes(), name)  # downloads as digits-grid-35-seed11.png
     return (images,)
+
+
+def grid_single(digits: list, count: float, seed: float, truncation: float, folder: str | None) -> Any:
+    """One grid (what a share link's run=1 asks for), through the batch handler."""
+    return grid_batched([digits], [count], [seed], [truncation], [folder])[0][0]
 
 
 @user_errors
@@ -156,7 +161,7 @@ def build_digits_tab(ctx: AppContext) -> None:
     for role, picker in (("gan", gan), ("vae", vae), ("vae2d", vae2d), ("classifier", classifier)):
         ctx.register_picker(picker, lambda role=role: digit_models(ctx)[role])
 
-    with gr.Tabs(overflow_behavior="wrap"):
+    with gr.Tabs(overflow_behavior="wrap") as parts:
         with gr.Tab(t("digits.grid"), id="digits-grid"):
             build_help("digits.grid_lead", "digits.grid_help", "digits-grid")
             with gr.Row():
@@ -175,8 +180,9 @@ def build_digits_tab(ctx: AppContext) -> None:
                     generate = gr.Button(t("digits.generate"), variant="primary", elem_id="digits-generate")
                 grid = gr.Image(label=t("digits.grid_out"), type="pil", format="png", height=420,
                                 elem_id="digits-grid-out", scale=2, elem_classes=["aigc-out"])
+            grid_share = gr.Column()
             grid_inputs = [chosen, count, seed, truncation, gan]
-            generate.click(next_seed, [seed, randomize], seed, api_visibility="private").then(
+            grid_event = generate.click(next_seed, [seed, randomize], seed, api_visibility="private").then(
                 grid_batched, grid_inputs, [grid], batch=True, max_batch_size=BATCH, api_name="digits_grid",
                 concurrency_limit=1)  # one group at a time, so waiting requests share a forward pass
 
@@ -194,9 +200,11 @@ def build_digits_tab(ctx: AppContext) -> None:
                     line = gr.Image(label=t("digits.write_out"), type="pil", format="png",
                                     elem_id="digits-write-out", elem_classes=["aigc-out"])
                     download = gr.File(label=t("digits.download"), elem_id="digits-write-file")
+                    write_share = gr.Column()
             gr.Examples([["2026"], ["3.14159"], ["0123456789"], ["1-800-555-0199"]], [text])
-            write.click(write_digits, [text, style, neatness, gan], [line, download], api_name="digits_write")
-            text.submit(write_digits, [text, style, neatness, gan], [line, download], api_visibility="private")
+            write_events = [
+                write.click(write_digits, [text, style, neatness, gan], [line, download], api_name="digits_write"),
+                text.submit(write_digits, [text, style, neatness, gan], [line, download], api_visibility="private")]
 
         with gr.Tab(t("digits.walk"), id="digits-walk"):
             build_help("digits.walk_lead", "digits.walk_help", "digits-walk")
@@ -220,10 +228,11 @@ def build_digits_tab(ctx: AppContext) -> None:
                                    elem_classes=["aigc-out"])
                     strip = gr.Image(label=t("digits.walk_strip"), type="pil", format="png",
                                      elem_id="digits-walk-strip", elem_classes=["aigc-out"])
+                    walk_share = gr.Column()
             kind.change(walk_controls, kind, [seed_b, walk_digit, vae_digits], queue=False,
                         api_visibility="private")
-            walk.click(latent_walk, [kind, seed_a, seed_b, walk_digit, digit_a, digit_b, steps, gan, vae],
-                       [gif, strip], api_name="digits_walk")
+            walk_inputs = [kind, seed_a, seed_b, walk_digit, digit_a, digit_b, steps, gan, vae]
+            walk_event = walk.click(latent_walk, walk_inputs, [gif, strip], api_name="digits_walk")
 
         with gr.Tab(t("digits.draw"), id="digits-draw"):
             gr.Markdown(t("digits.draw_help"))
@@ -250,3 +259,34 @@ def build_digits_tab(ctx: AppContext) -> None:
                                     elem_classes=["aigc-out"])
                 test_scatter = gr.Image(label=t("digits.scatter"), type="pil", elem_classes=["aigc-out"])
             map_tab.select(show_latent_map, [vae2d], [manifold, test_scatter], api_name="digits_map")
+
+    # Share links (ui/share.py): one parameter map per part; `seed` is the part's own seed box.
+    part_params = {
+        "grid": {"digits": chosen, "count": count, "seed": seed, "truncation": truncation, "model": gan},
+        "write": {"text": text, "seed": style, "truncation": neatness, "model": gan},
+        "walk": {"walk": kind, "seed": seed_a, "seed_b": seed_b, "digit": walk_digit, "digit_a": digit_a,
+                 "digit_b": digit_b, "steps": steps, "model": gan, "vae": vae},
+    }
+
+    def open_part(values: dict[str, Any]) -> dict[Any, Any]:
+        part = values.get("part", "grid")
+        updates: dict[Any, Any] = {parts: gr.Tabs(selected=f"digits-{part}")}
+        if part == "grid" and "seed" in values:
+            updates[randomize] = False
+        return updates
+
+    link = share.target(ctx, "digits", {}, parts=part_params, part_param="part", default_part="grid",
+                        models={"model": lambda: digit_models(ctx)["gan"], "vae": lambda: digit_models(ctx)["vae"]},
+                        extra=open_part, extra_outputs=[parts, randomize])
+    link.runners["grid"] = share.Runner(grid_single, grid_inputs, [grid], {"concurrency_limit": 1},
+                                        capture=part_params["grid"])
+    link.runners["write"] = share.Runner(write_digits, [text, style, neatness, gan], [line, download],
+                                         capture=part_params["write"])
+    link.runners["walk"] = share.Runner(latent_walk, walk_inputs, [gif, strip], capture=part_params["walk"])
+    link.capture(grid_event, part_params["grid"], "grid")
+    for event in write_events:
+        link.capture(event, part_params["write"], "write")
+    link.capture(walk_event, part_params["walk"], "walk")
+    for part, slot in (("grid", grid_share), ("write", write_share), ("walk", walk_share)):
+        with slot:
+            share.share_button(link, part)

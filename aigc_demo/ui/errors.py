@@ -13,6 +13,9 @@ from typing import Any, Callable, TypeVar
 
 import gradio as gr
 
+from aigc_demo.ui.messages import localize
+from aigc_demo.ui.strings import t
+
 F = TypeVar("F", bound=Callable[..., Any])
 log = logging.getLogger("aigc_demo.user_errors")
 
@@ -25,8 +28,8 @@ def user_error(message: str, where: str = "") -> gr.Error:
 
 def _translate(err: BaseException, where: str) -> gr.Error:
     if isinstance(err, MemoryError) or "out of memory" in str(err).lower():
-        return user_error("Out of memory: try a smaller size or count, or unload models in the System tab.", where)
-    return user_error(str(err), where)
+        return user_error(t("msg.oom"), where)
+    return user_error(localize(str(err)), where)  # in the visitor's language (ui/messages.py)
 
 
 def user_errors(fn: F) -> F:

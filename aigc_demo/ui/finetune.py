@@ -8,7 +8,6 @@ so reloading the page re-attaches to the visitor's job with its whole history.
 from __future__ import annotations
 
 import io
-import math
 import os
 from dataclasses import replace
 from pathlib import Path

@@ -12,7 +12,7 @@ import gradio as gr
 
 from aigc_demo.catalog import SOURCES, TASKS
 from aigc_demo.services.gallery import ALL, list_models, public_model
-from aigc_demo.ui import sessions
+from aigc_demo.ui import sessions, share
 from aigc_demo.ui.cards import FILTER_JS, GALLERY_JS, gallery_html
 from aigc_demo.ui.context import AppContext
 from aigc_demo.ui.errors import user_errors
@@ -23,11 +23,13 @@ from aigc_demo.ui.strings import t
 def build_gallery_tab(ctx: AppContext) -> None:
     build_lead("gallery")
     with gr.Row(elem_classes="gallery-filters"):
-        task = gr.Dropdown([(t("gallery.all"), ALL), *[(label, key) for key, label in TASKS.items()]],
+        task = gr.Dropdown([(t("gallery.all"), ALL), *[(t(f"task.{key}"), key) for key in TASKS]],
                            value=ALL, label=t("gallery.filter_task"), elem_id="gallery-task", min_width=160)
         source = gr.Radio([(t("gallery.all"), ALL), *[(t(f"gallery.source.{s}"), s) for s in SOURCES]],
                           value=ALL, label=t("gallery.filter_source"), elem_id="gallery-source", min_width=200)
         refresh = gr.Button(t("gallery.refresh"), size="sm", scale=0, min_width=80)
+
+    share.target(ctx, "gallery", {"task": task, "source": source})  # ?tab=gallery&task=…&source=…
 
     def cards(stored: Any = None, request: gr.Request = None) -> str:
         """Every card this visitor may see (their own saved models included); the page filters."""

@@ -11,6 +11,7 @@ import gradio as gr
 
 from aigc_demo.services import textgen, validate
 from aigc_demo.ui import model_refs
+from aigc_demo.ui.messages import localize
 from aigc_demo.ui.strings import t
 
 # How often a stream repaints the page. Each repaint costs the browser a layout; on a busy CPU a
@@ -85,6 +86,11 @@ class SamplingControls:
         return [self.max_new_tokens, self.temperature, self.top_k, self.top_p,
                 self.repetition_penalty, self.seed, self.randomize]
 
+    def by_name(self) -> dict[str, gr.components.Component]:
+        """The controls by their share-link parameter names (ui/urlstate.py)."""
+        return {"max_new_tokens": self.max_new_tokens, "temperature": self.temperature, "top_k": self.top_k,
+                "top_p": self.top_p, "repetition_penalty": self.repetition_penalty, "seed": self.seed}
+
 
 def build_sampling_controls(prefix: str, max_new_tokens: int = 200) -> SamplingControls:
     with gr.Accordion(t("gen.settings"), open=False):
@@ -148,7 +154,7 @@ def stats_line(update: textgen.GenerationUpdate) -> str:
         parts.append(t(f"gen.reason.{update.stop_reason or 'max_new_tokens'}"))
     text = " · ".join(parts)
     for notice in update.notices:
-        text += f"\n\n> {notice}"
+        text += f"\n\n> {localize(notice)}"
     return text
 
 
@@ -212,9 +218,9 @@ def look_inside(model: str, text: str, position: float, layer: float, head: floa
     view = textgen.look_inside(model_refs.resolve(model), text, position, layer, head)  # the service checks each value
     label = {f"{tok!r}": prob for tok, prob in view.top}
     if view.attention is None:  # a remote engine: next tokens only
-        return label, None, view.notice, token_spans(view) if view.tokens else None, view.position
+        return label, None, localize(view.notice), token_spans(view) if view.tokens else None, view.position
     where = t("inside.where", position=view.position, token=view.tokens[view.position],
-              layers=view.n_layers, heads=view.n_heads) + (f"\n\n> {view.notice}" if view.notice else "")
+              layers=view.n_layers, heads=view.n_heads) + (f"\n\n> {localize(view.notice)}" if view.notice else "")
     return label, attention_image(view), where, token_spans(view), view.position
 
 

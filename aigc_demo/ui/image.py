@@ -13,11 +13,12 @@ import gradio as gr
 from aigc_demo.services import validate
 from aigc_demo.services.imagegen import (MAX_GUIDANCE, MAX_IMAGES, MAX_PROMPT_CHARS, MAX_SEED, MAX_STEPS,
                                          ImageSettings, generate_images, model_defaults, read_image_settings)
-from aigc_demo.ui import model_refs
+from aigc_demo.ui import model_refs, share
 from aigc_demo.ui.availability import generate_state, generate_view, picker_choices
 from aigc_demo.ui.context import AppContext
 from aigc_demo.ui.files import uploaded
 from aigc_demo.ui.errors import user_errors
+from aigc_demo.ui.messages import localize
 from aigc_demo.ui.lead import build_lead
 from aigc_demo.ui.strings import t
 
@@ -34,7 +35,7 @@ def _info(batch: Any) -> str:
                seed=batch.settings.seed, device=batch.device)]
     if batch.load_seconds:
         lines.append(t("image.loaded_in", seconds=f"{batch.load_seconds:.1f}"))
-    lines += [f"- {notice}" for notice in batch.notices]
+    lines += [f"- {localize(notice)}" for notice in batch.notices]
     return "\n\n".join(lines)
 
 
@@ -76,6 +77,7 @@ def build_image_tab(ctx: AppContext) -> None:
     info = gr.Markdown(elem_id="image-info")
     gallery = gr.Gallery(label=t("image.results"), columns=4, height="auto", format="png",
                          elem_id="image-results", interactive=False)
+    share_slot = gr.Column()
     last_seed = gr.State(None)
     with gr.Accordion(t("image.load_settings"), open=False):
         upload = gr.File(label=t("image.load_settings_file"), file_types=[".png"], type="filepath",
@@ -116,10 +118,21 @@ def build_image_tab(ctx: AppContext) -> None:
 
     # one generation at a time: a pipeline's scheduler keeps per-call state, so calls must not overlap
     inputs = [model, prompt, negative, steps, guidance, width, height, seed, random_seed, count]
-    generate.click(make, inputs, [gallery, info, last_seed], api_name="generate_image",
-                   concurrency_limit=1, concurrency_id="image-generate")
-    prompt.submit(make, inputs, [gallery, info, last_seed], api_visibility="private",
-                  concurrency_limit=1, concurrency_id="image-generate")
+    events = [generate.click(make, inputs, [gallery, info, last_seed], api_name="generate_image",
+                             concurrency_limit=1, concurrency_id="image-generate"),
+              prompt.submit(make, inputs, [gallery, info, last_seed], api_visibility="private",
+                            concurrency_limit=1, concurrency_id="image-generate")]
+    params = {"model": model, "prompt": prompt, "negative": negative, "steps": steps, "guidance": guidance,
+              "width": width, "height": height, "count": count, "seed": seed}
+    link = share.target(ctx, "image", params, models={"model": lambda: image_choices(ctx)},
+                        **share.untick(random_seed))
+    made_with = {**params, "seed": last_seed}  # the seed actually used, not the box (random)
+    link.runners[""] = share.Runner(make, inputs, [gallery, info, last_seed],
+                                    {"concurrency_limit": 1, "concurrency_id": "image-generate"}, capture=made_with)
+    for event in events:
+        link.capture(event, made_with)
+    with share_slot:
+        share.share_button(link)
 
     def reuse_seed(value: int | None) -> tuple[Any, Any]:
         if value is None:

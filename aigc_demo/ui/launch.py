@@ -17,12 +17,16 @@ from types import FrameType
 from typing import Any
 
 import gradio as gr
+from starlette.middleware import Middleware
 
 from aigc_demo import engines
 from aigc_demo.services.finetune import get_manager
 from aigc_demo.services.imagegen import output_dir
 from aigc_demo.services.storage import Sweeper
 from aigc_demo.settings import ServeSettings
+from aigc_demo.ui import i18n
+from aigc_demo.ui.opengraph import OpenGraphMiddleware
+from aigc_demo.ui.share import link_card
 from aigc_demo.ui.shell import CSS, build_app, theme
 
 SHUTDOWN_BUDGET_S = 6.0  # for the jobs to save and end
@@ -41,6 +45,9 @@ def launch_kwargs(settings: ServeSettings) -> dict:
         css=CSS,
         allowed_paths=[settings.weights_dir],
         footer_links=["api", "settings"],
+        i18n=i18n.i18n(),  # labels in the browser's language (ui/i18n.py); build the app first
+        js=i18n.LOCALE_JS,
+        app_kwargs={"middleware": [Middleware(OpenGraphMiddleware, card_for=link_card)]},
     )
 
 
@@ -53,6 +60,7 @@ def create(settings: ServeSettings) -> gr.Blocks:
     limit_images()  # every image the app opens, gradio's uploads included, is size-checked
     start_sweeper(settings)
     demo = build_app(settings)
+    i18n.finish(demo)
     demo.queue(default_concurrency_limit=4)
     return demo
 

@@ -7,7 +7,7 @@ from typing import Callable
 import gradio as gr
 
 from aigc_demo.settings import ServeSettings
-from aigc_demo.ui import files, model_refs, sessions
+from aigc_demo.ui import files, model_refs, sessions, share
 from aigc_demo.ui.code import build_code_tab
 from aigc_demo.ui.context import AppContext
 from aigc_demo.ui.digits import build_digits_tab
@@ -76,6 +76,7 @@ CSS = """
   #gallery-source { --checkbox-label-padding: 3px 8px; --checkbox-label-text-size: 0.85rem; }
   #gallery-source .wrap { gap: 6px !important; }
 }
+.share-row { align-items: center; }
 """
 
 # ---- issue #10 items 2, 3, 7, 8, 9 (branch ux2): sketchpad, fine-tune, glitches, look inside.
@@ -138,4 +139,5 @@ def build_app(settings: ServeSettings | None = None) -> gr.Blocks:
                     build(ctx)
         demo.load(device_badge, outputs=badge, show_progress="hidden")
         sessions.attach(demo, ctx)
+        share.attach(demo, ctx)  # ?tab=…&…&run=1 opens the page in a shared state
     return check_inputs(sessions.track_batches(files.guard(demo)))

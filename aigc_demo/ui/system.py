@@ -12,17 +12,18 @@ from aigc_demo.settings import operator_settings
 from aigc_demo.ui.context import AppContext
 from aigc_demo.ui.lead import build_lead
 from aigc_demo.ui.errors import user_errors
+from aigc_demo.ui.messages import localize
 from aigc_demo.ui.strings import t
 
 
 def describe_device(device: dict[str, Any]) -> str:
     """'NVIDIA H200 (139 GB, bfloat16)', 'Apple MPS (float32)' or 'CPU (2 threads, float32)'."""
     if device["device"] == "cuda":
-        return (f"CUDA: {device['gpu_name']} × {device['gpu_count']} "
-                f"({device['memory_total_gb']} GB, {device['memory_free_gb']} GB free, {device['dtype']})")
+        return t("system.cuda_desc", gpu=device["gpu_name"], count=device["gpu_count"],
+                 total=device["memory_total_gb"], free=device["memory_free_gb"], dtype=device["dtype"])
     if device["device"] == "mps":
         return f"Apple MPS ({device['dtype']})"
-    return f"CPU ({device['cpu_threads']} threads, {device['dtype']})"
+    return t("system.cpu_desc", threads=device["cpu_threads"], dtype=device["dtype"])
 
 
 def device_badge() -> str:
@@ -33,8 +34,9 @@ def device_badge() -> str:
 
 def _hub_line(hub: dict[str, Any]) -> str:
     if hub["reachable"] is None:
-        return t("system.hub_user", detail=hub["detail"]) if hub["offline_mode"] else t("system.hub_online_user")
-    return t("system.hub_reachable") if hub["reachable"] else t("system.hub_offline", detail=hub["detail"])
+        detail = localize(hub["detail"])
+        return t("system.hub_user", detail=detail) if hub["offline_mode"] else t("system.hub_online_user")
+    return t("system.hub_reachable") if hub["reachable"] else t("system.hub_offline", detail=localize(hub["detail"]))
 
 
 def report_markdown(report: dict[str, Any]) -> str:
@@ -42,16 +44,21 @@ def report_markdown(report: dict[str, Any]) -> str:
     device = report["device"]
     return "\n".join([
         f"### {t('system.device')}", f"**{describe_device(device)}**", "",
-        f"Python {report['python']} on {report['platform']}, {report['cpu_count']} CPU cores; "
-        f"this process uses {report['process_memory_mb']} MB of RAM.",
+        t("system.machine", python=report["python"], platform=f"`{report['platform']}`", cpus=report["cpu_count"],
+          memory=report["process_memory_mb"]),
         "", f"### {t('system.hub')}", _hub_line(report["hub"]),
     ])
 
 
 def libraries_markdown(report: dict[str, Any]) -> str:
-    lines = [f"### {t('system.libraries')}", "| library | version |", "| --- | --- |"]
+    lines = [f"### {t('system.libraries')}", f"| {t('system.col_library')} | {t('system.col_version')} |",
+             "| --- | --- |"]
     lines += [f"| {name} | {version} |" for name, version in report["libraries"].items()]
     return "\n".join(lines)
+
+
+def loaded_headers() -> list[str]:
+    return [t(f"system.col_{name}") for name in ("model", "device", "memory", "load_time", "idle")]
 
 
 def loaded_rows(report: dict[str, Any]) -> list[list[Any]]:
@@ -67,7 +74,7 @@ def build_system_tab(ctx: AppContext) -> None:
         libraries = gr.Markdown(elem_id="system-libraries")
     gr.Markdown(f"### {t('system.loaded')}")
     none_loaded = gr.Markdown(t("system.none_loaded"), visible=False)
-    loaded = gr.Dataframe(headers=["model", "device", "memory (MB)", "load time (s)", "idle (s)"],
+    loaded = gr.Dataframe(headers=loaded_headers(),
                           interactive=False, elem_id="system-loaded")
     admin = operator_settings().admin_enabled  # without a token the admin controls are not shown
     with gr.Row(visible=admin, elem_id="system-admin"):
@@ -80,7 +87,8 @@ def build_system_tab(ctx: AppContext) -> None:
     def refresh_view() -> tuple[Any, ...]:
         report = system_report()
         keys = [m["key"] for m in report["loaded_models"]]
-        return (report_markdown(report), libraries_markdown(report), loaded_rows(report),
+        return (report_markdown(report), libraries_markdown(report),
+                gr.Dataframe(value=loaded_rows(report), headers=loaded_headers()),
                 gr.Markdown(visible=not keys), gr.Dropdown(choices=keys, value=None))
 
     @user_errors
@@ -90,14 +98,14 @@ def build_system_tab(ctx: AppContext) -> None:
         key = validate.identifier(key, "The model", max_chars=1000, required=False)
         if not key:
             raise ValueError(t("system.nothing_to_unload"))
-        gr.Info(unload_model(key))
+        gr.Info(localize(unload_model(key)))
         return refresh_view()
 
     @user_errors
     def unload_everything(admin_token: Any) -> tuple[Any, ...]:
         """Unload every model (operator only: needs the admin token)."""
         check_admin(admin_token)
-        gr.Info(unload_model("all"))
+        gr.Info(localize(unload_model("all")))
         return refresh_view()
 
     outputs = [summary, libraries, loaded, none_loaded, pick]

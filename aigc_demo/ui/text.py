@@ -7,7 +7,7 @@ from typing import Any, Iterator
 import gradio as gr
 
 from aigc_demo.services import textgen, validate
-from aigc_demo.ui import model_refs
+from aigc_demo.ui import model_refs, share
 from aigc_demo.ui.availability import generate_state, generate_view
 from aigc_demo.ui.context import AppContext
 from aigc_demo.ui.errors import user_errors
@@ -120,6 +120,7 @@ def build_text_tab(ctx: AppContext) -> None:
                 output = gr.Textbox(label=t("text.output"), lines=14, max_lines=14, interactive=False,
                                     buttons=["copy"], elem_id="text-output")
                 stats = gr.Markdown(elem_id="text-stats")
+                share_slot = gr.Column()  # the Share button goes here once the settings exist
         full_text = gr.Textbox(visible=False)  # prompt + continuation: what Look inside reads
         build_look_inside("text", model, full_text)
     with gr.Column(visible=first_is_chat) as chat_view:
@@ -141,9 +142,18 @@ def build_text_tab(ctx: AppContext) -> None:
     run = dict(fn=complete, inputs=[model, prompt, *sampling.inputs()],
                outputs=[output, stats, full_text, sampling.seed], concurrency_id="textgen",
                concurrency_limit=textgen.CONCURRENT_STREAMS)
-    go.click(api_name="text_generate", **run)
-    prompt.submit(api_visibility="private", **run)
-    again.click(api_visibility="private", **run)
+    events = [go.click(api_name="text_generate", **run), prompt.submit(api_visibility="private", **run),
+              again.click(api_visibility="private", **run)]
+    link_params = {"model": model, "prompt": prompt, **sampling.by_name()}
+    link = share.target(ctx, "text", link_params, models={"model": share.picker_choices(ctx, model)},
+                        **share.untick(sampling.randomize))
+    link.runners[""] = share.Runner(complete, run["inputs"], run["outputs"],
+                                    {"concurrency_id": "textgen", "concurrency_limit": textgen.CONCURRENT_STREAMS},
+                                    capture=link_params)
+    for event in events:
+        link.capture(event, link_params)
+    with share_slot:
+        share.share_button(link)
     stop.click(stop_stream, queue=False, api_name="text_stop")
     clear.click(lambda: ("", "", "", ""), outputs=[prompt, output, stats, full_text], queue=False,
                 api_visibility="private")

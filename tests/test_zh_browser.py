@@ -1,0 +1,106 @@
+"""Real browser in Chinese: a zh-CN browser (and ?lang=zh in an English one) sees the whole page in
+Chinese, at desktop and phone size; ?lang=en gives English to a Chinese browser."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+pytestmark = pytest.mark.browser
+LONG = 90_000
+TABS_ZH = {"gallery": "画廊", "digits": "手写数字", "text": "文本", "code": "代码", "image": "图像",
+           "finetune": "微调", "system": "系统"}
+# Proper nouns, units, code and library words that stay as they are in a Chinese page.
+ALLOWED = {
+    "aigc", "gan", "vae", "gpt", "gpts", "mnist", "fashion", "hugging", "face", "hub", "python", "pytorch",
+    "lora", "cpu", "gpu", "cuda", "png", "gif", "kl", "top", "api", "gradio", "stable", "diffusion", "turbo",
+    "ast", "parse", "zip", "txt", "float32", "bfloat16", "float16", "eval", "safetensors", "apple", "mps", "id",
+    "wasserstein", "hinge", "adam", "adamw", "sgd", "eager", "device_map", "auto", "hf_hub_offline",
+    "aigc_data_dir", "readme", "mb", "gb", "dcgan", "sd", "linux", "with", "glibc", "x86_64", "mit",
+    "openai", "smollm2", "qwen", "instruct", "coder", "sdxl", "base", "causal", "lm", "vit", "tiny",
+    "toy", "char", "test", "chat", "classifier", "broken", "model", "unknown", "shipped", "gpt-2", "eos",
+    "rmsprop", "apache-2", "cc-by-4", "other",  # license ids (license: other)
+}
+# Content, not interface: generated text, code, example prompts, model cards' own words and names.
+CONTENT = ["#text-output", "#code-editor", ".cm-editor", "[data-testid='examples']", ".gallery",
+           ".model-card h3", ".model-card code", ".card-title", ".card-code", ".card-error",
+           ".card-desc",  # model descriptions come from model cards and the hub catalog, in English (a known gap) ".model-card pre", ".model-card .cm-scroller", ".model-card p:last-child", "#system-libraries",
+           "#text-model", "#code-model", "#image-model", "#digits-gan", "table", "#system-summary code",
+           # Gradio's own status line while an event runs ("processing", "In queue"), screen-reader only text
+           ".sr-only", ".progress-text", ".meta-text", ".meta-text-center", ".progress-level"]
+
+
+def english_words(page) -> list[str]:
+    """Latin-script words in the visible page, content areas left out."""
+    text = page.evaluate("""(selectors) => {
+        const hidden = [];
+        for (const sel of selectors) for (const el of document.querySelectorAll(sel)) {
+            hidden.push([el, el.style.getPropertyValue('display'), el.style.getPropertyPriority('display')]);
+            el.style.setProperty('display', 'none', 'important'); }
+        const text = document.body.innerText;
+        for (const [el, value, priority] of hidden) el.style.setProperty('display', value, priority);
+        return text; }""", CONTENT)
+    words = re.findall(r"(?<![0-9A-Za-z_.-])[A-Za-z][A-Za-z0-9_'-]*[A-Za-z0-9]", text)
+    return sorted({w for w in words if w.lower().strip("'-") not in ALLOWED and not w.isupper() or
+                   (w.isupper() and w.lower() not in ALLOWED and len(w) > 4)})
+
+
+def visit_every_tab(context, app_url: str) -> dict[str, list[str]]:
+    """Each tab opened by its link in a page of its own (on a phone the tab strip folds into a menu)."""
+    found = {}
+    for tab, name in TABS_ZH.items():
+        page = context.new_page()
+        page.set_default_timeout(LONG)
+        page.goto(f"{app_url}?tab={tab}")
+        expect(page.get_by_role("tab", name=name, exact=True).first).to_have_attribute(
+            "aria-selected", "true", timeout=LONG)
+        page.wait_for_timeout(2000)  # the tab's own on-open events (System fills its report)
+        found[name] = english_words(page)
+        page.close()
+    return found
+
+
+@pytest.mark.parametrize("viewport", [{"width": 1280, "height": 900}, {"width": 390, "height": 844}],
+                         ids=["desktop", "phone"])
+def test_a_chinese_browser_gets_chinese(browser, app_url: str, viewport: dict) -> None:
+    context = browser.new_context(locale="zh-CN", viewport=viewport)
+    page = context.new_page()
+    page.set_default_timeout(LONG)
+    page.goto(app_url)
+    expect(page.get_by_role("tab", name="画廊", exact=True).first).to_be_visible(timeout=LONG)
+    expect(page.locator("#gallery-count")).to_contain_text("个模型", timeout=LONG)  # rendered per visitor
+    expect(page.locator("#device-badge")).to_contain_text("运行于", timeout=LONG)
+    found = visit_every_tab(context, app_url)
+    context.close()
+    english = {tab: words for tab, words in found.items() if words}
+    assert english == {}, json.dumps(english, ensure_ascii=False)
+
+
+def test_lang_in_the_link_overrides_the_browser(browser, app_url: str) -> None:
+    context = browser.new_context(locale="en-US")
+    page = context.new_page()
+    page.goto(app_url + "?lang=zh&tab=text&seed=-1")
+    expect(page.get_by_role("tab", name="文本", exact=True).first).to_be_visible(timeout=LONG)
+    expect(page.get_by_text("链接中的部分设置已被忽略")).to_be_visible(timeout=LONG)  # notices too
+    page.locator("#text-generate").click()
+    expect(page.locator("#text-stats")).to_contain_text("个词元", timeout=LONG)  # status lines too
+    context.close()
+
+    context = browser.new_context(locale="zh-CN")
+    page = context.new_page()
+    page.goto(app_url + "?lang=en")
+    expect(page.get_by_role("tab", name="Gallery", exact=True).first).to_be_visible(timeout=LONG)
+    expect(page.locator("#gallery-count")).to_contain_text("model(s)", timeout=LONG)
+    context.close()
+
+
+def test_errors_from_services_in_chinese(browser, app_url: str) -> None:
+    context = browser.new_context(locale="zh-CN")
+    page = context.new_page()
+    page.goto(app_url + "?tab=digits&part=write&text=12ab")
+    page.locator("#digits-write-go").click(timeout=LONG)
+    expect(page.get_by_text("只能书写数字 0-9（以及 . - , 和空格）；请删除 'a' 'b'")).to_be_visible(timeout=LONG)
+    context.close()
