@@ -77,6 +77,16 @@ def configure_environment(probe_host: str = HUB_HOST, timeout: float = PROBE_TIM
     return _status
 
 
+def distrust_proxy_headers() -> None:
+    """Let no proxy header change a request's client address inside uvicorn.
+
+    Why: uvicorn rewrites the client address from X-Forwarded-For for every connection from
+    127.0.0.1, so any local client could pose as any address and dodge the per-address limits.
+    The app reads that header itself, and only when the operator trusts a proxy
+    (AIGC_TRUST_PROXY=1). An operator's own FORWARDED_ALLOW_IPS wins."""
+    os.environ.setdefault("FORWARDED_ALLOW_IPS", "")
+
+
 def hub_status() -> HubStatus:
     """The decision made at start-up (made now if it was not yet)."""
     return _status or configure_environment()

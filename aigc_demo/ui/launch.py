@@ -20,6 +20,7 @@ import gradio as gr
 from starlette.middleware import Middleware
 
 from aigc_demo import engines
+from aigc_demo.environment import distrust_proxy_headers
 from aigc_demo.services.finetune import get_manager
 from aigc_demo.services.imagegen import output_dir
 from aigc_demo.services.storage import Sweeper
@@ -56,6 +57,7 @@ def create(settings: ServeSettings) -> gr.Blocks:
     from aigc_demo.services.validate import limit_images
 
     os.environ["AIGC_DEVICE"] = settings.device
+    distrust_proxy_headers()  # per-address limits: X-Forwarded-For only with AIGC_TRUST_PROXY=1
     engines.configure(settings)  # remote inference servers join the catalog
     limit_images()  # every image the app opens, gradio's uploads included, is size-checked
     start_sweeper(settings)
