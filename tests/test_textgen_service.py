@@ -145,8 +145,10 @@ def test_bad_inputs_have_clear_messages(tiny):
     assert any("clamped" in n for n in clamped.notices)
     empty = generate_with(model, tok, "", GenerationSettings(max_new_tokens=5))
     assert empty.new_tokens == 5 and "Empty prompt" in empty.notices[0]
-    huge = generate_with(model, tok, "def f(x):\n" * 100_000, GenerationSettings(max_new_tokens=8))
-    assert huge.prompt_tokens < CTX and any("cut from the left" in n for n in huge.notices)
+    long = generate_with(model, tok, "def f(x):\n" * 10_000, GenerationSettings(max_new_tokens=8))
+    assert long.prompt_tokens < CTX and any("cut from the left" in n for n in long.notices)
+    with pytest.raises(ValueError, match="this server takes at most 200,000"):  # a megabyte is refused
+        generate_with(model, tok, "def f(x):\n" * 100_000, GenerationSettings(max_new_tokens=8))
     unseen = generate_with(model, tok, "déf ✓", GenerationSettings(max_new_tokens=3))
     assert any("never saw" in n and "'?'" in n for n in unseen.notices)
 

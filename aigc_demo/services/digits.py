@@ -429,7 +429,7 @@ def decode_data_url(url: str) -> Any:
 
 
 def _to_array(sketch: Any) -> np.ndarray:
-    """A Sketchpad value / PIL image / numpy array / file path -> float grey array (H, W), ink bright."""
+    """A Sketchpad value / data URL / PIL image / numpy array / Path -> float grey array (H, W), ink bright."""
     from PIL import Image
 
     if isinstance(sketch, dict):
@@ -441,7 +441,9 @@ def _to_array(sketch: Any) -> np.ndarray:
         sketch = value
     if isinstance(sketch, str) and (sketch == "" or sketch.startswith("data:")):
         sketch = decode_data_url(sketch)
-    if isinstance(sketch, (str, Path)):
+    if isinstance(sketch, str):  # a visitor's text is never a server path
+        raise ValueError("The drawing could not be read (not an image): draw on the canvas.")
+    if isinstance(sketch, Path):
         from aigc_demo.services.validate import open_image
 
         sketch = open_image(sketch, "The drawing")

@@ -278,15 +278,28 @@ class _Session:
     def should_stop(self) -> bool:
         return self.halt.is_set() or self.user_stop.is_set()
 
+    def _decode(self, ids: list[int]) -> str:
+        text = self.tokenizer.decode(ids, skip_special_tokens=self.skip_special, clean_up_tokenization_spaces=False)
+        return text.rstrip("\ufffd")  # the rest of a multi-byte character comes with the next token
+
     def add(self, new_ids: list[int]) -> str:
         """Append tokens; returns the visible text (incomplete UTF-8 held back, stop cut applied)."""
         if self.first_token_at is None:
             self.first_token_at = time.perf_counter()
+        before = len(self.ids)
         self.ids.extend(new_ids)
-        text = self.tokenizer.decode(self.ids, skip_special_tokens=self.skip_special,
-                                     clean_up_tokenization_spaces=False)
-        text = text.rstrip("\ufffd")  # the rest of a multi-byte character comes with the next token
+        text = self._decode(self.ids)
         cut = find_stop(self.prompt, text, self.settings)
+        if cut is not None and len(new_ids) > 1:
+            # Several tokens came at once: keep only those up to the stop, so the token count
+            # (and tokens/s) is the same however the tokens were grouped into updates.
+            for end in range(before + 1, len(self.ids) + 1):
+                shorter = self._decode(self.ids[:end])
+                if find_stop(self.prompt, shorter, self.settings) is not None:
+                    del self.ids[end:]
+                    text = shorter
+                    cut = find_stop(self.prompt, text, self.settings)
+                    break
         if cut is not None:
             index, reason = cut
             text = text[:index]
