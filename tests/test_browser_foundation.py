@@ -50,5 +50,6 @@ def test_system_tab_tells_the_hardware(page) -> None:
     expect(summary).to_contain_text("CPU (")
     expect(summary).to_contain_text("offline mode")
     expect(page.locator("#system-libraries")).to_contain_text("gradio")
-    page.get_by_role("button", name="Unload all").click()  # other tests share this server
-    expect(page.get_by_text("No model is loaded")).to_be_visible(timeout=30_000)  # unloading takes a while under load
+    # Unloading is an operator action: without AIGC_ADMIN_TOKEN its controls are not in the page.
+    expect(page.locator("#system-loaded")).to_be_visible()
+    expect(page.get_by_role("button", name="Unload all")).to_be_hidden()

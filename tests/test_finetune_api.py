@@ -37,7 +37,8 @@ def test_start_a_job_and_follow_it_to_the_end(app_url: str, weights_dir: Path) -
     ids = [m["id"] for m in client.predict(api_name="/models")]
     assert "yours/api-model" in ids  # listed by an id, never by its folder
     assert "yours/api-model" not in [m["id"] for m in Client(app_url, verbose=False).predict(api_name="/models")]
-    archive = zipfile.ZipFile(client.predict(api_name="/finetune_download"))
+    download = client.predict(api_name="/finetune_download")  # the File is shown along with its value
+    archive = zipfile.ZipFile(download["value"] if isinstance(download, dict) else download)
     assert {"api-model/config.json", "api-model/model.safetensors", "api-model/README.md"} <= set(archive.namelist())
 
 

@@ -83,7 +83,7 @@ def test_reading_settings_from_other_files_is_a_clear_error(tmp_path: Path) -> N
         read_image_settings(plain)
     text = tmp_path / "notes.png"
     text.write_text("not an image")
-    with pytest.raises(ValueError, match="is not an image"):
+    with pytest.raises(ValueError, match="notes.png could not be read as an image"):
         read_image_settings(text)
     broken = tmp_path / "broken.png"
     save_png(Image.new("RGB", (8, 8)), ImageRecord("m", None, ImageSettings("x")), broken)
