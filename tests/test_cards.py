@@ -75,6 +75,9 @@ def test_availability_of_folders_and_hub_ids(tmp_path: Path) -> None:
 
 
 def test_generate_view_offline_online_and_ready(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from aigc_demo.ui import model_refs
+
+    monkeypatch.setattr(model_refs, "_settings", None)  # the shipped weights, whatever app a test built last
     ready = generate_view("gpt-shakespeare", "Generate")  # a shipped model, listed by its folder name
     assert (ready.note, ready.label, ready.variant, ready.interactive) == ("", "Generate", "primary", True)
     offline = generate_view("stabilityai/sd-turbo", "Generate")

@@ -99,7 +99,7 @@ def test_every_filter_answers_within_a_second(browser, many_url: str, many_dir: 
             times[f"task={key}"] = timed(page, lambda: pick_task(page, label), *expected_line(many_dir, key, ALL))
         for source in [*SOURCES, ALL]:
             label = "All" if source == ALL else {"shipped": "shipped with the app", "user": "saved by you",
-                                                  "hub": "Hugging Face Hub"}[source]
+                                                  "hub": "Hugging Face Hub", "remote": "inference server"}[source]
             radio = page.locator("#gallery-source").get_by_text(label, exact=True)
             times[f"source={source}"] = timed(page, radio.click, *expected_line(many_dir, ALL, source))
         print(f"\nfilter change, in the page / as the test waited ({viewport['width']}px):",
