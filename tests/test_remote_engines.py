@@ -202,7 +202,7 @@ def test_code_completion_through_a_remote_model(rclient: Any, engine: EngineServ
                                                  30, *values[1:], api_name="/code_complete").result()
     SEEN.append(str([editor, stats, badge]))
     assert editor.startswith("def add(a, b):\n") and len(editor) > len("def add(a, b):\n")
-    assert "tokens/s" in stats and badge.startswith(("✅", "⚠️"))
+    assert "tokens/s" in stats and ("✓" in badge or "✗" in badge)  # the ast.parse badge
 
 
 def test_look_inside_says_clearly_when_the_server_has_no_logprobs(rclient: Any, engine: EngineServer) -> None:

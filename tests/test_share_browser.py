@@ -62,14 +62,14 @@ def test_code_link_gives_the_same_code(browser, app_url: str) -> None:
     context, page = fresh(browser, app_url + "?tab=code&max_new_tokens=12")
     expect(page.get_by_role("tab", name="Code")).to_have_attribute("aria-selected", "true", timeout=LONG)
     page.locator("#code-generate").click()
-    expect(page.locator("#code-badge")).to_contain_text(re.compile("✅|⚠️"), timeout=LONG)
+    expect(page.locator("#code-badge")).to_contain_text(re.compile("✓|✗"), timeout=LONG)
     code = page.locator("#code-editor .cm-content").inner_text()
     link = share_link(page, "code")
     context.close()
     assert query(link)["max_new_tokens"] == "12" and query(link)["prompt"].startswith("def fibonacci")
 
     context, page = fresh(browser, link)
-    expect(page.locator("#code-badge")).to_contain_text(re.compile("✅|⚠️"), timeout=LONG)
+    expect(page.locator("#code-badge")).to_contain_text(re.compile("✓|✗"), timeout=LONG)
     assert page.locator("#code-editor .cm-content").inner_text() == code
     context.close()
 
