@@ -237,7 +237,7 @@ def build_digits_tab(ctx: AppContext) -> None:
         with gr.Tab(t("digits.draw"), id="digits-draw"):
             gr.Markdown(t("digits.draw_help"))
             with gr.Row():
-                sketch = digit_sketchpad(t("digits.sketch"), "digits-sketch")
+                sketch = digit_sketchpad("digits.sketch", "digits-sketch")
                 with gr.Column():
                     read = gr.Button(t("digits.read"), variant="primary", elem_id="digits-read", interactive=False)
                     where = gr.Markdown(elem_id="digits-where")

@@ -155,7 +155,7 @@ def build_finetune_tab(ctx: AppContext) -> None:
     with gr.Column(visible=first_source == "sketches", elem_id="finetune-data-sketches") as draw_box:
         gr.Markdown(t("finetune.draw_help"))
         with gr.Row():
-            sketch = digit_sketchpad(t("finetune.sketch"), "finetune-sketch")
+            sketch = digit_sketchpad("finetune.sketch", "finetune-sketch")
             with gr.Column():
                 sketch_digit = gr.Dropdown([(t("finetune.no_digit"), NO_DIGIT)] + [(str(d), d) for d in range(10)],
                                            value=NO_DIGIT, label=t("finetune.sketch_digit"))

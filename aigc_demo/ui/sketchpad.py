@@ -13,21 +13,30 @@ from typing import Any
 
 import gradio as gr
 
-from aigc_demo.ui.strings import t
+import html
+
+from aigc_demo.ui.strings import LANGS, text
 
 CANVAS_PX = 280  # drawing resolution: 10x MNIST
 PEN_PX = 22  # stroke width at that resolution (MNIST strokes are ~2-3 px of 28)
 
 _TEMPLATE = """
 <div class="aigc-sketch">
-  <div class="aigc-sketch-label">{label}</div>
-  <canvas width="{size}" height="{size}" aria-label="{label}" data-testid="sketch-canvas"></canvas>
+  <div class="aigc-sketch-label" {label}>{label_en}</div>
+  <canvas width="{size}" height="{size}" aria-label="{label_en}" data-testid="sketch-canvas"></canvas>
   <div class="aigc-sketch-bar">
-    <span class="aigc-sketch-hint">{hint}</span>
-    <button type="button" class="aigc-sketch-undo">{undo}</button>
-    <button type="button" class="aigc-sketch-clear">{clear}</button>
+    <span class="aigc-sketch-hint" {hint}>{hint_en}</span>
+    <button type="button" class="aigc-sketch-undo" {undo}>{undo_en}</button>
+    <button type="button" class="aigc-sketch-clear" {clear}>{clear_en}</button>
   </div>
 </div>
+"""
+
+# Shows the sketchpad's own words in the page's language: ?lang= first, then the browser's.
+_LANG_JS = """
+const wanted = (new URLSearchParams(location.search).get('lang') || navigator.language || 'en').toLowerCase();
+const lang = wanted.startsWith('zh') ? 'zh' : 'en';
+element.querySelectorAll('[data-' + lang + ']').forEach((node) => { node.textContent = node.dataset[lang]; });
 """
 
 # Runs once per render. Strokes are kept as point lists so Undo can redraw; the value is set
@@ -82,11 +91,19 @@ paint();
 """
 
 
-def digit_sketchpad(label: str, elem_id: str) -> gr.HTML:
+def _localized(key: str) -> dict[str, str]:
+    """`data-en`/`data-zh` attributes (the page script picks the visitor's language: gr.I18n
+    translates component labels, not text inside an HTML template) and the English default."""
+    attrs = " ".join(f'data-{lang}="{html.escape(text(key, lang), quote=True)}"' for lang in LANGS)
+    return {"": attrs, "_en": html.escape(text(key, "en"))}
+
+
+def digit_sketchpad(label_key: str, elem_id: str) -> gr.HTML:
     """A square pen canvas whose value is the drawing as a PNG data URL ('' when blank)."""
-    template = _TEMPLATE.format(label=label, size=CANVAS_PX, hint=t("sketch.hint"), undo=t("sketch.undo"),
-                                clear=t("sketch.clear"))
-    return gr.HTML("", html_template=template, js_on_load=_JS % {"pen": PEN_PX}, elem_id=elem_id,
+    parts = {"label": label_key, "hint": "sketch.hint", "undo": "sketch.undo", "clear": "sketch.clear"}
+    values = {name + suffix: value for name, key in parts.items() for suffix, value in _localized(key).items()}
+    template = _TEMPLATE.format(size=CANVAS_PX, **values)
+    return gr.HTML("", html_template=template, js_on_load=(_LANG_JS + _JS) % {"pen": PEN_PX}, elem_id=elem_id,
                    elem_classes=["aigc-sketchpad"], apply_default_css=True)
 
 
