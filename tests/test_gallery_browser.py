@@ -33,10 +33,14 @@ def many_url(many_dir: Path) -> Iterator[str]:
     from aigc_demo.ui.launch import create, launch_kwargs
 
     settings = ServeSettings(host="127.0.0.1", port=free_port(), device="cpu", weights_dir=str(many_dir))
+    from aigc_demo.ui import model_refs
+
+    previous = model_refs._settings  # the pickers' ids follow the app built last: give them back after
     demo = create(settings)
     demo.launch(prevent_thread_lock=True, quiet=True, **launch_kwargs(settings))
     yield f"http://127.0.0.1:{settings.port}/"
     demo.close()
+    model_refs.install(previous)
 
 
 def open_page(browser, url: str, viewport: dict):

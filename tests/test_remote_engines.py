@@ -49,11 +49,15 @@ def remote_app(engine: EngineServer, weights_dir: Path) -> Iterator[str]:
     settings = ServeSettings(host="127.0.0.1", port=free_port(), device="cpu", weights_dir=str(weights_dir),
                              llm_servers=(engine.base_url,), llm_api_key=SECRET,
                              llm_read_timeout_s=READ_TIMEOUT_S)
+    from aigc_demo.ui import model_refs
+
+    previous = model_refs._settings  # the pickers' ids follow the app built last: give them back after
     demo = create(settings)
     demo.launch(prevent_thread_lock=True, quiet=True, **launch_kwargs(settings))
     yield f"http://127.0.0.1:{settings.port}/"
     demo.close()
     engines.configure(ServeSettings())  # later modules see no remote servers
+    model_refs.install(previous)
 
 
 @pytest.fixture(scope="module")
