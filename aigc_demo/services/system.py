@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import os
+import re
 import platform
 import sys
 from importlib import metadata
@@ -61,8 +62,11 @@ def _public_key(key: str) -> str:
     from aigc_demo.services.finetune import get_manager
     from aigc_demo.services.model_ids import public_text
 
-    return public_text(key, get_manager().config.user_models_dir,
+    text = public_text(key, get_manager().config.user_models_dir,
                        os.environ.get("AIGC_WEIGHTS_DIR") or str(PROJECT_ROOT / "weights"))
+    # Any other absolute folder (a weights folder given by flag, a local path an operator allowed)
+    # shows by its last part only.
+    return re.sub(r"(?:/[^/\s:]+)+/([^/\s:]+)", r"\1", text)
 
 
 def unload_model(key: str) -> str:
