@@ -8,10 +8,11 @@ import sys
 import time
 
 import pytest
+
 from playwright.sync_api import expect
 
 from tests.browser_tabs import open_tab
-from tests.test_text_browser import SHIPPED_GPT, _settings, choose_model
+from tests.test_text_browser import _settings, choose_model, slow_model  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.browser
 expect.set_options(timeout=20_000)  # a loaded 2-core machine: updates can take seconds
@@ -30,12 +31,13 @@ def sized_page(request, browser, app_url: str):
     context.close()
 
 
-def test_stop_takes_effect_within_a_second_with_the_cpu_busy(sized_page) -> None:
+def test_stop_takes_effect_within_a_second_with_the_cpu_busy(sized_page, slow_model: str) -> None:
     page = sized_page
     open_tab(page, "Text")
     model = page.locator("#text-model input")
-    model.fill(str(SHIPPED_GPT))  # 10M parameters: a 1024-token stream lasts long enough to stop
+    model.fill(slow_model)  # the shipped 10M GPT: a 1024-token stream lasts long enough to stop
     model.press("Enter")
+    expect(page.locator("#text-generate")).to_be_enabled()
     _settings(page, "text", 1024)
     page.locator("#text-prompt textarea").fill("ROMEO:\n")
     hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]

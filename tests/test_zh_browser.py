@@ -29,6 +29,7 @@ CONTENT = ["#text-output", "#code-editor", ".cm-editor", "[data-testid='examples
            ".model-card h3", ".model-card code", ".card-title", ".card-code", ".card-error",
            ".card-desc",  # model descriptions come from model cards and the hub catalog, in English (a known gap) ".model-card pre", ".model-card .cm-scroller", ".model-card p:last-child", "#system-libraries",
            "#text-model", "#code-model", "#image-model", "#digits-gan", "table", "#system-summary code",
+           "#system-loaded",  # the loaded models: their names and kinds (model data)
            # Gradio's own status line while an event runs ("processing", "In queue"), screen-reader only text
            ".sr-only", ".progress-text", ".meta-text", ".meta-text-center", ".progress-level"]
 
