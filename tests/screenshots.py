@@ -1,7 +1,7 @@
 """Take the README's screenshots with Playwright and Debian's chromium: the gallery on a laptop
 (1366x900) and on a phone (390x844), from the app serving the shipped weights, offline.
 
-    python scripts/screenshots.py            # writes aigc_demo/ui/assets/screenshot*.png
+    python tests/screenshots.py              # writes aigc_demo/ui/assets/screenshot*.png
 """
 
 from __future__ import annotations
