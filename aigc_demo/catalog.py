@@ -16,6 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from huggingface_hub.errors import HFValidationError
+from huggingface_hub.utils import validate_repo_id as hf_validate_repo_id
+
+from aigc_demo.errors import UserError
 from aigc_demo.modelcard import GALLERY_KEY, ModelCardError, read_card_metadata
 
 TASKS: dict[str, str] = {
@@ -137,7 +141,7 @@ HUB_TASKS: dict[str, tuple[str, str]] = {  # task a user-added hub id may have -
     "code-generation": ("causal-lm", "code"),
     "text-to-image": ("diffusion", "image"),
 }
-_REPO_ID = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?/"
+REPO_ID = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?/"
                       r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?$")
 # Hub ids visitors added: visitor -> (repo id -> spec), each visitor's list capped, and only the
 # most recently active visitors kept. Nothing a visitor adds is seen by another visitor.
@@ -157,16 +161,33 @@ def _visitor(visitor: str | None) -> str:
     return visitor if visitor is not None else (_visitor_of() or "")
 
 
+def format_parameters(count: int | None) -> str:
+    """124000000 -> '124M', 1300000000 -> '1.3B', 20000 -> '20K'."""
+    if count is None:
+        return "?"
+    for size, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "K")):
+        if count >= size:
+            value = count / size
+            return f"{value:.1f}{suffix}" if value < 10 else f"{value:.0f}{suffix}"
+    return str(count)
+
+
 def validate_repo_id(repo_id: str) -> str:
-    """`owner/name` as the Hub spells ids (no URL, no `..` or `--`), stripped; ValueError otherwise."""
-    text = (repo_id or "").strip()
+    """`owner/name` as the Hub spells ids (huggingface_hub's own check, ASCII, one owner), stripped;
+    UserError with a message saying the form otherwise."""
+    text = (repo_id or "").strip() if isinstance(repo_id, str) else ""
     if not text:
-        raise ValueError("Type a Hugging Face model id such as `stabilityai/sd-turbo`.")
+        raise UserError("Type a Hugging Face model id such as `stabilityai/sd-turbo`.")
     if text.startswith(("http://", "https://")):
-        raise ValueError(f"{text!r} is a web address: type the model id only, e.g. `stabilityai/sd-turbo`.")
-    if not _REPO_ID.match(text) or ".." in text or "--" in text:
-        raise ValueError(f"{text!r} is not a Hugging Face model id: the form is `owner/name` (letters, "
-                         "digits, `-`, `_`, `.`), e.g. `stabilityai/sd-turbo`.")
+        raise UserError(f"{text!r} is a web address: type the model id only, e.g. `stabilityai/sd-turbo`.")
+    try:
+        hf_validate_repo_id(text)
+        valid = bool(REPO_ID.match(text))
+    except HFValidationError:  # `..`, `--`, a name over 96 characters, a trailing `.git`, ...
+        valid = False
+    if not valid:
+        raise UserError(f"{text!r} is not a Hugging Face model id: the form is `owner/name` (letters, "
+                        "digits, `-`, `_`, `.`), e.g. `stabilityai/sd-turbo`.")
     return text
 
 
@@ -263,22 +284,22 @@ def add_hub_model(repo_id: str, task: str, revision: str | None = None,
     from aigc_demo.settings import operator_settings
 
     if not isinstance(repo_id, str):
-        raise ValueError(f"Type a Hugging Face model id such as `stabilityai/sd-turbo` (got {type(repo_id).__name__}).")
+        raise UserError(f"Type a Hugging Face model id such as `stabilityai/sd-turbo` (got {type(repo_id).__name__}).")
     repo_id = validate_repo_id(repo_id)
     if task not in HUB_TASKS:
-        raise ValueError(f"A hub model added here must be one of: {', '.join(HUB_TASKS)} (got {task!r}).")
+        raise UserError(f"A hub model added here must be one of: {', '.join(HUB_TASKS)} (got {task!r}).")
     entry = hub_entry(repo_id)
     if entry is not None:
         return hub_specs((entry,))[0]
     settings = operator_settings()
     if settings.hub_allow == "catalog":
-        raise ValueError(f"This server runs only the models of its catalog, and {repo_id} is not one of them "
+        raise UserError(f"This server runs only the models of its catalog, and {repo_id} is not one of them "
                          "(the operator set AIGC_HUB_ALLOW=catalog).")
     who = _visitor(visitor)
     with _user_hub_lock:
         mine = _user_hub.get(who, OrderedDict())
         if repo_id not in mine and len(mine) >= settings.hub_additions_per_visitor:
-            raise ValueError(f"You have added {len(mine)} hub models, the most one visitor can add on this "
+            raise UserError(f"You have added {len(mine)} hub models, the most one visitor can add on this "
                              "server: pick one of them, or reload the page later.")
     family, tab = HUB_TASKS[task]
     probe = "model_index.json" if family == "diffusion" else "config.json"
@@ -289,7 +310,7 @@ def add_hub_model(repo_id: str, task: str, revision: str | None = None,
     with _user_hub_lock:
         mine = _user_hub.setdefault(who, OrderedDict())
         if repo_id not in mine and len(mine) >= settings.hub_additions_per_visitor:
-            raise ValueError(f"You have added {len(mine)} hub models, the most one visitor can add on this "
+            raise UserError(f"You have added {len(mine)} hub models, the most one visitor can add on this "
                              "server: pick one of them, or reload the page later.")
         mine[repo_id] = spec
         _user_hub.move_to_end(who)

@@ -7,11 +7,13 @@ the first model is touched.
 from __future__ import annotations
 
 import functools
-import os
+import platform
 from dataclasses import dataclass
 from typing import Any, Callable, TypeVar
 
-DEVICE_CHOICES = ("auto", "cuda", "mps", "cpu")
+from aigc_demo.errors import UserError
+from aigc_demo.settings import DEVICE_CHOICES, current
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -36,11 +38,9 @@ class DeviceChoice:
 
 
 def requested_device() -> str:
-    """The user's wish from `--device` / `AIGC_DEVICE` ("auto" when unset)."""
-    wish = os.environ.get("AIGC_DEVICE", "auto").strip().lower() or "auto"
-    if wish not in DEVICE_CHOICES:
-        raise ValueError(f"AIGC_DEVICE={wish!r} is not one of {', '.join(DEVICE_CHOICES)}")
-    return wish
+    """The operator's wish from `--device` / `AIGC_DEVICE` ("auto" when unset), as the served
+    settings say (ui/launch.create installs them; settings.ServeSettings validates the choice)."""
+    return current().serve.device
 
 
 def _mps_available() -> bool:
@@ -61,7 +61,7 @@ def pick_device(wish: str | None = None) -> DeviceChoice:
 
     wish = (wish or requested_device()).lower()
     if wish not in DEVICE_CHOICES:
-        raise ValueError(f"device {wish!r} is not one of {', '.join(DEVICE_CHOICES)}")
+        raise UserError(f"device {wish!r} is not one of {', '.join(DEVICE_CHOICES)}")
     if wish in ("auto", "cuda") and torch.cuda.is_available():
         dtype = "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
         return DeviceChoice("cuda", dtype)
@@ -96,6 +96,17 @@ def memory_report() -> dict[str, Any]:
         report.update(memory_allocated_gb=round(torch.mps.current_allocated_memory() / 2**30, 3))
     report["cpu_threads"] = torch.get_num_threads()
     return report
+
+
+def hardware_name(device: Any = None) -> str:
+    """The GPU's name, or 'CPU (x86_64, 8 threads)', for model cards and benchmark reports.
+    `device`: where the model ran (None: the first GPU when there is one)."""
+    import torch
+
+    on_gpu = str(device).startswith("cuda") if device is not None else True
+    if on_gpu and torch.cuda.is_available():
+        return torch.cuda.get_device_name(torch.device(device) if device is not None else 0)
+    return f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
 
 
 GPU_TASKS: dict[str, int] = {}  # "module.function" -> seconds asked for, for the README and tests

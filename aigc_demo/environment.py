@@ -3,6 +3,9 @@
 No outside network call unless the user asks for one: analytics and telemetry are off, and when
 the Hub cannot be reached within a second the Hub libraries are put in offline mode, so a model
 that is not cached fails at once with a clear message instead of after 30-50 s of retries.
+This module and aigc_demo/settings.py are the only ones that touch os.environ: here for the
+process itself (quiet defaults, HF_HUB_OFFLINE, proxy headers, child processes' environment),
+there for the app's own AIGC_* settings.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
+from typing import Mapping
 
 HUB_HOST = "huggingface.co"
 PROBE_TIMEOUT_S = 1.0
@@ -38,24 +42,52 @@ class HubStatus:
 _status: HubStatus | None = None
 
 
-def _probe_hub(host: str, timeout: float) -> tuple[bool, str]:
-    """A TCP connect to the Hub on 443, bounded in time even when DNS hangs."""
+def probe(host: str, port: int = 443, timeout: float = PROBE_TIMEOUT_S) -> tuple[bool, str]:
+    """A TCP connect to host:port, bounded in time even when DNS hangs (the one Hub probe: at
+    start-up here, and before a download in hub_download.py)."""
     result: list[tuple[bool, str]] = []
 
     def connect() -> None:
         try:
-            with socket.create_connection((host, 443), timeout=timeout):
-                result.append((True, f"{host}:443 answered"))
+            with socket.create_connection((host, port), timeout=timeout):
+                result.append((True, f"{host}:{port} answered"))
         except OSError as err:
-            result.append((False, f"{host}:443 unreachable ({err.__class__.__name__}: {err})"))
+            result.append((False, f"{host}:{port} unreachable ({type(err).__name__}: {err})"))
 
     started = time.perf_counter()
     worker = threading.Thread(target=connect, daemon=True)
     worker.start()
     worker.join(timeout)
     if not result:
-        return False, f"{host}:443 gave no answer in {time.perf_counter() - started:.1f} s"
+        return False, f"{host}:{port} gave no answer in {time.perf_counter() - started:.1f} s"
     return result[0]
+
+
+def _switched_on(value: str) -> bool:
+    return value.strip().lower() in ("1", "true", "yes", "on")
+
+
+def hub_offline_setting() -> bool | None:
+    """HF_HUB_OFFLINE as the process has it now (set by the user or by our start-up probe);
+    None when unset."""
+    value = os.environ.get("HF_HUB_OFFLINE")
+    return None if value is None else _switched_on(value)
+
+
+def set_quiet_defaults() -> None:
+    """Analytics, telemetry and progress bars off unless the user's environment says otherwise."""
+    for key, value in _QUIET_DEFAULTS.items():
+        os.environ.setdefault(key, value)
+
+
+def child_env(overrides: Mapping[str, str] | None = None, defaults: Mapping[str, str] | None = None,
+              python_path: str | None = None) -> dict[str, str]:
+    """The environment for a child process: this one's, with `defaults` where unset, then
+    `overrides`, and `python_path` put first on PYTHONPATH."""
+    env = {**(defaults or {}), **os.environ, **(overrides or {})}
+    if python_path:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [python_path, os.environ.get("PYTHONPATH")]))
+    return env
 
 
 def configure_environment(probe_host: str = HUB_HOST, timeout: float = PROBE_TIMEOUT_S) -> HubStatus:
@@ -63,14 +95,12 @@ def configure_environment(probe_host: str = HUB_HOST, timeout: float = PROBE_TIM
     global _status
     if _status is not None:
         return _status
-    for key, value in _QUIET_DEFAULTS.items():
-        os.environ.setdefault(key, value)
+    set_quiet_defaults()
     user_offline = os.environ.get("HF_HUB_OFFLINE")
     if user_offline is not None:
-        offline = user_offline.strip().lower() in ("1", "true", "yes", "on")
-        _status = HubStatus(None, offline, f"HF_HUB_OFFLINE={user_offline} set by the user")
+        _status = HubStatus(None, _switched_on(user_offline), f"HF_HUB_OFFLINE={user_offline} set by the user")
         return _status
-    reachable, detail = _probe_hub(probe_host, timeout)
+    reachable, detail = probe(probe_host, 443, timeout)
     if not reachable:
         os.environ["HF_HUB_OFFLINE"] = "1"
     _status = HubStatus(reachable, not reachable, detail)

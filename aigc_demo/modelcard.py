@@ -18,10 +18,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from aigc_demo.errors import UserError
+
 GALLERY_KEY = "aigc_gallery"
 
 
-class ModelCardError(ValueError):
+class ModelCardError(UserError):
     """A model card that is missing or cannot be read; the message says what to fix."""
 
 

@@ -8,7 +8,8 @@ import pytest
 
 from aigc_demo.catalog import HUB_MODELS, build_catalog, discover_local, hub_specs, safetensors_size
 from aigc_demo.modelcard import read_card_metadata, update_card_metrics
-from aigc_demo.services.gallery import format_parameters, list_models
+from aigc_demo.catalog import format_parameters
+from aigc_demo.services.gallery import list_models
 from tests.factories import make_broken_folder, make_model_folder
 
 

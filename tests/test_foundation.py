@@ -58,7 +58,7 @@ def test_reachable_hub_stays_online(fresh_environment) -> None:
 
 def test_users_own_offline_setting_wins_without_a_probe(fresh_environment) -> None:
     fresh_environment.setenv("HF_HUB_OFFLINE", "0")
-    fresh_environment.setattr(environment, "_probe_hub", lambda *a: pytest.fail("probed"))
+    fresh_environment.setattr(environment, "probe", lambda *a: pytest.fail("probed"))
     status = environment.configure_environment()
     assert status.reachable is None and status.offline_mode is False
     assert os.environ["HF_HUB_OFFLINE"] == "0"

@@ -26,10 +26,13 @@ from typing import Any
 import pytest
 from gradio_client import Client, handle_file
 
+from aigc_demo.ui.strings import table
+
 CALL_LIMIT_S = 45.0  # one call, on a loaded two-core machine
 PARALLEL = 4  # calls in flight at once (the app serves 4 at a time)
 MAX_RSS_MB = 1536
-GENERIC = ("has not enabled verbose error reporting", )
+# gradio's own, and the app's for anything that is not a UserError (ui/errors.py)
+GENERIC = ("has not enabled verbose error reporting", table("en")["error.internal"])
 MB_TEXT = "A" * 1_000_000
 LONG_ID = "x" * 300
 CONTROL = "\x00\x01\x1b[31mred\x7f\u202e"

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import copy
-import os
 import socket
 import threading
 import time
@@ -26,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from aigc_demo.bench.common import median, print_table
+from aigc_demo.environment import set_quiet_defaults
 
 ROOT = Path(__file__).resolve().parents[2]
 WEIGHTS = ROOT / "weights"
@@ -110,7 +110,7 @@ def _free_port() -> int:
 @contextlib.contextmanager
 def launched_app(weights_dir: str | Path = WEIGHTS, device: str = "auto") -> Iterator[str]:
     """The whole app, launched in this process on 127.0.0.1 and a free port; yields its URL."""
-    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    set_quiet_defaults()
     from aigc_demo.settings import ServeSettings
     from aigc_demo.ui.launch import create, launch_kwargs
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import subprocess
 import sys
 import tempfile
@@ -27,6 +26,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from aigc_demo.bench.common import median, print_table
+from aigc_demo.environment import child_env
 
 ROOT = Path(__file__).resolve().parents[2]
 PROMPT = "ROMEO:\n"
@@ -48,7 +48,7 @@ def app_process(llm_server: str, timeout_s: float = 300.0) -> Iterator[str]:
     url = f"http://127.0.0.1:{port}/"
     with tempfile.TemporaryDirectory() as weights, tempfile.TemporaryFile(mode="w+") as log:
         # A throughput benchmark: allow long silences (a queued request on a busy engine).
-        env = {**os.environ, "AIGC_LLM_READ_TIMEOUT": str(READ_TIMEOUT_S)}
+        env = child_env({"AIGC_LLM_READ_TIMEOUT": str(READ_TIMEOUT_S)})
         app = subprocess.Popen([sys.executable, "-m", "aigc_demo", "serve", "--host", "127.0.0.1", "--port",
                                 str(port), "--weights-dir", weights, "--device", "cpu",
                                 "--llm-servers", llm_server], stdout=subprocess.DEVNULL, stderr=log, env=env)

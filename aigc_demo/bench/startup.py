@@ -8,7 +8,6 @@ itself, whatever this machine's speed is today.
 from __future__ import annotations
 
 import argparse
-import os
 import socket
 import subprocess
 import sys
@@ -18,6 +17,7 @@ import urllib.request
 from pathlib import Path
 
 from aigc_demo.bench.common import median, print_table
+from aigc_demo.environment import child_env
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -61,7 +61,7 @@ def time_app_start(timeout: float = 120.0) -> float:
 
 
 def _env() -> dict[str, str]:
-    return {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONDONTWRITEBYTECODE": "1"}
+    return child_env({"GRADIO_ANALYTICS_ENABLED": "False", "PYTHONDONTWRITEBYTECODE": "1"})
 
 
 def main(argv: list[str] | None = None) -> int:

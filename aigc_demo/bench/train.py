@@ -381,7 +381,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from aigc_demo.services.finetune import FinetuneConfig
 
-    torch.set_num_threads(args.threads or FinetuneConfig.from_env().threads())
+    torch.set_num_threads(args.threads or FinetuneConfig.from_settings().threads())
     from transformers.utils import logging as transformers_logging
 
     transformers_logging.set_verbosity_error()

@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from aigc_demo.errors import UserError
+
 DATASETS = ("mnist", "fashion-mnist")
 SPLIT_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -26,7 +28,7 @@ FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sanda
 _DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
-class IdxFormatError(ValueError):
+class IdxFormatError(UserError):
     """A file that is not a valid IDX file; the message names the file and what is wrong."""
 
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
 from aigc_demo.engines.registry import EngineConfig, RemoteModel, host_of
+from aigc_demo.errors import UserError
 
 LIST_READ_TIMEOUT_S = 5.0
 EXTRA_FIELDS = ("top_k", "repetition_penalty")
@@ -30,8 +31,8 @@ _clients: dict[str, Any] = {}
 _clients_lock = threading.Lock()
 
 
-class EngineError(ValueError):
-    """A failure talking to a server, worded for the visitor (ValueError: shown in the page)."""
+class EngineError(UserError):
+    """A failure talking to a server, worded for the visitor (a UserError: shown in the page)."""
 
 
 @dataclass

@@ -18,6 +18,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from aigc_demo.environment import child_env
+
 READY_TIMEOUT_S = 120.0  # importing torch + transformers on a loaded 2-core machine
 
 
@@ -38,7 +40,7 @@ class TransformersServe:
         return self.process is not None and self.process.poll() is None
 
     def start(self) -> "TransformersServe":
-        env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
+        env = child_env({"HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"})
         command = [sys.executable, "-m", "transformers.cli.transformers", "serve", "--host", "127.0.0.1",
                    "--port", str(self.port), "--device", "cpu", "--dtype", "float32", "--model-timeout", "-1",
                    "--log-level", "info", *self.extra_args]

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from aigc_demo.errors import UserError
+
 PREFIX = "remote:"
 CHAT_WORDS = ("instruct", "chat")  # servers do not say which models have a chat template
 CODE_WORDS = ("code", "coder")
@@ -81,7 +83,7 @@ def split_ref(ref: str) -> tuple[str, str]:
     body = ref[len(PREFIX):] if is_remote_ref(ref) else ""
     host, _, model_id = body.partition("/")
     if not host or not model_id:
-        raise ValueError(f"{ref!r} is not a remote model reference (remote:<host:port>/<model id>).")
+        raise UserError(f"{ref!r} is not a remote model reference (remote:<host:port>/<model id>).")
     return host, model_id
 
 
@@ -182,20 +184,20 @@ class Registry:
         return out
 
     def resolve(self, ref: str) -> RemoteModel:
-        """The listed model `ref` names; ValueError (user-facing) for a server or model not listed."""
+        """The listed model `ref` names; UserError for a server or model not listed."""
         host, model_id = split_ref(ref)
         state = self._servers.get(host)
         if state is None:
-            raise ValueError(f"{host} is not one of this app's inference servers: pick a model from the list.")
+            raise UserError(f"{host} is not one of this app's inference servers: pick a model from the list.")
         if model_id not in state.models:
             self.refresh(force=True)
         for model in self.models(refresh=False):
             if model.server == host and model.model_id == model_id and model.error is None:
                 return model
         if not state.reachable:
-            raise ValueError(f"The inference server {host} cannot be reached ({state.error}); "
+            raise UserError(f"The inference server {host} cannot be reached ({state.error}); "
                              "try again when it is back, or pick another model.")
-        raise ValueError(f"The inference server {host} does not serve {model_id!r}: pick a model from the list.")
+        raise UserError(f"The inference server {host} does not serve {model_id!r}: pick a model from the list.")
 
 
 registry = Registry()

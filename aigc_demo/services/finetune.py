@@ -32,9 +32,11 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
+from aigc_demo.device import requested_device
 from aigc_demo.services.finetune_data import DataLimits, ImageSet, safe_copy_text
 from aigc_demo.services.storage import Storage, folder_bytes
-from aigc_demo.settings import PROJECT_ROOT, PublicSettings
+from aigc_demo.settings import PROJECT_ROOT, JobSettings, PublicSettings, public_settings
+from aigc_demo.settings import current as current_settings
 
 ACTIVE = ("queued", "starting", "running", "stopping")
 # What a job is doing, by the stage events its process sends (training/finetune.py run_job).
@@ -47,10 +49,6 @@ FINISHED = ("done", "stopped", "failed", "cancelled")
 MAX_PREVIEWS = 40  # kept per job (the first, then the latest)
 _SESSION = re.compile(r"^[A-Za-z0-9_-]{6,64}$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-
-
-def _truthy(value: str | None) -> bool:
-    return (value or "").strip().lower() in ("1", "true", "yes", "on")
 
 
 @dataclass
@@ -66,23 +64,16 @@ class FinetuneConfig:
     publish_user_models: bool = False  # [AIGC_PUBLISH_USER_MODELS] everyone sees every saved model
     job_threads: int = 0  # [AIGC_FT_THREADS] torch threads per job (0: cores - 1, shared by jobs)
     allow_download: bool = True  # [AIGC_FT_DOWNLOADS] fetch MNIST / Fashion-MNIST when not local
-    public: PublicSettings = field(default_factory=PublicSettings.from_env)  # quotas and expiry
+    public: PublicSettings = field(default_factory=public_settings)  # quotas and expiry
 
     @classmethod
-    def from_env(cls) -> "FinetuneConfig":
-        env = os.environ
-        runs = Path(env["AIGC_RUNS_DIR"]) if env.get("AIGC_RUNS_DIR") else PROJECT_ROOT / "runs"
-        return cls(
-            max_steps=int(env.get("AIGC_FT_MAX_STEPS", cls.max_steps)),
-            max_upload_mb=float(env.get("AIGC_FT_MAX_UPLOAD_MB", cls.max_upload_mb)),
-            max_concurrent=max(1, int(env.get("AIGC_FT_MAX_JOBS", cls.max_concurrent))),
-            max_queued=max(0, int(env.get("AIGC_FT_MAX_QUEUE", cls.max_queued))),
-            runs_dir=str(runs / "finetune"),
-            user_models_dir=env.get("AIGC_USER_MODELS_DIR") or str(runs / "user_models"),
-            publish_user_models=_truthy(env.get("AIGC_PUBLISH_USER_MODELS")),
-            job_threads=int(env.get("AIGC_FT_THREADS", cls.job_threads)),
-            allow_download=env.get("AIGC_FT_DOWNLOADS", "1").strip().lower() not in ("0", "false", "no", "off"),
-        )
+    def from_settings(cls, jobs: JobSettings | None = None) -> "FinetuneConfig":
+        """The limits and folders of settings.JobSettings (the process's, by default)."""
+        jobs = jobs or current_settings().jobs
+        return cls(max_steps=jobs.max_steps, max_upload_mb=jobs.max_upload_mb, max_concurrent=jobs.max_concurrent,
+                   max_queued=jobs.max_queued, runs_dir=str(Path(jobs.runs_dir) / "finetune"),
+                   user_models_dir=jobs.user_models_dir, publish_user_models=jobs.publish_user_models,
+                   job_threads=jobs.job_threads, allow_download=jobs.allow_download)
 
     def limits(self) -> DataLimits:
         return DataLimits(max_upload_bytes=int(self.max_upload_mb * 2**20))
@@ -279,7 +270,7 @@ class FinetuneManager:
     """Starts, watches, stops and resumes fine-tuning jobs; stores their progress."""
 
     def __init__(self, config: FinetuneConfig | None = None, target: Callable[..., None] | None = None) -> None:
-        self.config = config or FinetuneConfig.from_env()
+        self.config = config or FinetuneConfig.from_settings()
         self.target = target  # the job process's main (tests swap in one that crashes)
         self._jobs: dict[str, Job] = {}
         self._queue: list[str] = []
@@ -418,7 +409,7 @@ class FinetuneManager:
         request = JobRequest(job_id=job_id, family=base.family, base=base.ref, base_title=base.title, data=spec,
                              data_summary=data.summary, settings=settings, out_dir=str(folder / "out"),
                              threads=self.config.threads(),
-                             cpu=os.environ.get("AIGC_DEVICE", "auto").lower() == "cpu")
+                             cpu=requested_device() == "cpu")
         job = Job(id=job_id, session=session, request=request, steps_per_run=settings.steps,
                   message="Waiting for a free slot", client=client)
         with self._lock:

@@ -33,6 +33,7 @@ import numpy as np
 
 from aigc_demo.data.text import decode_text
 from aigc_demo.settings import PROJECT_ROOT
+from aigc_demo.settings import current as current_settings
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm", ".pbm")
 MIN_TEXT_CHARS = 200
@@ -315,8 +316,8 @@ DATASET_TITLES = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}
 def data_roots() -> list[Path]:
     """Where built-in sets are looked for, in order."""
     roots = []
-    if os.environ.get("AIGC_DATA_DIR"):
-        roots.append(Path(os.environ["AIGC_DATA_DIR"]))
+    if current_settings().data_dir:
+        roots.append(Path(current_settings().data_dir))
     roots += [PROJECT_ROOT / "data", Path("/usr/share/datasets")]
     return roots
 

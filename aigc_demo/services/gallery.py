@@ -35,17 +35,6 @@ def list_models(weights_dir: str | Path, task: str = ALL, source: str = ALL,
     return [s for s in specs if (task == ALL or s.task == task) and (source == ALL or s.source == source)]
 
 
-def format_parameters(count: int | None) -> str:
-    """124000000 -> '124M', 1300000000 -> '1.3B', 20000 -> '20K'."""
-    if count is None:
-        return "?"
-    for size, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "K")):
-        if count >= size:
-            value = count / size
-            return f"{value:.1f}{suffix}" if value < 10 else f"{value:.0f}{suffix}"
-    return str(count)
-
-
 def _session_of(user_dirs: Any, session: str | None) -> str | None:
     return session if session is not None else getattr(user_dirs, "session", None)
 

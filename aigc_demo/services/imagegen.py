@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import secrets
 import tempfile
 import time
@@ -28,6 +27,7 @@ from typing import Any, Callable
 
 from aigc_demo.device import gpu_task
 from aigc_demo.hub import TEXT_TO_IMAGE, ModelSource, ProgressCallback
+from aigc_demo.settings import current as current_settings
 
 META_KEY = "aigc_settings"
 MIN_SIZE, MAX_SIZE = 32, 2048
@@ -128,7 +128,7 @@ class ImageRecord:
 # ---- loading ----------------------------------------------------------------------------------
 
 def compile_enabled() -> bool:
-    return os.environ.get("AIGC_TORCH_COMPILE", "").strip().lower() in ("1", "true", "yes", "on")
+    return current_settings().torch_compile
 
 
 def speed_settings(pipe: Any, device: str, dtype: Any, compile_unet: bool = False) -> Any:
@@ -288,7 +288,7 @@ def output_dir() -> Path:
     (`AIGC_IMAGE_DIR` to keep them elsewhere)."""
     global _OUTPUT_DIR
     if _OUTPUT_DIR is None:
-        wanted = os.environ.get("AIGC_IMAGE_DIR")
+        wanted = current_settings().image_dir
         _OUTPUT_DIR = Path(wanted) if wanted else Path(tempfile.mkdtemp(prefix="aigc-images-"))
     return _OUTPUT_DIR
 

@@ -22,7 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from huggingface_hub.errors import HFValidationError
+from huggingface_hub.utils import validate_repo_id
+
 from aigc_demo.engines.registry import is_remote_ref, registry, split_ref
+from aigc_demo.errors import UserError
 
 YOURS = "yours"
 SHARED = "shared"
@@ -64,8 +68,8 @@ def listed_id(spec: Any, session: str | None) -> str:
     return folder.name
 
 
-def _refuse() -> ValueError:
-    return ValueError(REFUSED)
+def _refuse() -> UserError:
+    return UserError(REFUSED)
 
 
 def _looks_like_path(text: str) -> bool:
@@ -103,9 +107,6 @@ def _users(scope: ModelScope, parts: list[str]) -> str:
 
 
 def _hub(text: str) -> str:
-    from huggingface_hub.errors import HFValidationError
-    from huggingface_hub.utils import validate_repo_id
-
     if text.count("/") != 1:
         raise _refuse()
     try:
@@ -116,9 +117,9 @@ def _hub(text: str) -> str:
 
 
 def resolve_model_id(ref: Any, scope: ModelScope) -> str:
-    """A picked id -> a folder path (shipped, the visitor's own) or a hub id; ValueError(REFUSED) else."""
+    """A picked id -> a folder path (shipped, the visitor's own) or a hub id; UserError(REFUSED) else."""
     if ref is None or (isinstance(ref, str) and not ref.strip()):
-        raise ValueError("Pick a model first.")
+        raise UserError("Pick a model first.")
     if not isinstance(ref, str) or len(ref) > MAX_ID_CHARS or any(ord(c) < 32 for c in ref):
         raise _refuse()
     text = ref.strip()

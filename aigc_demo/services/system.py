@@ -12,7 +12,8 @@ from typing import Any
 
 from aigc_demo.environment import hub_status
 from aigc_demo.loading import registry
-from aigc_demo.settings import PROJECT_ROOT, operator_settings
+from aigc_demo.settings import operator_settings
+from aigc_demo.settings import current as current_settings
 
 LIBRARIES = ("torch", "transformers", "diffusers", "accelerate", "peft", "gradio",
              "huggingface_hub", "safetensors", "tokenizers")
@@ -63,7 +64,7 @@ def _public_key(key: str) -> str:
     from aigc_demo.services.model_ids import public_text
 
     text = public_text(key, get_manager().config.user_models_dir,
-                       os.environ.get("AIGC_WEIGHTS_DIR") or str(PROJECT_ROOT / "weights"))
+                       current_settings().serve.weights_dir)
     # Any other absolute folder (a weights folder given by flag, a local path an operator allowed)
     # shows by its last part only.
     return re.sub(r"(?:/[^/\s:]+)+/([^/\s:]+)", r"\1", text)

@@ -2,34 +2,24 @@
 
 Why one module: an API client can send anything a JSON document holds (a list where a model id
 belongs, NaN for a seed, a megabyte of text, a path to /etc/passwd), and every service must
-answer it the same way: a `ValueError` the page shows as is, never a crash deep in a library.
-Nothing here imports gradio or torch.
+answer it the same way: a `UserError` the page shows as is, never a crash deep in a library.
+Nothing here imports gradio or torch. The check of ids (`identifier`) lives in aigc_demo/refs.py,
+below hub, which checks the references it is given the same way; it is part of this module's API.
 """
 
 from __future__ import annotations
 
 import math
-import os
+import re
 import unicodedata
 from typing import Any, Iterable
 
+from aigc_demo.errors import UserError
+from aigc_demo.refs import MAX_ID_CHARS, MAX_JOB_ID_CHARS, has_control, identifier, shown
 from aigc_demo.settings import operator_settings
 
-MAX_ID_CHARS = 255  # a model id or a folder name: longer is never valid (file systems refuse it)
-MAX_JOB_ID_CHARS = 64
-_SHOWN = 60  # characters of a bad value repeated in a message
-
-
-def shown(value: Any) -> str:
-    """A bad value as a short, printable excerpt for a message."""
-    text = repr(value)
-    return text if len(text) <= _SHOWN else text[:_SHOWN] + f"... ({len(text):,} characters)"
-
-
-def _has_control(text: str, allow_newlines: bool) -> bool:
-    allowed = "\n\r\t" if allow_newlines else ""
-    return any(unicodedata.category(ch) == "Cc" and ch not in allowed for ch in text)
-
+__all__ = ["MAX_ID_CHARS", "MAX_JOB_ID_CHARS", "identifier", "shown", "text", "number", "integer",
+           "choice", "flag", "open_image", "err_size", "limit_images"]
 
 def text(value: Any, name: str, *, max_chars: int | None = None, allow_empty: bool = True,
          strip_controls: bool = True) -> str:
@@ -38,37 +28,14 @@ def text(value: Any, name: str, *, max_chars: int | None = None, allow_empty: bo
     if value is None:
         value = ""
     if not isinstance(value, str):
-        raise ValueError(f"{name} must be text (got {type(value).__name__}: {shown(value)}).")
+        raise UserError(f"{name} must be text (got {type(value).__name__}: {shown(value)}).")
     limit = max_chars if max_chars is not None else operator_settings().max_text_chars
     if len(value) > limit:
-        raise ValueError(f"{name} is {len(value):,} characters long; this server takes at most {limit:,}.")
-    if strip_controls and _has_control(value, allow_newlines=True):
+        raise UserError(f"{name} is {len(value):,} characters long; this server takes at most {limit:,}.")
+    if strip_controls and has_control(value, allow_newlines=True):
         value = "".join(ch for ch in value if unicodedata.category(ch) != "Cc" or ch in "\n\r\t")
     if not allow_empty and not value.strip():
-        raise ValueError(f"{name} is empty: type something first.")
-    return value
-
-
-def identifier(value: Any, name: str = "The model", *, max_chars: int = MAX_ID_CHARS,
-               required: bool = True) -> str:
-    """A model id / folder reference / job id: one line of text, not a list or a number."""
-    if value is None or (isinstance(value, str) and not value.strip()):
-        if required:
-            raise ValueError(f"{name} is missing: pick one from the list first.")
-        return ""
-    if isinstance(value, (list, tuple)) and len(value) == 1 and isinstance(value[0], str):
-        value = value[0]  # a one-item list from a multi-select widget: its item
-    if isinstance(value, os.PathLike):  # a folder given by code (CLI, tests), not by a visitor
-        value = os.fspath(value)
-    if not isinstance(value, str):
-        raise ValueError(f"{name} must be an id from the list (text), not {type(value).__name__} "
-                         f"({shown(value)}).")
-    value = value.strip()
-    if len(value) > max_chars:
-        raise ValueError(f"{name} id is {len(value):,} characters long; ids are at most {max_chars}: "
-                         "pick one from the list.")
-    if _has_control(value, allow_newlines=False) or "\n" in value:
-        raise ValueError(f"{name} id contains control characters: pick one from the list.")
+        raise UserError(f"{name} is empty: type something first.")
     return value
 
 
@@ -80,28 +47,28 @@ def number(value: Any, name: str, *, low: float | None = None, high: float | Non
     if value is None or (isinstance(value, str) and not value.strip()):
         if default is not None:
             return int(default) if integer else default
-        raise ValueError(f"{name} is missing: give a number.")
+        raise UserError(f"{name} is missing: give a number.")
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise ValueError(f"{name} must be a number (got {type(value).__name__}: {shown(value)}).")
+        raise UserError(f"{name} must be a number (got {type(value).__name__}: {shown(value)}).")
     if isinstance(value, str):
         if len(value) > 64:
-            raise ValueError(f"{name} must be a number (got {shown(value)}).")
+            raise UserError(f"{name} must be a number (got {shown(value)}).")
         try:
             value = float(value)
         except ValueError:
-            raise ValueError(f"{name} must be a number (got {shown(value)}).") from None
+            raise UserError(f"{name} must be a number (got {shown(value)}).") from None
     if isinstance(value, float) and not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number (got {value}).")
+        raise UserError(f"{name} must be a finite number (got {value}).")
     if integer:
         if value != int(value):
-            raise ValueError(f"{name} must be a whole number (got {value:g}).")
+            raise UserError(f"{name} must be a whole number (got {value:g}).")
         value = int(value)
     if low is not None and value < low or high is not None and value > high:
         lo = "" if low is None else f"{low:g}"
         hi = "" if high is None else f"{high:g}"
         where = f"between {lo} and {hi}" if low is not None and high is not None else (
             f"at least {lo}" if low is not None else f"at most {hi}")
-        raise ValueError(f"{name} must be {where} (got {value:g}).")
+        raise UserError(f"{name} must be {where} (got {value:g}).")
     return value
 
 
@@ -116,9 +83,9 @@ def choice(value: Any, name: str, options: Iterable[str], *, default: str | None
     if value is None or value == "":
         if default is not None:
             return default
-        raise ValueError(f"{name} is missing: choose one of {', '.join(options)}.")
+        raise UserError(f"{name} is missing: choose one of {', '.join(options)}.")
     if not isinstance(value, str) or value not in options:
-        raise ValueError(f"{name} must be one of {', '.join(options)} (got {shown(value)}).")
+        raise UserError(f"{name} must be one of {', '.join(options)} (got {shown(value)}).")
     return value
 
 
@@ -130,7 +97,7 @@ def flag(value: Any, name: str, *, default: bool = False) -> bool:
         return value
     if isinstance(value, (int, float)) and value in (0, 1):
         return bool(value)
-    raise ValueError(f"{name} must be true or false (got {shown(value)}).")
+    raise UserError(f"{name} must be true or false (got {shown(value)}).")
 
 
 def open_image(path: Any, name: str = "The image") -> Any:
@@ -142,18 +109,16 @@ def open_image(path: Any, name: str = "The image") -> Any:
         image = Image.open(path)
         image.load()
     except Image.DecompressionBombError as err:
-        raise ValueError(f"{name} is too large: {err_size(err)}; images of at most "
+        raise UserError(f"{name} is too large: {err_size(err)}; images of at most "
                          f"{operator_settings().max_image_pixels:,} pixels are accepted.") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
-        raise ValueError(f"{name} could not be read as an image ({type(err).__name__}): upload a "
+        raise UserError(f"{name} could not be read as an image ({type(err).__name__}): upload a "
                          "PNG or JPEG file.") from None
     return image
 
 
 def err_size(err: BaseException) -> str:
     """'100000 x 100000 pixels' from PIL's DecompressionBombError text when it says so."""
-    import re
-
     found = re.search(r"\((\d+) pixels\)", str(err))
     return f"{int(found.group(1)):,} pixels" if found else "it claims more pixels than allowed"
 

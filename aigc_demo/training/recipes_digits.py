@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shlex
 import shutil
 import subprocess
@@ -20,6 +19,8 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from aigc_demo.environment import child_env
 
 TARGETS = {"dcgan-mnist": "conditional accuracy >= 97% and FID <= 3x floor",
            "vae-mnist-32d": "IWAE NLL <= 85 nats", "mnist-classifier": "test accuracy >= 99%"}
@@ -82,7 +83,8 @@ def _launch(job: Job, command: list[str], log_dir: Path, stage: str) -> None:
     handle = open(job.log, "w")
     handle.write("$ " + shlex.join(command) + "\n")
     handle.flush()
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "4"), "HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1"}
+    env = child_env({"PYTHONUNBUFFERED": "1", "HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1"},
+                    defaults={"OMP_NUM_THREADS": "4"})
     job.proc = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, env=env)
     job.stage, job.started = stage, time.perf_counter()
     print(f"[{time.strftime('%H:%M:%S')}] {stage} {job.name} (log {job.log})", flush=True)

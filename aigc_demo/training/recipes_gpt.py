@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from aigc_demo.environment import child_env
 
 MODELS = {"shakespeare": "gpt-shakespeare", "python": "gpt-python"}
 EXPORTED_FILES = ("config.json", "generation_config.json", "model.safetensors", "tokenizer.json",
@@ -102,9 +103,8 @@ def run_recipe(data_dir: Path, weights_dir: Path, minutes: float, runs_dir: Path
     train_minutes = max(minutes - OVERHEAD_MINUTES, 0.2)
     deadline = t0 + minutes * 60
     log_dir.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "4"),
-               TOKENIZERS_PARALLELISM="false", PYTHONUNBUFFERED="1",
-               PYTHONPATH=os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])))
+    env = child_env({"TOKENIZERS_PARALLELISM": "false", "PYTHONUNBUFFERED": "1"},
+                    defaults={"OMP_NUM_THREADS": "4"}, python_path=str(REPO_ROOT))
     procs: dict[str, tuple[subprocess.Popen, Any]] = {}
     for config in only:
         data = data_dir / config

@@ -14,7 +14,8 @@ from pathlib import Path
 
 from aigc_demo.catalog import TASKS, Metric, ModelSpec, hub_entry
 from aigc_demo.services.availability import hub_page
-from aigc_demo.services.gallery import format_parameters, thumbnail_data_uri
+from aigc_demo.catalog import format_parameters
+from aigc_demo.services.gallery import thumbnail_data_uri
 from aigc_demo.ui.strings import t
 
 # Runs once when the gallery's gr.HTML mounts (Gradio passes `element`, `trigger` and `watch`).

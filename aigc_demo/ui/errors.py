@@ -1,7 +1,10 @@
-"""Turn the services' ValueErrors into messages in the page (gr.Error), never a traceback.
+"""Turn what a handler raises into a message in the page (gr.Error), never a traceback.
 
-An expected user error (bad input, a full queue, a missing model) is logged as one line, not as
-a traceback: gradio prints the traceback of every gr.Error unless `print_exception=False`.
+Only a `UserError` (aigc_demo/errors.py) carries a message meant for the visitor: it is shown as
+it is, in the visitor's language (ui/messages.py), and logged as one line. Running out of memory
+gets its own advice. Anything else (a ValueError from torch or numpy, a KeyError, a bug) is
+logged with its traceback and shown as one short generic message, so no internal text reaches
+the page. A gr.Error raised by the handler itself passes through unchanged.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from typing import Any, Callable, TypeVar
 
 import gradio as gr
 
+from aigc_demo.errors import UserError
 from aigc_demo.ui.messages import localize
 from aigc_demo.ui.strings import t
 
@@ -26,21 +30,30 @@ def user_error(message: str, where: str = "") -> gr.Error:
     return gr.Error(message, print_exception=False)
 
 
-def _translate(err: BaseException, where: str) -> gr.Error:
-    if isinstance(err, MemoryError) or "out of memory" in str(err).lower():
+def _out_of_memory(err: BaseException) -> bool:
+    return isinstance(err, MemoryError) or (isinstance(err, RuntimeError) and "out of memory" in str(err).lower())
+
+
+def _translate(err: Exception, where: str) -> gr.Error:
+    if _out_of_memory(err):
         return user_error(t("msg.oom"), where)
-    return user_error(localize(str(err)), where)  # in the visitor's language (ui/messages.py)
+    if isinstance(err, UserError):
+        return user_error(localize(str(err)), where)  # in the visitor's language (ui/messages.py)
+    log.error("internal error%s", f" in {where}" if where else "", exc_info=(type(err), err, err.__traceback__))
+    return gr.Error(t("error.internal"), print_exception=False)
 
 
 def user_errors(fn: F) -> F:
-    """Wrap a handler (plain or generator) so bad input shows as a clear message."""
+    """Wrap a handler (plain or generator) so what it raises shows as a clear message."""
     where = getattr(fn, "__name__", "")
     if inspect.isgeneratorfunction(fn):
         @functools.wraps(fn)
         def gen_wrapper(*args: Any, **kwargs: Any) -> Any:
             try:
                 yield from fn(*args, **kwargs)
-            except (ValueError, MemoryError) as err:
+            except gr.Error:
+                raise
+            except Exception as err:  # noqa: BLE001 - every failure becomes a message in the page
                 raise _translate(err, where) from None
         return gen_wrapper  # type: ignore[return-value]
 
@@ -48,6 +61,8 @@ def user_errors(fn: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except (ValueError, MemoryError) as err:
+        except gr.Error:
+            raise
+        except Exception as err:  # noqa: BLE001 - every failure becomes a message in the page
             raise _translate(err, where) from None
     return wrapper  # type: ignore[return-value]

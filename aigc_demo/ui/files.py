@@ -21,6 +21,8 @@ from gradio import processing_utils, utils
 from gradio.context import LocalContext
 from gradio.exceptions import InvalidPathError
 
+from aigc_demo.errors import UserError
+
 NOT_UPLOADED = ("That file was not uploaded to this page: upload it with the file box (from a script, "
                 "use gradio_client's handle_file).")
 
@@ -33,7 +35,7 @@ def _path_of(value: Any) -> str | None:
     else:
         value = getattr(value, "path", None) or getattr(value, "name", None) or value
     if not isinstance(value, (str, Path)):
-        raise ValueError(NOT_UPLOADED)
+        raise UserError(NOT_UPLOADED)
     return str(value)
 
 
@@ -43,17 +45,17 @@ def _upload_set() -> set[str] | None:
 
 
 def uploaded(value: Any) -> str | None:
-    """The server path of a file this page uploaded (None for no file); ValueError otherwise."""
+    """The server path of a file this page uploaded (None for no file); UserError otherwise."""
     path = _path_of(value)
     if path is None:
         return None
     folder = os.path.realpath(utils.get_upload_folder())
     real = os.path.realpath(path)
     if os.path.commonpath([folder, real]) != folder or not os.path.isfile(real) or os.path.islink(path):
-        raise ValueError(NOT_UPLOADED)
+        raise UserError(NOT_UPLOADED)
     known = _upload_set()
     if known is not None and path not in known and real not in known:
-        raise ValueError(NOT_UPLOADED)
+        raise UserError(NOT_UPLOADED)
     return real
 
 

@@ -8,7 +8,6 @@ so reloading the page re-attaches to the visitor's job with its whole history.
 from __future__ import annotations
 
 import io
-import os
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 import gradio as gr
 
 from aigc_demo.catalog import build_catalog
+from aigc_demo.device import requested_device
 from aigc_demo.services import finetune as svc
 from aigc_demo.services import validate
 from aigc_demo.services.finetune_data import BUILTIN, DATASET_TITLES
@@ -108,7 +108,7 @@ def family_view(family: str | None) -> tuple[Any, ...]:
 
 
 def _job_cpu() -> bool:
-    return os.environ.get("AIGC_DEVICE", "auto").lower() == "cpu"  # as FinetuneManager.start decides
+    return requested_device() == "cpu"  # as FinetuneManager.start decides
 
 
 def build_finetune_tab(ctx: AppContext) -> None:

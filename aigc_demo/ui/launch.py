@@ -21,10 +21,12 @@ from starlette.middleware import Middleware
 
 from aigc_demo import engines
 from aigc_demo.environment import distrust_proxy_headers
+from aigc_demo.services import finetune
 from aigc_demo.services.finetune import get_manager
 from aigc_demo.services.imagegen import output_dir
 from aigc_demo.services.storage import Sweeper
-from aigc_demo.settings import ServeSettings
+from aigc_demo.services.validate import limit_images
+from aigc_demo.settings import ServeSettings, install_serve
 from aigc_demo.ui import i18n
 from aigc_demo.ui.opengraph import OpenGraphMiddleware
 from aigc_demo.ui.share import link_card
@@ -53,10 +55,9 @@ def launch_kwargs(settings: ServeSettings) -> dict:
 
 
 def create(settings: ServeSettings) -> gr.Blocks:
-    """Build the app for `settings`; the device wish is recorded for every later model load."""
-    from aigc_demo.services.validate import limit_images
-
-    os.environ["AIGC_DEVICE"] = settings.device
+    """Build the app for `settings`; they become the process's (settings.install_serve), so every
+    later model load uses their device and every service their folders."""
+    install_serve(settings)
     distrust_proxy_headers()  # per-address limits: X-Forwarded-For only with AIGC_TRUST_PROXY=1
     engines.configure(settings)  # remote inference servers join the catalog
     limit_images()  # every image the app opens, gradio's uploads included, is size-checked
@@ -69,8 +70,6 @@ def create(settings: ServeSettings) -> gr.Blocks:
 
 def stop_jobs(timeout: float = SHUTDOWN_BUDGET_S) -> None:
     """Stop every fine-tune job (checkpoint kept) and end its process."""
-    from aigc_demo.services import finetune
-
     manager = finetune.current_manager()
     if manager is None:
         return
@@ -94,8 +93,6 @@ def _on_signal(signum: int, _frame: FrameType | None) -> None:
     """First signal: stop the jobs, then leave launch()'s wait (gradio closes the server on
     KeyboardInterrupt); a second one while shutting down: end the jobs and the process now."""
     if _shutdown["demo"] is None or _shutdown["started"]:
-        from aigc_demo.services import finetune
-
         manager = finetune.current_manager()
         if manager is not None:
             manager.shutdown(timeout=0.0)

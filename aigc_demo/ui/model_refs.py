@@ -11,6 +11,7 @@ from typing import Any
 from aigc_demo.services.finetune import get_manager
 from aigc_demo.services.model_ids import ModelScope, resolve_model_id
 from aigc_demo.settings import ServeSettings
+from aigc_demo.settings import current as current_settings
 from aigc_demo.ui import sessions
 
 _settings: ServeSettings | None = None
@@ -27,7 +28,7 @@ _CURRENT = object()
 
 def scope(session: Any = _CURRENT) -> ModelScope:
     """What the visitor `session` (default: the one behind the current event) may pick from."""
-    settings = _settings or ServeSettings.from_env()
+    settings = _settings or current_settings().serve
     config = get_manager().config
     return ModelScope(weights_dir=settings.weights_dir, user_models_dir=config.user_models_dir,
                       session=sessions.current_session() if session is _CURRENT else session,

@@ -10,12 +10,13 @@ It also serves the card image at /og-image.png. Everything else passes through u
 from __future__ import annotations
 
 import html
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 from urllib.parse import parse_qs
+
+from aigc_demo.settings import current as current_settings
 
 IMAGE_PATH = Path(__file__).parent / "assets" / "screenshot-digits.png"
 IMAGE_ROUTE = "/og-image.png"
@@ -30,9 +31,9 @@ class Card:
 
 def public_base(scope_headers: dict[str, str], scheme: str = "http") -> str:
     """https://<SPACE_HOST>/ on a Space; else the address the request came to."""
-    space_host = os.environ.get("SPACE_HOST", "").strip()
+    space_host = current_settings().space_host
     if space_host:
-        return f"https://{space_host.split(',')[0].strip()}/"
+        return f"https://{space_host}/"
     host = scope_headers.get("x-forwarded-host") or scope_headers.get("host") or "localhost"
     proto = scope_headers.get("x-forwarded-proto") or scheme
     return f"{proto.split(',')[0].strip()}://{host.split(',')[0].strip()}/"

@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import os
 import threading
 from contextvars import ContextVar
 from typing import Any, Callable, Iterator
@@ -22,6 +21,8 @@ import gradio as gr
 
 from aigc_demo import catalog
 from aigc_demo.services.finetune import get_manager, new_session_id
+from aigc_demo.settings import current as current_settings
+from aigc_demo.settings import operator_settings
 
 STORAGE_KEY = "aigc-gallery-session"
 _by_hash: dict[str, str] = {}
@@ -31,7 +32,7 @@ _MAX_MAPPED = 100_000
 
 def browser_session() -> gr.BrowserState:
     """The component holding the visitor's id (create it once, inside the Blocks)."""
-    return gr.BrowserState(None, storage_key=STORAGE_KEY, secret=os.environ.get("AIGC_SESSION_SECRET") or None)
+    return gr.BrowserState(None, storage_key=STORAGE_KEY, secret=current_settings().session_secret)
 
 
 def _valid(value: Any) -> bool:
@@ -177,8 +178,6 @@ def client_address(request: gr.Request | None) -> str:
     """Where a request comes from, for per-address limits. X-Forwarded-For is read only when the
     operator says a proxy sets it (AIGC_TRUST_PROXY=1): then its last entry, the address the
     proxy saw (a client can forge the entries before it, not that one)."""
-    from aigc_demo.settings import operator_settings
-
     if request is None:
         return ""
     if operator_settings().trust_proxy:

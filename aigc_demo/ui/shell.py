@@ -7,6 +7,7 @@ from typing import Callable
 import gradio as gr
 
 from aigc_demo.settings import ServeSettings
+from aigc_demo.settings import current as current_settings
 from aigc_demo.ui import files, model_refs, sessions, share
 from aigc_demo.ui.code import build_code_tab
 from aigc_demo.ui.context import AppContext
@@ -121,7 +122,7 @@ def theme() -> gr.themes.Base:
 
 
 def build_app(settings: ServeSettings | None = None) -> gr.Blocks:
-    settings = settings or ServeSettings.from_env()
+    settings = settings or current_settings().serve
     model_refs.install(settings)
     ctx = AppContext(settings=settings, tab_ids=[tab_id for tab_id, _ in TABS], user_dirs=sessions.SessionDirs())
     ttl = int(settings.public.ttl_seconds)  # Gradio deletes cached uploads and downloads this old

@@ -16,11 +16,12 @@ import contextvars
 import hashlib
 import importlib
 import json
-import os
 import re
 import string
 from functools import lru_cache
 from typing import Any
+
+from aigc_demo.settings import current as current_settings
 
 LANGS = ("en", "zh")
 MARK = "__i18n__"
@@ -43,7 +44,7 @@ def table(lang: str) -> dict[str, str]:
 
 
 def default_lang() -> str:
-    lang = normalize_lang(os.environ.get("AIGC_LANG", "en"))
+    lang = normalize_lang(current_settings().lang)
     return lang or "en"
 
 

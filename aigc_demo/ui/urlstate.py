@@ -20,6 +20,7 @@ from urllib.parse import urlencode
 from aigc_demo.catalog import SOURCES, TASKS
 from aigc_demo.services import digits as digits_svc
 from aigc_demo.services import imagegen, textgen
+from aigc_demo.settings import current as current_settings
 
 TABS = ("gallery", "digits", "text", "code", "image", "finetune", "system")
 LANGS = ("en", "zh")
@@ -229,9 +230,9 @@ def build_query(tab: str, values: Mapping[str, Any], lang: str | None = None, ru
 
 def public_base(headers: Mapping[str, str]) -> str:
     """Where a link should point: https://<SPACE_HOST>/ on a Space, else the page's own address."""
-    space_host = os.environ.get("SPACE_HOST", "").strip()
+    space_host = current_settings().space_host
     if space_host:
-        return f"https://{space_host.split(',')[0].strip()}/"
+        return f"https://{space_host}/"
     lowered = {str(k).lower(): str(v) for k, v in headers.items()}
     referer = lowered.get("referer", "")
     if referer.startswith(("http://", "https://")):

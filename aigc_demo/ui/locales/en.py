@@ -500,6 +500,7 @@ STRINGS: dict[str, str] = {
     "msg.env.user_offline": "HF_HUB_OFFLINE={value} set by the user",
     "msg.env.no_answer": "{host}:443 gave no answer in {seconds} s",
     "msg.oom": "Out of memory: try a smaller size or count, or unload models in the System tab.",
+    "error.internal": "Something went wrong on the server while doing this (it is logged for the operator). Try again, or try other settings.",
     'msg.digits.seed_must_be_a': 'Seed must be a whole number, got {seed}',
     'msg.digits.seed_must_be_or': 'Seed must be 0 or more (got {value})',
     'msg.digits.seed_must_be_at': 'Seed must be at most {max_seed} (got {value})',

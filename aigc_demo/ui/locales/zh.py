@@ -488,6 +488,7 @@ STRINGS: dict[str, str] = {
     "msg.env.user_offline": "用户设置了 HF_HUB_OFFLINE={value}",
     "msg.env.no_answer": "{host}:443 在 {seconds} 秒内没有响应",
     "msg.oom": "内存不足：请减小尺寸或数量，或在“系统”页卸载一些模型。",
+    "error.internal": "服务器在处理时出错（已记录在日志中，供运维人员查看）。请重试，或换一些设置再试。",
     'msg.digits.seed_must_be_a': '随机种子必须是整数，当前为 {seed}',
     'msg.digits.seed_must_be_or': '随机种子不能小于 0（当前为 {value}）',
     'msg.digits.seed_must_be_at': '随机种子最大为 {max_seed}（当前为 {value}）',
