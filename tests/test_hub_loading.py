@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from aigc_demo import hub
+from aigc_demo import hub, hub_download
 from aigc_demo.catalog import (HUB_MODELS, add_hub_model, build_catalog, remove_hub_model, user_hub_specs,
                                validate_repo_id)
 from aigc_demo.loading import ModelRegistry
@@ -235,8 +235,8 @@ def test_download_progress_reports_bytes_and_eta(monkeypatch: pytest.MonkeyPatch
 
     monkeypatch.setattr(huggingface_hub, "hf_hub_download", fake_hf_hub_download)
     monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_snapshot_download)
-    monkeypatch.setattr(hub, "hub_reachable", lambda timeout=2.0: (True, "faked"))
-    monkeypatch.setattr(hub, "download_size", lambda *args: 4000)  # the size check asks the Hub first
+    monkeypatch.setattr(hub_download, "hub_reachable", lambda timeout=2.0: (True, "faked"))
+    monkeypatch.setattr(hub_download, "download_size", lambda *args: 4000)  # the size check asks the Hub first
     reports: list[hub.DownloadProgress] = []
     path = hub.download_model("someone/lm", kind=hub.CAUSAL_LM, on_progress=reports.append)
     assert path == tmp_path

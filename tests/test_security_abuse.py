@@ -134,7 +134,7 @@ def fake_hub(monkeypatch: pytest.MonkeyPatch) -> dict:
     import huggingface_hub
     from huggingface_hub.hf_api import RepoSibling
 
-    from aigc_demo import hub
+    from aigc_demo import hub, hub_download
 
     calls: dict = {"model_info": 0, "files": []}
 
@@ -147,7 +147,7 @@ def fake_hub(monkeypatch: pytest.MonkeyPatch) -> dict:
         raise AssertionError("a download started although the size check should have refused it")
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")
-    monkeypatch.setattr(hub, "hub_reachable", lambda timeout=2.0: (True, "test"))
+    monkeypatch.setattr(hub_download, "hub_reachable", lambda timeout=2.0: (True, "test"))
     monkeypatch.setattr(hub, "cached_snapshot", lambda repo_id, revision=None: None)
     monkeypatch.setattr(huggingface_hub.HfApi, "model_info", model_info)
     monkeypatch.setattr(huggingface_hub, "snapshot_download", no_download)

@@ -3,12 +3,21 @@ a bad link opens the page with a notice; the page carries a link card (Open Grap
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import urllib.request
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from playwright.sync_api import expect
+
+from aigc_demo import settings as app_settings
+
+
+def on_space(monkeypatch: pytest.MonkeyPatch, host: str) -> None:
+    """Run as on a Space whose public host is `host` ("": not on a Space), for this test only."""
+    monkeypatch.setattr(app_settings, "_current", dataclasses.replace(app_settings.current(), space_host=host))
+
 
 pytestmark = pytest.mark.browser
 LONG = 90_000  # a loaded 2-core machine: generous, but a broken link still fails
@@ -137,6 +146,6 @@ def test_link_card_tags_and_image(app_url: str, monkeypatch: pytest.MonkeyPatch)
     assert '<meta name="twitter:card" content="summary_large_image" />' in page
     with urllib.request.urlopen(image) as response:
         assert response.headers["content-type"] == "image/png" and response.read(8) == b"\x89PNG\r\n\x1a\n"
-    monkeypatch.setenv("SPACE_HOST", "someone-aigc.hf.space")
+    on_space(monkeypatch, "someone-aigc.hf.space")  # what a Space sets (SPACE_HOST)
     with urllib.request.urlopen(app_url) as response:
         assert 'content="https://someone-aigc.hf.space/og-image.png"' in response.read().decode()

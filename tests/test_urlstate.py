@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
+from aigc_demo import settings as app_settings
 from aigc_demo.ui.urlstate import (MAX_QUERY_PARAMS, PARAMS, build_link, build_query, model_key,
                                    parse_query, public_base)
+
+
+def on_space(monkeypatch: pytest.MonkeyPatch, host: str) -> None:
+    """Run as on a Space whose public host is `host` ("": not on a Space), for this test only."""
+    monkeypatch.setattr(app_settings, "_current", dataclasses.replace(app_settings.current(), space_host=host))
+
 
 MODELS = {"text": {"model": {"gpt-shakespeare", "openai-community/gpt2"}},
           "image": {"model": {"tiny-sd"}}, "digits": {"model": {"dcgan-mnist"}, "vae": {"vae-mnist-32d"}}}
@@ -107,10 +115,10 @@ def test_every_parameter_round_trips(tab: str) -> None:
 
 
 def test_link_addresses(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("SPACE_HOST", raising=False)
+    on_space(monkeypatch, "")
     assert public_base({"Referer": "http://10.0.0.5:7860/?tab=text&x=1"}) == "http://10.0.0.5:7860/"
     assert public_base({"host": "example.org", "x-forwarded-proto": "https"}) == "https://example.org/"
-    monkeypatch.setenv("SPACE_HOST", "someone-aigc.hf.space")
+    on_space(monkeypatch, "someone-aigc.hf.space")  # what a Space sets (SPACE_HOST)
     assert public_base({"Referer": "http://10.0.0.5:7860/"}) == "https://someone-aigc.hf.space/"
     link = build_link(public_base({}), "text", {"seed": 5, "prompt": "hi there"})
     parts = urlsplit(link)

@@ -16,11 +16,18 @@ import gradio as gr
 
 from aigc_demo.services.validate import shown
 from aigc_demo.ui.errors import user_error
+from aigc_demo.ui.i18n import resolve
+from aigc_demo.ui.strings import MARK, current_lang
 
 
 def _label(block: Any, index: int) -> str:
+    """The input's label as the visitor reads it: a label built with t() holds a gr.I18n marker
+    (ui/strings.py), resolved here into the visitor's language; no label: its position and kind."""
     label = getattr(block, "label", None)
-    return f"“{label}”" if isinstance(label, str) and label else f"input {index + 1} ({block.get_block_name()})"
+    text = resolve(str(label), current_lang()) if label is not None else ""
+    if text and MARK not in text:
+        return f"“{text}”"
+    return f"input {index + 1} ({block.get_block_name()})"
 
 
 def _reason(err: BaseException) -> str:
