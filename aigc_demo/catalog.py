@@ -19,8 +19,10 @@ from typing import Any, Callable
 from huggingface_hub.errors import HFValidationError
 from huggingface_hub.utils import validate_repo_id as hf_validate_repo_id
 
+from aigc_demo.engines import registry
 from aigc_demo.errors import UserError
 from aigc_demo.modelcard import GALLERY_KEY, ModelCardError, read_card_metadata
+from aigc_demo.settings import operator_settings
 
 TASKS: dict[str, str] = {
     "image-generation": "Image generation",
@@ -281,8 +283,6 @@ def add_hub_model(repo_id: str, task: str, revision: str | None = None,
     curated ids are accepted."""
     from huggingface_hub import try_to_load_from_cache
 
-    from aigc_demo.settings import operator_settings
-
     if not isinstance(repo_id, str):
         raise UserError(f"Type a Hugging Face model id such as `stabilityai/sd-turbo` (got {type(repo_id).__name__}).")
     repo_id = validate_repo_id(repo_id)
@@ -333,8 +333,6 @@ def remove_hub_model(repo_id: str, visitor: str | None = None) -> bool:
 def remote_specs() -> list[ModelSpec]:
     """The models of the configured inference servers (aigc_demo.engines), one spec each; a server
     that never answered gets one card carrying its error."""
-    from aigc_demo.engines import registry
-
     specs = []
     for model in registry.models():
         state = "reachable" if model.reachable else "unreachable"

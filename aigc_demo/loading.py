@@ -8,12 +8,13 @@ The System panel lists what is loaded and unloads on request.
 from __future__ import annotations
 
 import gc
-import os
 import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Callable
+
+from aigc_demo.settings import operator_settings
 
 
 def _module_bytes(obj: Any) -> int:
@@ -64,8 +65,6 @@ class LoadedModel:
 
 def default_budget_bytes() -> int:
     """`AIGC_MEMORY_BUDGET_GB` (default 8 GB): what loaded models and cached maps hold together."""
-    from aigc_demo.settings import operator_settings
-
     return int(operator_settings().memory_budget_gb * 2**30)
 
 

@@ -26,6 +26,8 @@ from typing import Any
 
 from aigc_demo.bench.common import median, print_table
 from aigc_demo.environment import set_quiet_defaults
+from aigc_demo.services import digits as svc
+from aigc_demo.settings import ServeSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 WEIGHTS = ROOT / "weights"
@@ -111,7 +113,6 @@ def _free_port() -> int:
 def launched_app(weights_dir: str | Path = WEIGHTS, device: str = "auto") -> Iterator[str]:
     """The whole app, launched in this process on 127.0.0.1 and a free port; yields its URL."""
     set_quiet_defaults()
-    from aigc_demo.settings import ServeSettings
     from aigc_demo.ui.launch import create, launch_kwargs
 
     settings = ServeSettings(host="127.0.0.1", port=_free_port(), device=device, weights_dir=str(weights_dir))
@@ -126,8 +127,6 @@ def launched_app(weights_dir: str | Path = WEIGHTS, device: str = "auto") -> Ite
 @contextlib.contextmanager
 def batch_sizes() -> Iterator[list[int]]:
     """Records how many requests each call of the grid service got (Gradio's batches), in-process."""
-    from aigc_demo.services import digits as svc
-
     sizes: list[int] = []
     original = svc.generate_grid_batched
 

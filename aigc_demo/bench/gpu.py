@@ -28,6 +28,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from aigc_demo.bench.common import print_table
+from aigc_demo.bench.digits import model_latency
+from aigc_demo.device import pick_device
 
 ROOT = Path(__file__).resolve().parents[2]
 WEIGHTS = ROOT / "weights"
@@ -244,8 +246,6 @@ def image_rows(cfg: GpuBenchSettings, device: Any, dtype: Any) -> list[dict[str,
 # ---------------------------------------------------------------- digits
 
 def digit_rows(cfg: GpuBenchSettings, device: Any) -> list[dict[str, Any]]:
-    from aigc_demo.bench.digits import model_latency
-
     folders = {role: Path(cfg.weights) / getattr(cfg, role) for role in ("gan", "vae", "classifier")}
     missing = [str(f) for f in folders.values() if not (f / "model.safetensors").is_file()]
     if missing:
@@ -259,8 +259,6 @@ def digit_rows(cfg: GpuBenchSettings, device: Any) -> list[dict[str, Any]]:
 def run(cfg: GpuBenchSettings) -> dict[str, Any]:
     """Every section in turn; a section that fails is reported as such and the rest still run."""
     import torch
-
-    from aigc_demo.device import pick_device
 
     choice = pick_device(None if cfg.device == "auto" else cfg.device)
     device, dtype = choice.torch_device, choice.dtype

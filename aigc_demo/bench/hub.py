@@ -24,6 +24,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 from aigc_demo.bench.common import median, print_table
+from aigc_demo.device import pick_device
+from aigc_demo.hub import TEXT_TO_IMAGE
+from aigc_demo.loading import registry
+from aigc_demo.services.imagegen import ImageSettings, generate_images, load_pipeline, run_pipeline, speed_settings
 
 PROMPT = "a watercolor fox in a snowy forest"
 
@@ -147,12 +151,6 @@ def compare(runs: int, pairs: dict[str, Callable[[], Any]], sync: Callable[[], N
 def cpu_image_overhead(runs: int, workdir: Path) -> list[dict[str, Any]]:
     import torch
 
-    from aigc_demo.services.imagegen import (
-        ImageSettings,
-        generate_images,
-        load_pipeline,
-    )
-
     folder = build_sd_pipeline(workdir / "tiny-sd", TINY_SD)
     size = TINY_SD["size"]
     settings = ImageSettings(PROMPT, steps=2, guidance=0.0, width=size, height=size, seed=0)
@@ -234,15 +232,6 @@ def cuda_image(runs: int, workdir: Path, compile_unet: bool) -> list[dict[str, A
         return []
     import torch
 
-    from aigc_demo.device import pick_device
-    from aigc_demo.hub import TEXT_TO_IMAGE
-    from aigc_demo.services.imagegen import (
-        ImageSettings,
-        generate_images,
-        run_pipeline,
-        speed_settings,
-    )
-
     size = SD_TURBO["size"]
     choice = pick_device("cuda")
     settings, _ = ImageSettings(PROMPT, steps=1, guidance=0.0, width=size, height=size, seed=0).checked()
@@ -254,7 +243,6 @@ def cuda_image(runs: int, workdir: Path, compile_unet: bool) -> list[dict[str, A
     folder = workdir / "sd-turbo-sized"
     pipe.save_pretrained(folder, safe_serialization=True)  # the service resolves and checks the folder
     fast = speed_settings(pipe, "cuda", choice.dtype, compile_unet)
-    from aigc_demo.loading import registry
 
     registry.get(f"{TEXT_TO_IMAGE}:{folder.name}@local:cuda", lambda: fast, "cuda")  # ... and finds it loaded
     out = workdir / "png"
@@ -275,8 +263,6 @@ def cuda_image(runs: int, workdir: Path, compile_unet: bool) -> list[dict[str, A
 def cuda_text(runs: int, new_tokens: int, static_cache: bool, compile_model: bool) -> list[dict[str, Any]]:
     import torch
     from transformers import Qwen2Config, Qwen2ForCausalLM
-
-    from aigc_demo.device import pick_device
 
     choice = pick_device("cuda")
     sync = torch.cuda.synchronize

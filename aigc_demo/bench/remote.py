@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from aigc_demo.bench.common import median, print_table
+from aigc_demo.engines.local_serve import TransformersServe
 from aigc_demo.environment import child_env
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -185,8 +186,6 @@ def measure_direct(base_url: str, model: str, clients: int, tokens: int, rounds:
 
 def run_engine(model: Path, continuous_batching: bool, clients: int, tokens: int, rounds: int,
                log_dir: Path, direct: bool = False) -> list[dict[str, Any]]:
-    from aigc_demo.engines.local_serve import TransformersServe
-
     extra = ["--continuous-batching"] if continuous_batching else []
     server = TransformersServe(_free_port(), [model], log_dir / f"serve-{'cb' if extra else 'plain'}.log", extra)
     label = "transformers serve" + (" --continuous-batching" if extra else "")

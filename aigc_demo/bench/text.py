@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from aigc_demo.bench.common import median, print_table
+from aigc_demo.models.gpt import context_window
+from aigc_demo.models.tokenizers import encode
 
 ROOT = Path(__file__).resolve().parents[2]
 MODELS = {"gpt-shakespeare": "ROMEO:\nWhat light", "gpt-python": "def read_config(path):\n"}
@@ -37,8 +39,6 @@ def no_cache_loop(model: Any, ids: list[int], new_tokens: int, temperature: floa
     """nanoGPT's generate: crop to the context, one full forward pass per new token."""
     import torch
 
-    from aigc_demo.models.gpt import context_window
-
     ctx = context_window(model.config)
     generator = torch.Generator().manual_seed(seed)
     x = torch.tensor([ids])
@@ -54,7 +54,6 @@ def no_cache_loop(model: Any, ids: list[int], new_tokens: int, temperature: floa
 def bench_model(folder: Path, prompt: str, short: int, long: int, runs: int) -> list[dict[str, Any]]:
     import torch
 
-    from aigc_demo.models.tokenizers import encode
     from aigc_demo.services import textgen
 
     model, tokenizer = textgen.load_causal_lm(str(folder), "cpu")

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from aigc_demo.engines import connection
 from aigc_demo.errors import UserError
 
 PREFIX = "remote:"
@@ -107,12 +108,10 @@ class Registry:
         self._servers: dict[str, ServerState] = {}
 
     def configure(self, config: EngineConfig) -> None:
-        from aigc_demo.engines import client
-
         with self._lock:
             self.config = config
             self._servers = {host_of(url): ServerState(url, host_of(url)) for url in config.servers}
-        client.reset_clients()
+        connection.reset_clients()
 
     def hosts(self) -> list[str]:
         return list(self._servers)
@@ -129,14 +128,12 @@ class Registry:
     def refresh(self, force: bool = False) -> None:
         """Ask the servers whose listing is stale (all of them with `force`), in parallel, so one
         slow server costs one connect timeout, not one per server."""
-        from aigc_demo.engines import client
-
         now = time.monotonic()
         due = [s for s in self._servers.values() if force or self._due(s, now)]
         if not due:
             return
         with ThreadPoolExecutor(max_workers=min(8, len(due))) as pool:
-            results = list(pool.map(lambda s: (s, client.list_models(s.base_url, self.config)), due))
+            results = list(pool.map(lambda s: (s, connection.list_models(s.base_url, self.config)), due))
         with self._lock:
             for state, (models, error) in results:
                 state.checked_at = time.monotonic()

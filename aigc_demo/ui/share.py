@@ -19,7 +19,8 @@ from typing import Any, Callable
 
 import gradio as gr
 
-from aigc_demo.ui.strings import normalize_lang, t
+from aigc_demo.ui.opengraph import Card
+from aigc_demo.ui.strings import in_lang, normalize_lang, t
 from aigc_demo.ui.urlstate import (PARAMS, TABS, Notice, build_link, model_key, parse_query,
                                    public_base)
 
@@ -229,9 +230,6 @@ def attach(demo: gr.Blocks, ctx: Any) -> None:
 
 def link_card(query: dict[str, list[str]]) -> Any:
     """The card a chat app shows for a link (ui/opengraph.py): title and description per tab."""
-    from aigc_demo.ui.opengraph import Card
-    from aigc_demo.ui.strings import in_lang
-
     first = {k: v[0] for k, v in query.items() if v}
     lang = normalize_lang(first.get("lang")) or "en"
     with in_lang(lang):
