@@ -13,6 +13,7 @@ import pytest
 from aigc_demo import hub, hub_download
 from aigc_demo.catalog import (HUB_MODELS, add_hub_model, build_catalog, remove_hub_model, user_hub_specs,
                                validate_repo_id)
+from aigc_demo.errors import UserError
 from aigc_demo.loading import ModelRegistry
 
 SMALL = dict(steps=1, guidance=0.0, width=32, height=32)
@@ -69,10 +70,24 @@ def test_valid_repo_ids(text: str) -> None:
     ("owner/..", "not a Hugging Face model id"),
     ("owner/a--b", "not a Hugging Face model id"),
     ("https://huggingface.co/stabilityai/sd-turbo", "is a web address"),
+    ("owner/model.git", "not a Hugging Face model id"),  # refused by huggingface_hub's own check
+    ("owner/" + "n" * 97, "not a Hugging Face model id"),  # names are at most 96 characters
+    ("ownér/model", "not a Hugging Face model id"),  # huggingface_hub takes any letter; ids are ASCII
 ])
 def test_invalid_repo_ids_are_refused(text: str, message: str) -> None:
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(UserError, match=message):
         validate_repo_id(text)
+
+
+def test_the_repo_id_check_agrees_with_huggingface_hub() -> None:
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id as hf_validate
+
+    for text in ("owner/model.git", "owner/" + "n" * 97, "owner/a--b", "owner/.."):
+        with pytest.raises(HFValidationError):
+            hf_validate(text)
+        with pytest.raises(UserError):
+            validate_repo_id(text)
 
 
 def test_kinds_come_from_the_config(weights_dir: Path, tiny_lm: Path, tmp_path: Path) -> None:

@@ -37,7 +37,7 @@ def scope(session: Any = _CURRENT) -> ModelScope:
 
 
 def resolve(ref: Any, session: Any = _CURRENT) -> str:
-    """A folder path or hub id for a picked id; ValueError with one fixed message otherwise."""
+    """A folder path or hub id for a picked id; UserError with one fixed message otherwise."""
     return resolve_model_id(ref, scope(session))
 
 
