@@ -72,7 +72,7 @@ def test_valid_repo_ids(text: str) -> None:
     ("https://huggingface.co/stabilityai/sd-turbo", "is a web address"),
     ("owner/model.git", "not a Hugging Face model id"),  # refused by huggingface_hub's own check
     ("owner/" + "n" * 97, "not a Hugging Face model id"),  # names are at most 96 characters
-    ("ownér/model", "not a Hugging Face model id"),  # huggingface_hub takes any letter; ids are ASCII
+    ("ownér/model", "not a Hugging Face model id"),  # letters outside ASCII
 ])
 def test_invalid_repo_ids_are_refused(text: str, message: str) -> None:
     with pytest.raises(UserError, match=message):
