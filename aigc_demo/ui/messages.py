@@ -1,6 +1,6 @@
 """Service messages in the visitor's language.
 
-Services (below ui/) know nothing of languages: they raise ValueErrors and return notices in
+Services (below ui/) know nothing of languages: they raise UserErrors and return notices in
 plain English. Each such message has a template among the `msg.*` keys of the string table; this
 module matches a message against the English templates, takes out the parts that vary, and
 writes them into the visitor's language. A message with no template is shown as it is.
