@@ -7,7 +7,6 @@ the first model is touched.
 from __future__ import annotations
 
 import functools
-import platform
 from dataclasses import dataclass
 from typing import Any, Callable, TypeVar
 
@@ -96,17 +95,6 @@ def memory_report() -> dict[str, Any]:
         report.update(memory_allocated_gb=round(torch.mps.current_allocated_memory() / 2**30, 3))
     report["cpu_threads"] = torch.get_num_threads()
     return report
-
-
-def hardware_name(device: Any = None) -> str:
-    """The GPU's name, or 'CPU (x86_64, 8 threads)', for model cards and benchmark reports.
-    `device`: where the model ran (None: the first GPU when there is one)."""
-    import torch
-
-    on_gpu = str(device).startswith("cuda") if device is not None else True
-    if on_gpu and torch.cuda.is_available():
-        return torch.cuda.get_device_name(torch.device(device) if device is not None else 0)
-    return f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
 
 
 GPU_TASKS: dict[str, int] = {}  # "module.function" -> seconds asked for, for the README and tests

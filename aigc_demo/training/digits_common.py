@@ -6,13 +6,13 @@ import argparse
 import copy
 import json
 import math
+import platform
 import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from aigc_demo.cliargs import add_dataclass_args, dataclass_from_args
-from aigc_demo.device import hardware_name
 from aigc_demo.training.engine import TrainResult, TrainSettings
 
 DRY_RUN_STEPS = 5
@@ -85,6 +85,14 @@ def device_seed_generator(accelerator: Any, seed: int, step: int) -> Any:
     gen = torch.Generator(device=accelerator.device)
     gen.manual_seed(int(seed) * 1_000_003 + int(step) * 7919 + accelerator.process_index)
     return gen
+
+
+def hardware_name(device: Any) -> str:
+    import torch
+
+    if str(device).startswith("cuda") and torch.cuda.is_available():
+        return torch.cuda.get_device_name(torch.device(device))
+    return f"CPU ({platform.machine()}, {torch.get_num_threads()} threads)"
 
 
 def save_module(model: Any, folder: Path, fp16: bool) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import platform
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -27,7 +28,6 @@ from typing import Any
 import numpy as np
 
 from aigc_demo.cliargs import add_dataclass_args, dataclass_from_args
-from aigc_demo.device import hardware_name
 from aigc_demo.training.engine import TrainResult, TrainSettings, run_training
 
 # Per-corpus defaults: model size, tokenizer and loop settings that reach the targets.
@@ -169,6 +169,14 @@ def lr_at(progress: float, step: int, warmup: int, lr: float, min_ratio: float) 
         return lr * (step + 1) / warmup
     progress = min(max(progress, 0.0), 1.0)
     return lr * (min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def hardware_name() -> str:
+    import torch
+
+    if torch.cuda.is_available():
+        return torch.cuda.get_device_name(0)
+    return f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
 
 
 class GPTTask:
