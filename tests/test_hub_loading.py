@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from aigc_demo import hub, hub_download
+from aigc_demo import environment, hub, hub_checks, hub_download
 from aigc_demo.catalog import (HUB_MODELS, add_hub_model, build_catalog, remove_hub_model, user_hub_specs,
                                validate_repo_id)
 from aigc_demo.errors import UserError
@@ -295,3 +295,22 @@ def test_user_added_hub_ids_join_the_catalog(weights_dir: Path, empty_cache: Pat
             add_hub_model("no slash", "text-to-image")
     finally:
         remove_hub_model("someone/my-sd")
+
+
+def test_the_download_probe_is_the_start_up_probe(monkeypatch: pytest.MonkeyPatch) -> None:
+    """hub_reachable asks environment.probe (one probe for start-up and downloads) at the endpoint."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    port = server.getsockname()[1]
+    monkeypatch.setattr(hub_checks, "hub_endpoint", lambda: f"http://127.0.0.1:{port}")
+    asked: list[tuple] = []
+    real_probe = environment.probe
+    monkeypatch.setattr(hub_checks, "probe", lambda *args: asked.append(args) or real_probe(*args))
+    try:
+        assert hub.hub_reachable(timeout=2.0) == (True, f"127.0.0.1:{port} answered")
+    finally:
+        server.close()
+    reachable, detail = hub.hub_reachable(timeout=2.0)
+    assert reachable is False and detail.startswith(f"127.0.0.1:{port} unreachable")
+    assert asked == [("127.0.0.1", port, 2.0)] * 2
