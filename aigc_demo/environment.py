@@ -17,6 +17,8 @@ import time
 from dataclasses import dataclass
 from typing import Mapping
 
+from aigc_demo.settings import switched_on
+
 HUB_HOST = "huggingface.co"
 PROBE_TIMEOUT_S = 1.0
 
@@ -63,15 +65,11 @@ def probe(host: str, port: int = 443, timeout: float = PROBE_TIMEOUT_S) -> tuple
     return result[0]
 
 
-def _switched_on(value: str) -> bool:
-    return value.strip().lower() in ("1", "true", "yes", "on")
-
-
 def hub_offline_setting() -> bool | None:
     """HF_HUB_OFFLINE as the process has it now (set by the user or by our start-up probe);
     None when unset."""
     value = os.environ.get("HF_HUB_OFFLINE")
-    return None if value is None else _switched_on(value)
+    return None if value is None else switched_on(value)
 
 
 def set_quiet_defaults() -> None:
@@ -98,7 +96,7 @@ def configure_environment(probe_host: str = HUB_HOST, timeout: float = PROBE_TIM
     set_quiet_defaults()
     user_offline = os.environ.get("HF_HUB_OFFLINE")
     if user_offline is not None:
-        _status = HubStatus(None, _switched_on(user_offline), f"HF_HUB_OFFLINE={user_offline} set by the user")
+        _status = HubStatus(None, switched_on(user_offline), f"HF_HUB_OFFLINE={user_offline} set by the user")
         return _status
     reachable, detail = probe(probe_host, 443, timeout)
     if not reachable:

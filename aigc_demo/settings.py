@@ -67,6 +67,11 @@ HUB_ALLOW_CHOICES = ("any", "catalog")
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 
 
+def switched_on(value: str) -> bool:
+    """The one reading of a switch: 1/true/yes/on (any case) is on."""
+    return value.strip().lower() in _TRUE
+
+
 class Env:
     """Typed reads of one environment mapping; a bad value is a ValueError naming the variable."""
 
@@ -86,7 +91,7 @@ class Env:
         if not raw:
             return default
         if raw in _TRUE or raw in _FALSE:
-            return raw in _TRUE
+            return switched_on(raw)
         raise ValueError(f"{name} must be one of {'/'.join(_TRUE)} or {'/'.join(_FALSE)} (got {raw!r}).")
 
     def number(self, name: str, default: float, low: float = -math.inf, high: float = math.inf) -> float:
