@@ -352,9 +352,11 @@ def job_startup(workdir: Path) -> float:
     """Seconds from `start()` to the first progress event of a real job (spawn, imports, load)."""
     from aigc_demo.services import finetune as ft
     from aigc_demo.services.finetune_data import ImageSet
+    from aigc_demo.services.job_config import FinetuneConfig
+    from aigc_demo.services.jobs import FinetuneManager
     from aigc_demo.training.finetune import FinetuneSettings
 
-    manager = ft.FinetuneManager(ft.FinetuneConfig(runs_dir=str(workdir / "runs"), user_models_dir=str(workdir / "user")))
+    manager = FinetuneManager(FinetuneConfig(runs_dir=str(workdir / "runs"), user_models_dir=str(workdir / "user")))
     rng = np.random.default_rng(0)
     images = ImageSet(rng.integers(0, 256, (64, 28, 28), dtype=np.uint8), np.zeros(64, np.int64), "bench")
     started = time.perf_counter()
@@ -379,7 +381,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     import torch
 
-    from aigc_demo.services.finetune import FinetuneConfig
+    from aigc_demo.services.job_config import FinetuneConfig
 
     torch.set_num_threads(args.threads or FinetuneConfig.from_env().threads())
     from transformers.utils import logging as transformers_logging

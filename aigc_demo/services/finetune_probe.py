@@ -11,6 +11,7 @@ plus the probe's peak memory. Probes run one at a time.
 
 from __future__ import annotations
 
+import multiprocessing as mp
 import queue
 import shutil
 import tempfile
@@ -20,6 +21,8 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from aigc_demo.services.finetune import BaseModel
+from aigc_demo.training.finetune import JobRequest
+from aigc_demo.training.finetune_probe import run_probe
 
 PROBE_TIMEOUT_S = 180.0
 
@@ -101,11 +104,6 @@ class Prober:
         raise queue.Empty
 
     def _run(self, base: BaseModel, settings: Any, threads: int, cpu: bool) -> dict[str, Any]:
-        import multiprocessing as mp
-
-        from aigc_demo.training.finetune import JobRequest
-        from aigc_demo.training.finetune_probe import run_probe
-
         folder = tempfile.mkdtemp(prefix="aigc-probe-")
         request = JobRequest(job_id="probe", family=base.family, base=base.ref, base_title=base.title, data={},
                              data_summary="probe", settings=settings, out_dir=folder, threads=threads, cpu=cpu)
