@@ -94,6 +94,8 @@ def test_gan_fine_tunes_toward_the_data_and_saves_a_loadable_generator(manager, 
     assert [row["step"] for row in view.history] == list(range(1, 31))
     assert {"g_loss", "d_loss"} <= set(view.history[-1])
     assert any(Path(p.get("image", "")).is_file() for p in view.previews) and view.device == "cpu"
+    restarted = FinetuneManager(manager.config).view(A, view.id)  # a new app reads the job's files back
+    assert (restarted.status, restarted.history, restarted.previews) == ("done", view.history, view.previews)
     saved = manager.save(A, view.id, "my-gan")
     assert distance(saved) < 0.5 * distance(models["tiny-gan"])  # the samples moved toward the data
     assert (saved / "discriminator" / "model.safetensors").is_file() and not (saved / "checkpoint").exists()
