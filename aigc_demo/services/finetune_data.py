@@ -46,7 +46,7 @@ _LABEL_NAME = re.compile(r"^([0-9])(?:[^0-9]|$)")
 
 @dataclass
 class DataLimits:
-    """Operator limits on uploads (services/finetune.py fills them from environment variables)."""
+    """Operator limits on uploads (services/job_config.py fills them from the operator's settings)."""
 
     max_upload_bytes: int = 20 * 2**20  # one uploaded file (text, image or zip)
     max_zip_members: int = 5000
