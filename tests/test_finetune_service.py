@@ -5,12 +5,14 @@ from __future__ import annotations
 import io
 import os
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from aigc_demo.errors import UserError
 from aigc_demo.services import finetune as ft
 from aigc_demo.services import finetune_data as fd
 from aigc_demo.services.job_config import FinetuneConfig
@@ -244,6 +246,9 @@ def test_other_settings_are_checked(manager, models, image_files):
     with pytest.raises(ValueError, match="offline"):  # a hub LM that is not downloaded, no network
         ft.base_model("someone-else/not-downloaded-lm")
     assert ft.base_model(str(models["lm"])).family == "lora"
+    with pytest.raises(UserError, match="at most 5000"):  # shown to the visitor as it is
+        ft.make_settings({"steps": 5001}, max_steps=5000)
+    assert ft.make_settings({"steps": 7}, family="gan") == replace(ft.default_settings("gan"), steps=7)
     with pytest.raises(ValueError, match="no session"):
         manager.start("../x", str(models["tiny-gan"]), ft.prepare_images(image_files), FinetuneSettings(steps=5))
 

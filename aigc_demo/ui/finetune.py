@@ -18,9 +18,10 @@ from gradio.context import Context, LocalContext
 from aigc_demo.catalog import build_catalog
 from aigc_demo.errors import UserError
 from aigc_demo.services import finetune as svc
+from aigc_demo.services import finetune_data
 from aigc_demo.services import finetune_probe as probe
 from aigc_demo.services import validate
-from aigc_demo.services.finetune_data import BUILTIN, DATASET_TITLES, builtin_folder, builtin_preview
+from aigc_demo.services.finetune_data import BUILTIN, DATASET_TITLES
 from aigc_demo.services.finetune_plots import loss_plot
 from aigc_demo.services.job_config import job_on_cpu
 from aigc_demo.services.jobs import FinetuneManager, get_manager
@@ -297,8 +298,8 @@ def build_finetune_tab(ctx: AppContext) -> None:
 
     @user_errors
     def check_builtin(name: str) -> tuple[Any, str]:
-        folder = builtin_folder(name, manager.config.allow_download)
-        return builtin_preview(folder, name)
+        folder = finetune_data.builtin_folder(name, manager.config.allow_download)
+        return finetune_data.builtin_preview(folder, name)
 
     def prepare(session: str, kind: str, text_value: str, text_path: Any, files: Any, dataset_name: str) -> svc.PreparedData:
         if kind == "text":
