@@ -217,11 +217,11 @@ def _rewrite_keeping_age(job: Job) -> None:
     os.utime(path, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
 
 
-def load_jobs(runs_dir: Path) -> list[Job]:
-    """Every job recorded under `runs_dir/<session>/jobs/`, oldest first."""
+def load_jobs(session_dir: Path) -> list[Job]:
+    """Every job recorded under `session_dir/jobs/` (one visitor's folder), oldest first."""
     jobs = []
-    for record in sorted(runs_dir.glob(f"*/jobs/*/{RECORD_FILE}")):
-        job = load_job(record.parent, record.parent.parent.parent.name)
+    for record in sorted(session_dir.glob(f"jobs/*/{RECORD_FILE}")):
+        job = load_job(record.parent, session_dir.name)
         if job is not None:
             jobs.append(job)
     return sorted(jobs, key=lambda j: j.created)

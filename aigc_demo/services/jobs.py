@@ -5,7 +5,7 @@ out-of-memory killer ends that process only; the app keeps serving and reports w
 The process appends its events (losses, step, ETA, steps/s, device, samples) to a JSON Lines
 file in the job's folder (services/job_events.py); a monitor thread tails that file. The file
 and the job's record (services/job_records.py) outlive the app: a restarted app lists every
-visitor's past jobs with their curves and samples.
+visitor's past jobs with their curves and samples (read back on that visitor's first request).
 
 - Stop sets the engine's stop flag: the job writes a checkpoint and exports what it learned.
   Resume restarts the job from that checkpoint (the engine's resume).
@@ -69,8 +69,18 @@ class FinetuneManager:
         self._queue: list[str] = []
         self._lock = threading.RLock()
         self._reserved: list[tuple[str, str]] = []  # (session, client) of jobs being prepared
+        self._read: set[str] = set()  # sessions whose jobs of earlier runs of the app are read back
         self.drawings = Sketches(self.config.limits().max_sketches)
-        self._jobs.update((job.id, job) for job in load_jobs(Path(self.config.runs_dir)))  # earlier runs' jobs
+
+    def _read_back(self, session: str) -> None:
+        """Add the session's jobs recorded by earlier runs of the app (read on the visitor's first
+        request, so starting the app costs nothing however many jobs are on disk)."""
+        with self._lock:
+            if session in self._read:
+                return
+            self._read.add(session)
+            for job in load_jobs(Path(self.config.runs_dir) / session):
+                self._jobs.setdefault(job.id, job)
 
     # -- paths ------------------------------------------------------------------------------
     def session_dir(self, session: str) -> Path:
@@ -125,6 +135,7 @@ class FinetuneManager:
         Limits count per visitor (one active job) and per client address (`client`, at most
         AIGC_FT_MAX_PER_CLIENT active jobs), so one person with many sessions cannot fill the queue."""
         session = check_session(session)
+        self._read_back(session)  # its earlier checkpoints are dropped below like any other's
         client = (client or "")[:100]
         base = base if isinstance(base, BaseModel) else base_model(base)
         check_settings(settings, self.config.max_steps)
@@ -249,6 +260,7 @@ class FinetuneManager:
     # -- controls ---------------------------------------------------------------------------
     def _get(self, session: str, job_id: str | None) -> Job:
         job_id = identifier(job_id, "The job", max_chars=64, required=False)
+        self._read_back(session)
         with self._lock:
             job = self._jobs.get(job_id)
             if job is None or job.session != session:
@@ -311,6 +323,7 @@ class FinetuneManager:
         """The session's jobs, oldest first (those of earlier runs of the app included)."""
         if not is_session_id(session):
             return []
+        self._read_back(str(session))
         with self._lock:
             mine = sorted((j for j in self._jobs.values() if j.session == session), key=lambda j: j.created)
         return [self.view(str(session), job.id) for job in mine]
@@ -319,6 +332,7 @@ class FinetuneManager:
         """The session's most recent job (what a reloaded page re-attaches to)."""
         if not is_session_id(session):
             return None
+        self._read_back(str(session))
         with self._lock:
             mine = [j for j in self._jobs.values() if j.session == session]
         if not mine:
