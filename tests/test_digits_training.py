@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from aigc_demo.data.idx import write_idx
-from aigc_demo.training.digits_common import Progress, lr_factor
+from aigc_demo.training.schedule import Progress, lr_factor
 
 
 def synthetic_digits(folder, n=300):

@@ -163,7 +163,7 @@ class ImageSet:
         """A grid of what the model will see (white ink on black, as in MNIST)."""
         from PIL import Image
 
-        from aigc_demo.training.digits_common import grid_array
+        from aigc_demo.data.images import grid_array
 
         shown = self.images[:count]
         rows = max(1, -(-len(shown) // columns))
