@@ -107,3 +107,29 @@ def test_schedules():
     assert lr_factor(0.5, 4, "constant", 10) == pytest.approx(0.5)
     progress = Progress(steps=100, max_minutes=0)
     assert progress(50) == 0.5 and progress(500) == 1.0
+
+
+def test_gan_and_vae_start_from_a_weights_folder(tmp_path, data_dir):
+    """--init-from: the folder's weights and architecture win over the size flags."""
+    from aigc_demo.models.digits_io import load_generator, load_vae
+    from aigc_demo.training.gan import main as gan_main
+    from aigc_demo.training.vae import main as vae_main
+
+    common = ["--data-dir", str(data_dir), "--steps", "2", "--batch-size", "8", "--log-every", "1",
+              "--no-progress-bar", "--checkpoint-every", "0"]
+    base, tuned = tmp_path / "gan", tmp_path / "gan-tuned"
+    assert gan_main([*common, "--out", str(base), "--g-channels", "4", "--d-channels", "4", "--latent-dim", "8",
+                     "--bn-samples", "500"]) == 0
+    assert gan_main([*common, "--out", str(tuned), "--init-from", str(base), "--latent-dim", "64",
+                     "--bn-samples", "500"]) == 0
+    assert load_generator(tuned).z_dim == 8
+    record = json.loads((tuned / "training.json").read_text())["config"]
+    assert record["init_from"] == str(base) and record["d_channels"] == 4
+
+    vae_base, vae_tuned = tmp_path / "vae", tmp_path / "vae-tuned"
+    assert vae_main([*common, "--out", str(vae_base), "--channels", "8", "--hidden", "16", "--latent-dim", "3",
+                     "--eval-limit", "50"]) == 0
+    assert vae_main([*common, "--out", str(vae_tuned), "--init-from", str(vae_base), "--eval-limit", "50"]) == 0
+    assert load_vae(vae_tuned).latent_dim == 3
+    with pytest.raises(ValueError, match="not a weights folder"):
+        vae_main([*common, "--out", str(tmp_path / "x"), "--init-from", str(tmp_path / "nothing")])

@@ -12,7 +12,9 @@ from typing import Any
 
 import numpy as np
 
+from aigc_demo.data.idx import DigitsData
 from aigc_demo.data.images import grid_array, save_png
+from aigc_demo.evaluation.digits_eval_common import base_parser, record
 
 SCATTER_POINTS = 5000
 
@@ -49,8 +51,6 @@ def write_latent_scatter(model: Any, test: Any, out_dir: Path, device: Any, poin
 
 
 def main(argv: list[str] | None = None) -> int:
-    from aigc_demo.data.idx import DigitsData
-    from aigc_demo.evaluation.digits_eval_common import base_parser, record
     from aigc_demo.evaluation.nll import binarize_fixed, iwae_nll
     from aigc_demo.models.digits_io import load_vae, torch_device
 

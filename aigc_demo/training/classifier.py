@@ -12,7 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from aigc_demo.data.idx import DigitsData, load_split, resolve_data_dir
 from aigc_demo.data.images import grid_array, save_png
+from aigc_demo.evaluation.eval_classifier import test_accuracy
+from aigc_demo.modelcard import write_model_card
 from aigc_demo.training import digits_common as common
 from aigc_demo.training.engine import TrainResult, TrainSettings, make_optimizer
 from aigc_demo.training.schedule import Progress, lr_factor, set_lr
@@ -63,7 +66,6 @@ class ClassifierTask:
         self.rng: Any = None
 
     def build(self, accelerator: Any) -> None:
-        from aigc_demo.data.idx import DigitsData
         from aigc_demo.models.classifier import DigitClassifier
 
         cfg, s = self.config, self.settings
@@ -98,9 +100,6 @@ class ClassifierTask:
         return None
 
     def export(self, out_dir: Path, result: TrainResult) -> None:
-        from aigc_demo.data.idx import load_split, resolve_data_dir
-        from aigc_demo.evaluation.eval_classifier import test_accuracy
-
         cfg, device = self.config, self.accelerator.device
         model = self.accelerator.unwrap_model(self.model).float().eval()
         images, labels = load_split(resolve_data_dir(cfg.data_dir, cfg.dataset), "test")
@@ -119,8 +118,6 @@ class ClassifierTask:
 
 
 def write_classifier_card(out_dir: Path, record: dict[str, Any]) -> None:
-    from aigc_demo.modelcard import write_model_card
-
     dataset = record["config"]["dataset"]
     title = f"Digit classifier ({dataset})"
     body = common.card_body(

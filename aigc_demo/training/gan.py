@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from aigc_demo.data.idx import DigitsData
 from aigc_demo.data.images import grid_array, preview_grid, save_png
 from aigc_demo.modelcard import write_model_card
 from aigc_demo.training import digits_common as common
@@ -106,8 +107,6 @@ class GanTask:
 
     def build(self, accelerator: Any) -> None:
         import torch
-
-        from aigc_demo.data.idx import DigitsData
 
         cfg, s = self.config, self.settings
         self.accelerator = accelerator

@@ -25,7 +25,9 @@ from typing import Any
 
 import numpy as np
 
+from aigc_demo.evaluation.eval_gpt import measure
 from aigc_demo.models import tokenizers as toks
+from aigc_demo.models.gpt import GPTModelConfig, build_gpt, context_window
 from aigc_demo.training.digits_common import hardware_name
 from aigc_demo.training.engine import TrainResult, TrainSettings, make_optimizer, run_training
 from aigc_demo.training.finetune_card import FinetuneOrigin, card_gallery, final_loss_metrics
@@ -54,8 +56,6 @@ class GPTTask:
     # -- setup ------------------------------------------------------------------------------
     def build(self, accelerator: Any) -> None:
         import torch
-
-        from aigc_demo.models.gpt import GPTModelConfig, build_gpt, context_window
 
         gpt = self.gpt
         self.accelerator = accelerator
@@ -201,7 +201,6 @@ class GPTTask:
         stored.save_pretrained(out_dir)
         toks.save_tokenizer(self.corpus.tokenizer, out_dir)
         # Measure what was stored (fp16-rounded weights), computed in fp32 on this device.
-        from aigc_demo.evaluation.eval_gpt import measure
 
         device = self.accelerator.device
         measured = _clone_to(stored, device, torch.float32)

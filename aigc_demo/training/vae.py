@@ -15,9 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from aigc_demo.data.idx import DigitsData, is_npz
 from aigc_demo.data.images import preview_grid
+from aigc_demo.evaluation.eval_vae import write_latent_scatter, write_vae_sample
+from aigc_demo.evaluation.nll import binarize_fixed, elbo_terms
 from aigc_demo.modelcard import write_model_card
-from aigc_demo.models.vae import vae_kl
+from aigc_demo.models.vae import VAE, vae_kl
 from aigc_demo.training import digits_common as common
 from aigc_demo.training.engine import TrainResult, TrainSettings, make_optimizer
 from aigc_demo.training.finetune_card import FinetuneOrigin, final_loss_metrics
@@ -73,9 +76,6 @@ class VaeTask:
         self.rng: Any = None
 
     def build(self, accelerator: Any) -> None:
-        from aigc_demo.data.idx import DigitsData
-        from aigc_demo.models.vae import VAE
-
         cfg, s = self.config, self.settings
         self.accelerator = accelerator
         common.enable_tf32()
@@ -120,7 +120,6 @@ class VaeTask:
     def _held_out(self) -> Any:
         """Digits to measure the stored weights on: the test split, or for an `.npz` (a visitor's
         images, no test split) the first training images, unlabelled ones shown as 0."""
-        from aigc_demo.data.idx import DigitsData, is_npz
 
         cfg = self.config
         if not is_npz(cfg.data_dir):
@@ -130,9 +129,6 @@ class VaeTask:
 
     def export(self, out_dir: Path, result: TrainResult) -> None:
         import copy
-
-        from aigc_demo.evaluation.eval_vae import write_latent_scatter, write_vae_sample
-        from aigc_demo.evaluation.nll import binarize_fixed, elbo_terms
 
         cfg = self.config
         model = self.accelerator.unwrap_model(self.model).float().eval()
