@@ -18,6 +18,7 @@ from typing import Any
 
 from aigc_demo.data.idx import DigitsData
 from aigc_demo.data.images import grid_array, preview_grid, save_png
+from aigc_demo.errors import UserError
 from aigc_demo.modelcard import write_model_card
 from aigc_demo.training import digits_common as common
 from aigc_demo.training.engine import TrainResult, TrainSettings, make_optimizer
@@ -57,6 +58,8 @@ class GanConfig:
         if not self.init_from:
             return
         g_cfg = common.read_config(self.init_from)
+        if "z_dim" not in g_cfg:
+            raise UserError(f"{self.init_from} does not hold a GAN generator (its config.json has no z_dim)")
         d_folder = Path(self.init_from) / "discriminator"
         d_cfg = common.read_config(d_folder) if (d_folder / "config.json").is_file() else {}
         self.latent_dim = int(g_cfg["z_dim"])

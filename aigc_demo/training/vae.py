@@ -19,6 +19,7 @@ from aigc_demo.data.idx import DigitsData, is_npz
 from aigc_demo.data.images import preview_grid
 from aigc_demo.evaluation.eval_vae import write_latent_scatter, write_vae_sample
 from aigc_demo.evaluation.nll import binarize_fixed, elbo_terms
+from aigc_demo.errors import UserError
 from aigc_demo.modelcard import write_model_card
 from aigc_demo.models.vae import VAE, vae_kl
 from aigc_demo.training import digits_common as common
@@ -53,6 +54,8 @@ class VaeConfig:
         """Take the architecture from `init_from`'s config.json."""
         if self.init_from:
             found = common.read_config(self.init_from)
+            if "latent_dim" not in found:
+                raise UserError(f"{self.init_from} does not hold a VAE (its config.json has no latent_dim)")
             self.latent_dim = int(found["latent_dim"])
             self.channels = int(found.get("channels", 64))
             self.hidden = int(found.get("hidden", 512))
