@@ -59,10 +59,10 @@ class FinetuneSettings:
             raise UserError(f"Batch size must be between 1 and 1024 (got {self.batch_size}).")
         if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
             raise UserError(f"The learning rate must be a positive number (got {self.lr}): "
-                             "with 0 nothing would change. Try 2e-4 for a GAN, 1e-3 for a VAE.")
+                            "with 0 nothing would change. Try 2e-4 for a GAN, 1e-3 for a VAE.")
         if self.lr > MAX_LR:
             raise UserError(f"A learning rate of {self.lr:g} makes training diverge at once: "
-                             f"use at most {MAX_LR:g} (2e-4 for a GAN, 1e-3 for a VAE, 3e-4 for a GPT).")
+                            f"use at most {MAX_LR:g} (2e-4 for a GAN, 1e-3 for a VAE, 3e-4 for a GPT).")
         if self.optimizer not in OPTIMIZERS:
             raise UserError(f"The optimizer must be one of {', '.join(OPTIMIZERS)} (got {self.optimizer!r}).")
         from aigc_demo.training.losses import (
@@ -120,7 +120,6 @@ class JobRequest:
     threads: int = 0  # torch threads in the job process (0: torch's default)
     cpu: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
-
 
     def origin(self) -> FinetuneOrigin:
         """What the fine-tuned folder's card and finetune.json say about where it came from."""

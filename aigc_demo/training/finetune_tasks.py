@@ -82,7 +82,7 @@ def fit_block(tokens: int, wanted: int, model_context: int, val_fraction: float 
     if block < 8:
         need = int(math.ceil((8 + 2) / val_fraction))
         raise UserError(f"The text is too short to fine-tune on: {tokens} tokens, and the last 10% is kept "
-                         f"for validation. Give at least about {need} tokens (a few hundred characters).")
+                        f"for validation. Give at least about {need} tokens (a few hundred characters).")
     return block
 
 
