@@ -73,7 +73,8 @@ def test_gan_runs_every_loss_and_optimizer(tmp_path, data_dir, loss, optimizer):
     out = tmp_path / loss
     assert main(["--data-dir", str(data_dir), "--out", str(out), "--steps", "3", "--batch-size", "16",
                  "--loss", loss, "--optimizer", optimizer, "--g-channels", "4", "--d-channels", "4",
-                 "--latent-dim", "8", "--log-every", "1", "--no-progress-bar", "--checkpoint-every", "0"]) == 0
+                 "--latent-dim", "8", "--log-every", "1", "--no-progress-bar", "--checkpoint-every", "0",
+                 "--bn-samples", "500"]) == 0
     assert len(_losses(out)) == 3
     assert load_generator(out).z_dim == 8
     assert (out / "discriminator" / "model.safetensors").is_file()
@@ -85,7 +86,7 @@ def test_gan_discriminator_learns(tmp_path, data_dir):
     out = tmp_path / "gan"
     assert main(["--data-dir", str(data_dir), "--out", str(out), "--steps", "25", "--batch-size", "32",
                  "--g-channels", "8", "--d-channels", "8", "--latent-dim", "8", "--lr", "1e-3",
-                 "--log-every", "1", "--no-progress-bar", "--checkpoint-every", "0"]) == 0
+                 "--log-every", "1", "--no-progress-bar", "--checkpoint-every", "0", "--bn-samples", "500"]) == 0
     rows = _losses(out)
     # at chance D loss is 2 ln 2 = 1.386 and D accuracy 0.5; a learning D does better
     assert np.median([r["d_loss"] for r in rows[-10:]]) < 1.2
