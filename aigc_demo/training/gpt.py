@@ -48,7 +48,7 @@ class GPTTask:
         self.best_state: dict[str, Any] | None = None
         self.val_loss = float("nan")
         self.last_loss = float("nan")
-        self.started = False
+        self.seeded = False  # the batch generator is reseeded at the first step of each process
         # Aim to finish the decay a little before a time budget so the last steps use a low lr.
         self.progress = Progress(train.steps, train.max_minutes, budget_fraction=0.97)
         self.corpus: CorpusTokens | None = None
@@ -141,8 +141,8 @@ class GPTTask:
         return float(total / batches)
 
     def train_step(self, step: int) -> dict[str, float]:
-        if not self.started:  # first step of this process (also after --resume)
-            self.started = True
+        if not self.seeded:  # first step of this process (also after --resume)
+            self.seeded = True
             self.generator.manual_seed(self.train.seed + step)
         eval_every = 5 if self.gpt.dry_run else self.gpt.eval_every
         if step % eval_every == 0 or math.isnan(self.val_loss):  # so every report carries a val loss
