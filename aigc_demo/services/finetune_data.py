@@ -36,7 +36,7 @@ from aigc_demo.data.text import decode_text
 from aigc_demo.errors import UserError
 from aigc_demo.services.digits import sketch_to_mnist
 from aigc_demo.settings import PROJECT_ROOT
-from aigc_demo.training.digits_common import grid_array
+from aigc_demo.data.images import grid_array
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm", ".pbm")
 MIN_TEXT_CHARS = 200
