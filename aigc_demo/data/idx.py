@@ -126,6 +126,17 @@ def resolve_data_dir(data_dir: str | Path, dataset: str = "mnist") -> Path:
     return base
 
 
+def is_npz(path: str | Path) -> bool:
+    """Whether `path` is an `.npz` file of images rather than an IDX folder."""
+    return Path(path).suffix == ".npz" and Path(path).is_file()
+
+
+def load_npz(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """(images uint8 (N, 28, 28), labels int (N,), -1 = unlabelled) from an `.npz` file."""
+    with np.load(path) as stored:
+        return np.ascontiguousarray(stored["images"]), stored["labels"]
+
+
 @dataclass
 class DigitsData:
     """A whole split as one uint8 tensor on the training device (60k x 784 bytes is 47 MB), so a
@@ -137,9 +148,14 @@ class DigitsData:
     @classmethod
     def load(cls, folder: str | Path, split: str = "train", device: Any = "cpu", limit: int = 0,
              dataset: str = "mnist") -> "DigitsData":
+        """A split of an IDX folder, or the images of an `.npz` file (`images` N x 28 x 28 uint8,
+        `labels` N with -1 for unlabelled: a visitor's uploads, as the Fine-tune tab prepares them)."""
         import torch
 
-        images, labels = load_split(resolve_data_dir(folder, dataset), split)
+        if is_npz(folder):
+            images, labels = load_npz(folder)
+        else:
+            images, labels = load_split(resolve_data_dir(folder, dataset), split)
         if limit:
             images, labels = images[:limit], labels[:limit]
         return cls(torch.from_numpy(images).unsqueeze(1).to(device),

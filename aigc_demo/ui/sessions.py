@@ -18,9 +18,12 @@ from contextvars import ContextVar
 from typing import Any, Callable, Iterator
 
 import gradio as gr
+from gradio.context import LocalContext
 
 from aigc_demo import catalog
-from aigc_demo.services.finetune import get_manager, new_session_id
+from aigc_demo.errors import UserError
+from aigc_demo.services.jobs import get_manager
+from aigc_demo.services.visitors import NO_SESSION, is_session_id, new_session_id
 from aigc_demo.settings import current as current_settings
 from aigc_demo.settings import operator_settings
 
@@ -36,9 +39,7 @@ def browser_session() -> gr.BrowserState:
 
 
 def _valid(value: Any) -> bool:
-    from aigc_demo.services.finetune import _SESSION
-
-    return isinstance(value, str) and bool(_SESSION.match(value))
+    return is_session_id(value)
 
 
 def remember(session_hash: str | None, session: str) -> None:
@@ -62,13 +63,11 @@ def resolve(stored: Any, request: gr.Request | None) -> str:
         return mapped
     if _valid(session_hash):
         return str(session_hash)
-    raise ValueError("This page has no session yet: reload the page and try again.")
+    raise UserError(NO_SESSION)
 
 
 def current_session() -> str | None:
     """The visitor behind the event being handled now (None outside an event)."""
-    from gradio.context import LocalContext
-
     return _session_of_request(LocalContext.request.get(None))
 
 
