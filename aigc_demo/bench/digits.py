@@ -126,7 +126,7 @@ def launched_app(weights_dir: str | Path = WEIGHTS, device: str = "auto") -> Ite
 @contextlib.contextmanager
 def batch_sizes() -> Iterator[list[int]]:
     """Records how many requests each call of the grid service got (Gradio's batches), in-process."""
-    from aigc_demo.services import digits as svc
+    from aigc_demo.services import digits_grid as svc
 
     sizes: list[int] = []
     original = svc.generate_grid_batched

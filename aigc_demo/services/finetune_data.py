@@ -91,7 +91,7 @@ def to_mnist(image: Any) -> np.ndarray:
     """Any PIL image -> uint8 (28, 28), ink bright on black, the MNIST way."""
     from PIL import Image, ImageOps
 
-    from aigc_demo.services.digits import sketch_to_mnist
+    from aigc_demo.services.digits_sketch import sketch_to_mnist
 
     try:
         image = ImageOps.exif_transpose(image)
@@ -280,7 +280,7 @@ def load_images(files: Iterable[str | Path], limits: DataLimits | None = None, s
 
 def sketch_image(sketch: Any) -> np.ndarray:
     """A sketchpad drawing -> uint8 (28, 28); a blank canvas is refused."""
-    from aigc_demo.services.digits import sketch_to_mnist
+    from aigc_demo.services.digits_sketch import sketch_to_mnist
 
     return (sketch_to_mnist(sketch) * 255).round().astype(np.uint8)
 
