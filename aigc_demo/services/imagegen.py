@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from aigc_demo.device import gpu_task
+from aigc_demo.errors import UserError
 from aigc_demo.hub import TEXT_TO_IMAGE, ModelSource, ProgressCallback
 
 META_KEY = "aigc_settings"
@@ -58,23 +59,23 @@ class ImageSettings:
         notices: list[str] = []
         prompt = (self.prompt or "").strip()
         if not prompt:
-            raise ValueError("Type a prompt: a few words that describe the image.")
+            raise UserError("Type a prompt: a few words that describe the image.")
         if len(prompt) > MAX_PROMPT_CHARS:
-            raise ValueError(f"The prompt is {len(prompt)} characters; keep it under {MAX_PROMPT_CHARS}.")
+            raise UserError(f"The prompt is {len(prompt)} characters; keep it under {MAX_PROMPT_CHARS}.")
         for name in ("steps", "guidance", "width", "height", "num_images"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                raise ValueError(f"{name.replace('_', ' ').capitalize()} must be a number (got {value!r}).")
+                raise UserError(f"{name.replace('_', ' ').capitalize()} must be a number (got {value!r}).")
         if not 1 <= self.steps <= MAX_STEPS or self.steps != int(self.steps):
-            raise ValueError(f"Steps must be a whole number from 1 to {MAX_STEPS} (got {self.steps}).")
+            raise UserError(f"Steps must be a whole number from 1 to {MAX_STEPS} (got {self.steps}).")
         if not 0 <= self.guidance <= MAX_GUIDANCE:
-            raise ValueError(f"Guidance must be from 0 to {MAX_GUIDANCE:g} (got {self.guidance}).")
+            raise UserError(f"Guidance must be from 0 to {MAX_GUIDANCE:g} (got {self.guidance}).")
         if not 1 <= self.num_images <= MAX_IMAGES or self.num_images != int(self.num_images):
-            raise ValueError(f"Number of images must be a whole number from 1 to {MAX_IMAGES} "
+            raise UserError(f"Number of images must be a whole number from 1 to {MAX_IMAGES} "
                              f"(got {self.num_images}).")
         if self.seed is not None and (not isinstance(self.seed, (int, float)) or self.seed != int(self.seed)
                                       or not 0 <= self.seed <= MAX_SEED):
-            raise ValueError(f"The seed must be a whole number from 0 to {MAX_SEED} (got {self.seed}).")
+            raise UserError(f"The seed must be a whole number from 0 to {MAX_SEED} (got {self.seed}).")
         sizes = {}
         for name in ("width", "height"):
             value = int(getattr(self, name))
@@ -333,19 +334,19 @@ def read_image_settings(path: str | Path) -> ImageRecord:
     from aigc_demo.services.validate import open_image
 
     if not isinstance(path, (str, Path)):
-        raise ValueError("Upload a PNG made by this app's Image tab.")
+        raise UserError("Upload a PNG made by this app's Image tab.")
     name = Path(path).name[:100]
     with open_image(path, name) as image:
         text = dict(getattr(image, "text", {}) or {})
         kind = image.format
     raw = text.get(META_KEY)
     if not raw:
-        raise ValueError(f"{name} ({kind}) has no generation settings: only PNGs made by this app's "
+        raise UserError(f"{name} ({kind}) has no generation settings: only PNGs made by this app's "
                          "Image tab carry them.")
     try:
         data = json.loads(raw)
         settings = ImageSettings(**{k: data[k] for k in ("prompt", "negative_prompt", "steps", "guidance",
                                                          "width", "height", "seed")}, num_images=1)
     except (ValueError, KeyError, TypeError) as err:
-        raise ValueError(f"{name} has generation settings that cannot be read ({err}).") from err
+        raise UserError(f"{name} has generation settings that cannot be read ({err}).") from err
     return ImageRecord(str(data.get("model", "")), data.get("revision"), settings)

@@ -14,7 +14,7 @@ from typing import Any
 
 import gradio as gr
 
-from aigc_demo.data.png import write_pngs
+from aigc_demo.data.png import encode_pngs
 from aigc_demo.errors import UserError
 from aigc_demo.services import digits as svc
 from aigc_demo.services import digits_grid, digits_map, digits_sketch, digits_walk
@@ -80,10 +80,11 @@ def grid_batched(digits: list, counts: list, seeds: list, truncations: list, fol
         grids = digits_grid.generate_grid_batched([digits[i] or None for i in indices], [counts[i] for i in indices],
                                           [seeds[i] for i in indices], [truncations[i] for i in indices],
                                           folder=folder)
-        for i, path in zip(indices, write_pngs(grids)):  # encoded in parallel, not by Gradio one by one
+        # Encoded in parallel in memory and written once into Gradio's cache (not by Gradio one by one).
+        for i, png in zip(indices, encode_pngs(grids)):
             which = "".join(str(d) for d in svc.parse_digit_choice(digits[i]) or [])
             name = svc.download_name("digits-grid", which, f"seed{int(seeds[i])}")
-            images[i] = serve_bytes(Path(path).read_bytes(), name)  # downloads as digits-grid-35-seed11.png
+            images[i] = serve_bytes(png, name)  # downloads as digits-grid-35-seed11.png
     return (images,)
 
 
