@@ -26,9 +26,14 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
-from aigc_demo.device import gpu_task
+from aigc_demo.catalog import hub_entry
+from aigc_demo.device import gpu_task, pick_device
 from aigc_demo.errors import UserError
-from aigc_demo.hub import TEXT_TO_IMAGE, ModelSource, ProgressCallback
+from aigc_demo.hub import (TEXT_TO_IMAGE, ModelSource, ProgressCallback, cached_snapshot, is_local_ref,
+                           load_text_to_image, resolve)
+from aigc_demo.loading import registry
+from aigc_demo.modelcard import GALLERY_KEY, ModelCardError, read_card_metadata
+from aigc_demo.services.validate import open_image
 
 META_KEY = "aigc_settings"
 MIN_SIZE, MAX_SIZE = 32, 2048
@@ -156,10 +161,6 @@ def speed_settings(pipe: Any, device: str, dtype: Any, compile_unet: bool = Fals
 def load_pipeline(ref: str, device: str | None = None,
                   on_download: ProgressCallback | None = None) -> tuple[Any, ModelSource, float]:
     """(pipeline, source, load seconds) for a hub id or folder, shared through the registry."""
-    from aigc_demo.device import pick_device
-    from aigc_demo.hub import load_text_to_image, resolve
-    from aigc_demo.loading import registry
-
     source = resolve(ref, kind=TEXT_TO_IMAGE, on_progress=on_download)
     choice = pick_device(device)
     compile_unet = compile_enabled() and choice.name == "cuda"
@@ -179,10 +180,6 @@ def load_pipeline(ref: str, device: str | None = None,
 def model_defaults(ref: str) -> dict[str, Any]:
     """Settings a tab starts from for a model: the catalog entry's for curated hub models; else
     the native size from the configs (UNet sample size x VAE scale) and the card's `defaults`."""
-    from aigc_demo.catalog import hub_entry
-    from aigc_demo.hub import cached_snapshot, is_local_ref
-    from aigc_demo.modelcard import GALLERY_KEY, ModelCardError, read_card_metadata
-
     defaults: dict[str, Any] = {"steps": 4, "guidance": 0.0, "width": 512, "height": 512}
     if not ref or not isinstance(ref, str) or len(ref) > 255:
         return defaults
@@ -331,7 +328,6 @@ def save_png(image: Any, record: ImageRecord, path: str | Path) -> Path:
 
 def read_image_settings(path: str | Path) -> ImageRecord:
     """The settings a PNG of ours was made with; ValueError for other files."""
-    from aigc_demo.services.validate import open_image
 
     if not isinstance(path, (str, Path)):
         raise UserError("Upload a PNG made by this app's Image tab.")
