@@ -13,7 +13,7 @@ from aigc_demo.models.classifier import DigitClassifier
 from aigc_demo.models.gan import Generator
 from aigc_demo.models.vae import VAE
 from aigc_demo.errors import UserError
-from aigc_demo.services import digits_grid, digits_map, digits_sketch, digits_walk
+from aigc_demo.services import digits, digits_grid, digits_map, digits_sketch, digits_walk
 
 
 @pytest.fixture(scope="module")
@@ -129,3 +129,9 @@ def test_latent_map_needs_2d_and_missing_weights(folders, tmp_path):
         digits_map.latent_map(folders["vae4"])
     with pytest.raises(UserError, match="weights are missing"):
         digits_grid.generate_grid(None, 4, 0, folder=tmp_path / "none")
+
+
+def test_latent_dim_is_read_from_the_config_without_loading(folders, tmp_path):
+    assert digits.latent_dim(folders["vae2"]) == 2 and digits.latent_dim(folders["vae4"]) == 4
+    assert digits.latent_dim(folders["gan"]) is None  # no latent_dim in a GAN's config
+    assert digits.latent_dim(tmp_path / "nothing-here") is None

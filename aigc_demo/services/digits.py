@@ -9,6 +9,7 @@ input raises `UserError` with a message a visitor can act on. Models load once t
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -159,6 +160,15 @@ def grid_image(images: np.ndarray, columns: int, pad: int = 2, invert: bool = Fa
         return image
     # Whole pixels doubled: crisp digits, and far cheaper than a bicubic filter.
     return image.resize((image.width * scale, image.height * scale), Image.Resampling.NEAREST)
+
+
+def latent_dim(folder: str | Path) -> int | None:
+    """A VAE folder's latent size from its config.json (None when it cannot be read): the 2-D
+    pickers list only the VAEs whose latent space can be drawn, without loading them."""
+    try:
+        return int(json.loads((Path(folder) / "config.json").read_text())["latent_dim"])
+    except (OSError, KeyError, TypeError, ValueError):
+        return None
 
 
 def model_folder(folder: str | Path | None, default: Path, role: str) -> Path:

@@ -7,9 +7,7 @@ sketchpad the VAE reconstructs and places on its 2-D latent map, and that map it
 from __future__ import annotations
 
 import io
-import json
 import random
-from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -34,12 +32,7 @@ WALK_SCALE = 10  # the walk's 28-px frames are drawn at 280 px: a GIF large enou
 
 def _latent_dim(ref: str) -> int | None:
     folder = model_refs.resolve_or_none(ref)
-    if folder is None:
-        return None
-    try:
-        return int(json.loads((Path(folder) / "config.json").read_text())["latent_dim"])
-    except (OSError, KeyError, ValueError):
-        return None
+    return None if folder is None else svc.latent_dim(folder)
 
 
 def digit_models(ctx: AppContext) -> dict[str, list[tuple[str, str]]]:
