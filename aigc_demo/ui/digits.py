@@ -71,8 +71,8 @@ def grid_batched(digits: list, counts: list, seeds: list, truncations: list, fol
         by_folder.setdefault(_required(ref, "gan", owners[index]), []).append(index)
     for folder, indices in by_folder.items():
         grids = digits_grid.generate_grid_batched([digits[i] or None for i in indices], [counts[i] for i in indices],
-                                          [seeds[i] for i in indices], [truncations[i] for i in indices],
-                                          folder=folder)
+                                                  [seeds[i] for i in indices], [truncations[i] for i in indices],
+                                                  folder=folder)
         # Encoded in parallel in memory and written once into Gradio's cache (not by Gradio one by one).
         for i, png in zip(indices, encode_pngs(grids)):
             which = "".join(str(d) for d in svc.parse_digit_choice(digits[i]) or [])
@@ -116,13 +116,14 @@ def walk_controls(kind: str) -> tuple[Any, Any, Any]:
     return gr.Number(visible=gan), gr.Dropdown(visible=gan), gr.Row(visible=not gan)
 
 
+@user_errors  # anything that is not a visitor's message (UserError) is logged and shown generically
 def read_sketch(sketch: Any, vae_folder: str | None, classifier_folder: str | None) -> tuple[Any, ...]:
     """Read a drawing; a blank or unreadable one gives one message (in `where`), not an error per output."""
     if not has_ink(sketch):
         return None, None, None, None, t("digits.sketch_blank")
     try:
         result = digits_sketch.reconstruct_sketch(sketch, folder=_required(vae_folder, "vae2d"),
-                                        classifier_folder=_required(classifier_folder, "classifier"))
+                                                  classifier_folder=_required(classifier_folder, "classifier"))
     except UserError as err:
         return None, None, None, None, t("digits.sketch_problem", problem=str(err))
     best = max(result.probabilities, key=result.probabilities.get)
