@@ -14,7 +14,7 @@ from aigc_demo.device import memory_report
 from aigc_demo.environment import hub_status
 from aigc_demo.errors import UserError
 from aigc_demo.loading import registry
-from aigc_demo.services.finetune import get_manager
+from aigc_demo.services.jobs import get_manager
 from aigc_demo.services.model_ids import public_text
 from aigc_demo.settings import PROJECT_ROOT, operator_settings
 
