@@ -11,8 +11,10 @@ torch = pytest.importorskip("torch")
 
 from aigc_demo.models.gpt import GPTModelConfig, build_gpt  # noqa: E402
 from aigc_demo.models.tokenizers import build_char_tokenizer  # noqa: E402
+from aigc_demo.generation.settings import GenerationSettings  # noqa: E402
+from aigc_demo.generation.stopping import function_end  # noqa: E402
+from aigc_demo.generation.stream import generate_with, stream_with  # noqa: E402
 from aigc_demo.services import textgen  # noqa: E402
-from aigc_demo.services.textgen import GenerationSettings, generate_with, stream_with  # noqa: E402
 
 CODE = "def f(x):\n    return x\n\n" * 40
 CTX = 32
@@ -135,7 +137,7 @@ def test_stop_event_ends_only_its_own_stream(tiny):
 
 
 def test_bad_inputs_have_clear_messages(tiny):
-    model, tok, _ = tiny
+    model, tok, folder = tiny
     with pytest.raises(ValueError, match="Temperature cannot be negative"):
         generate_with(model, tok, "x", GenerationSettings(temperature=-0.5))
     with pytest.raises(ValueError, match="Top-p"):
@@ -148,7 +150,7 @@ def test_bad_inputs_have_clear_messages(tiny):
     long = generate_with(model, tok, "def f(x):\n" * 10_000, GenerationSettings(max_new_tokens=8))
     assert long.prompt_tokens < CTX and any("cut from the left" in n for n in long.notices)
     with pytest.raises(ValueError, match="this server takes at most 200,000"):  # a megabyte is refused
-        generate_with(model, tok, "def f(x):\n" * 100_000, GenerationSettings(max_new_tokens=8))
+        textgen.generate_text(folder, "def f(x):\n" * 100_000, GenerationSettings(max_new_tokens=8), device="cpu")
     unseen = generate_with(model, tok, "déf ✓", GenerationSettings(max_new_tokens=3))
     assert any("never saw" in n and "'?'" in n for n in unseen.notices)
 
@@ -173,10 +175,10 @@ def test_service_loads_saved_folder_and_looks_inside(tiny):
 
 
 def test_function_end_and_code_parses():
-    assert textgen.function_end("def f(x):\n", "    return x\n\nprint(1)\n") == len("    return x\n\n")
-    assert textgen.function_end("", "def f():\n    pass\n@dec\ndef g(): pass") == len("def f():\n    pass\n")
-    assert textgen.function_end("def f(a,\n", "      b):\n    return a\n") is None  # still inside
-    assert textgen.function_end("x = 1\n", "y = 2\n") is None  # no function yet
+    assert function_end("def f(x):\n", "    return x\n\nprint(1)\n") == len("    return x\n\n")
+    assert function_end("", "def f():\n    pass\n@dec\ndef g(): pass") == len("def f():\n    pass\n")
+    assert function_end("def f(a,\n", "      b):\n    return a\n") is None  # still inside
+    assert function_end("x = 1\n", "y = 2\n") is None  # no function yet
     ok, message = textgen.code_parses("def f(:\n")
     assert not ok and "line 1" in message
     assert textgen.code_parses("import os; os.remove('/nonexistent')")[0]  # parsed, never run
