@@ -7,14 +7,13 @@ import argparse
 import sys
 from pathlib import Path
 
+from aigc_demo.device import pick_device
 from aigc_demo.generation.settings import GenerationSettings
 
 
 def load(ref: str, device: str | None) -> tuple[object, object]:
     """(model, tokenizer) from a weights folder or a downloaded hub id: safetensors only, no remote code."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from aigc_demo.device import pick_device
 
     choice = pick_device(device)
     tokenizer = AutoTokenizer.from_pretrained(ref, trust_remote_code=False)

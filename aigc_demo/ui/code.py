@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from typing import Any, Iterator
 
 import gradio as gr
@@ -27,8 +28,6 @@ EXAMPLES = [
 
 def parse_badge(code: str) -> str:
     """A styled badge with plain glyphs (✓ / ✗ are in every text font; emoji need an emoji font)."""
-    import html
-
     ok, message = textgen.code_parses(code)
     return f'<span class="parse-badge {"ok" if ok else "bad"}">{"✓" if ok else "✗"} {html.escape(message)}</span>'
 

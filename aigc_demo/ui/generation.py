@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -12,6 +13,8 @@ import gradio as gr
 from aigc_demo.errors import UserError
 from aigc_demo.services import textgen, validate
 from aigc_demo.ui import model_refs
+from aigc_demo.ui.availability import picker_choices
+from aigc_demo.ui.errors import user_errors
 from aigc_demo.ui.messages import localize
 from aigc_demo.ui.strings import t
 
@@ -36,8 +39,6 @@ def new_stop(request: gr.Request | None) -> threading.Event:
 def build_model_picker(ctx: Any, tab: str) -> gr.Dropdown:
     """The causal-LM picker of the Text and Code tabs: our models, then hub ids, or any typed id;
     refreshed with the visitor's own saved models."""
-    from aigc_demo.ui.availability import picker_choices
-
     def choices() -> list[tuple[str, str]]:
         return picker_choices(ctx.settings.weights_dir, tab, ctx.user_dirs)
 
@@ -138,8 +139,6 @@ class StatsPacer:
     last: float = float("-inf")
 
     def due(self, update: textgen.GenerationUpdate) -> bool:
-        import time
-
         now = time.monotonic()
         if update.done or now - self.last >= self.every_s:
             self.last = now
@@ -233,8 +232,6 @@ def pick_token(evt: gr.SelectData) -> int:
 
 
 def build_look_inside(prefix: str, model: gr.Dropdown, text: gr.components.Component) -> None:
-    from aigc_demo.ui.errors import user_errors
-
     with gr.Accordion(t("inside.heading"), open=False):
         gr.Markdown(t("inside.help"))
         with gr.Row():
