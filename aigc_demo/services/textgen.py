@@ -145,13 +145,11 @@ def stream_code(model_id: str, code: str, settings: GenerationSettings | None = 
     """Stream a completion of `code`; each update's text is what to append to it. Base coders
     continue the code; instruct coders get `instruction` (the request, with the code in it) as a
     chat and their reply is appended without its Markdown fences."""
-    remote = is_remote_ref(model_id)
-    if remote:
+    if is_remote_ref(model_id):
         instruct = remote_text.remote_model(model_id).chat
-        messages = [{"role": "user", "content": instruction}]
-        updates = remote_text.stream_remote(model_id, "" if instruct else validate.text(code, "The prompt"),
-                                            settings, stop, update_interval_s,
-                                            messages=messages if instruct else None)
+        prompt = validate.text(instruction if instruct else code, "The prompt")
+        updates = remote_text.stream_remote(model_id, "" if instruct else prompt, settings, stop, update_interval_s,
+                                            messages=[{"role": "user", "content": prompt}] if instruct else None)
     else:
         model, tokenizer = load_causal_lm(model_id, device, on_progress=progress)
         instruct = has_chat_template(tokenizer)
