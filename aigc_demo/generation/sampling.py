@@ -58,7 +58,9 @@ class Sampler:
         (read by the repetition penalty only)."""
         row = scores.float()[None]
         ids = torch.tensor([window], device=row.device) if self.uses_window else self._no_ids
-        return self.processors(ids, row)[0]
+        for processor in self.processors:  # the list's own __call__ inspects signatures on every call
+            row = processor(ids, row)
+        return row[0]
 
     def draw(self, scores: torch.Tensor, window: list[int]) -> torch.Tensor:
         """The next token (a 0-d tensor, left on the device so a batch needs one host sync)."""
