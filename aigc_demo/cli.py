@@ -12,6 +12,10 @@ import importlib
 import importlib.util
 import sys
 
+from aigc_demo.deploy import main as deploy_main
+from aigc_demo.environment import configure_environment
+from aigc_demo.settings import add_serve_args, serve_settings_from_args
+
 # command -> (help, {target: module})
 COMMANDS: dict[str, tuple[str, dict[str, str]]] = {
     "train": ("train a small model (progress bar, loss CSV, checkpoints, resume)", {
@@ -51,8 +55,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m aigc_demo", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     serve = commands.add_parser("serve", help="start the web app (same as `python app.py`)")
-    from aigc_demo.settings import add_serve_args
-
     add_serve_args(serve)
     deploy = commands.add_parser("deploy", help="upload the app to a Hugging Face Space (checks every file first)",
                                  add_help=False)
@@ -70,18 +72,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from aigc_demo.environment import configure_environment
-
     configure_environment()
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "deploy":  # its flags start with --, which argparse's REMAINDER will not take
-        from aigc_demo.deploy import main as deploy_main
-
         return int(deploy_main(argv[1:]) or 0)
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "serve":
-        from aigc_demo.settings import serve_settings_from_args
         from aigc_demo.ui.launch import serve
 
         serve(serve_settings_from_args(args))

@@ -1,29 +1,33 @@
-"""Dataclass settings <-> argparse flags, so the CLI, the UI and config.json share one definition."""
+"""Dataclass settings as command-line flags, on transformers' HfArgumentParser.
+
+One `--field-name` flag per dataclass field (`--field_name` works too), typed and defaulted from
+the field; a bool field defaulting to True also gets `--no-field-name`. A field's `metadata`
+can add `aliases` and `help`. The CLI, the UI and config.json share the one definition.
+Imports transformers: import this module where a command line is parsed, not at startup.
+"""
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
-from typing import Any, TypeVar
+from typing import Any
 
-T = TypeVar("T")
-
-
-def add_dataclass_args(parser: argparse.ArgumentParser, cls: type, prefix: str = "") -> None:
-    """One `--field-name` flag per dataclass field, typed and defaulted from the field."""
-    for f in dataclasses.fields(cls):
-        flag = "--" + prefix + f.name.replace("_", "-")
-        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
-        if isinstance(default, bool):
-            parser.add_argument(flag, dest=prefix + f.name, action=argparse.BooleanOptionalAction,
-                                default=default, help=f"(default: {default})")
-        else:
-            kind = type(default) if default is not None else str
-            parser.add_argument(flag, dest=prefix + f.name, type=kind, default=default,
-                                help=f"(default: {default})")
+from transformers import HfArgumentParser
 
 
-def dataclass_from_args(cls: type[T], args: argparse.Namespace, prefix: str = "") -> T:
-    """Build `cls` from the flags `add_dataclass_args` added."""
-    values: dict[str, Any] = {f.name: getattr(args, prefix + f.name) for f in dataclasses.fields(cls)}
-    return cls(**values)
+def dataclass_parser(prog: str, *types: type, description: str | None = None,
+                     defaults: dict[str, Any] | None = None) -> HfArgumentParser:
+    """A parser with the flags of every dataclass in `types` (their field names must not clash)."""
+    parser = HfArgumentParser(types, prog=prog, description=description,
+                              formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    if defaults:
+        parser.set_defaults(**defaults)
+    return parser
+
+
+def parse_dataclasses(parser: HfArgumentParser, argv: list[str] | None) -> tuple[Any, ...]:
+    """One instance per dataclass, then a Namespace of any extra flags the parser was given.
+    An unknown flag ends the program with argparse's usual message, as a plain parser would."""
+    *built, rest = parser.parse_args_into_dataclasses(args=argv, return_remaining_strings=True)
+    if rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    return tuple(built)

@@ -13,7 +13,7 @@ from aigc_demo.evaluation.fid import fid_from_features, frechet_distance
 from aigc_demo.models.classifier import DigitClassifier
 from aigc_demo.models.digits_io import generate_per_digit, load_generator, load_vae
 from aigc_demo.models.gan import Discriminator, Generator
-from aigc_demo.models.vae import VAE
+from aigc_demo.models.vae import VAE, vae_kl
 from aigc_demo.training import losses
 
 
@@ -65,8 +65,8 @@ def test_gan_losses_known_values():
 
 def test_vae_losses_known_values():
     mean, logvar = torch.zeros(2, 5), torch.zeros(2, 5)
-    assert losses.vae_kl(mean, logvar).item() == 0.0
-    assert losses.vae_kl(torch.ones(1, 4), torch.zeros(1, 4)).item() == pytest.approx(2.0)
+    assert vae_kl(mean, logvar).item() == 0.0
+    assert vae_kl(torch.ones(1, 4), torch.zeros(1, 4)).item() == pytest.approx(2.0)
     x = torch.ones(3, 1, 28, 28)
     assert losses.vae_recon_loss(torch.zeros(3, 1, 28, 28), x).item() == pytest.approx(784 * np.log(2), rel=1e-5)
 
@@ -113,3 +113,18 @@ def test_idx_errors(tmp_path):
         read_idx(short)
     with pytest.raises(FileNotFoundError, match="MNIST-style IDX"):
         load_split(tmp_path, "train")
+
+
+def test_fid_matches_scipy_sqrtm_on_non_commuting_covariances():
+    from scipy import linalg
+
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(6, 6)), rng.normal(size=(6, 6))
+    cov1, cov2 = a @ a.T + 0.1 * np.eye(6), b @ b.T + 0.1 * np.eye(6)
+    assert np.abs(cov1 @ cov2 - cov2 @ cov1).max() > 1.0  # they do not commute: sqrt(S1 S2) != sqrt(S1) sqrt(S2)
+    mu1, mu2 = rng.normal(size=6), rng.normal(size=6)
+    root = linalg.sqrtm(cov1 @ cov2)
+    expected = ((mu1 - mu2) ** 2).sum() + np.trace(cov1) + np.trace(cov2) - 2 * np.trace(root).real
+    assert frechet_distance(mu1, cov1, mu2, cov2) == pytest.approx(expected, rel=1e-9)
+    naive = np.trace(linalg.sqrtm(cov1) @ linalg.sqrtm(cov2)).real  # the wrong formula differs
+    assert abs(np.trace(root).real - naive) > 0.1

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from aigc_demo.data.idx import write_idx
-from aigc_demo.training.digits_common import Progress, lr_factor
+from aigc_demo.training.schedule import Progress, lr_factor
 
 
 def synthetic_digits(folder, n=300):
@@ -73,7 +73,8 @@ def test_gan_runs_every_loss_and_optimizer(tmp_path, data_dir, loss, optimizer):
     out = tmp_path / loss
     assert main(["--data-dir", str(data_dir), "--out", str(out), "--steps", "3", "--batch-size", "16",
                  "--loss", loss, "--optimizer", optimizer, "--g-channels", "4", "--d-channels", "4",
-                 "--latent-dim", "8", "--log-every", "1", "--no-progress-bar", "--checkpoint-every", "0"]) == 0
+                 "--latent-dim", "8", "--log-every", "1", "--no-progress-bar", "--checkpoint-every", "0",
+                 "--bn-samples", "500"]) == 0
     assert len(_losses(out)) == 3
     assert load_generator(out).z_dim == 8
     assert (out / "discriminator" / "model.safetensors").is_file()
@@ -85,7 +86,7 @@ def test_gan_discriminator_learns(tmp_path, data_dir):
     out = tmp_path / "gan"
     assert main(["--data-dir", str(data_dir), "--out", str(out), "--steps", "25", "--batch-size", "32",
                  "--g-channels", "8", "--d-channels", "8", "--latent-dim", "8", "--lr", "1e-3",
-                 "--log-every", "1", "--no-progress-bar", "--checkpoint-every", "0"]) == 0
+                 "--log-every", "1", "--no-progress-bar", "--checkpoint-every", "0", "--bn-samples", "500"]) == 0
     rows = _losses(out)
     # at chance D loss is 2 ln 2 = 1.386 and D accuracy 0.5; a learning D does better
     assert np.median([r["d_loss"] for r in rows[-10:]]) < 1.2
@@ -107,3 +108,29 @@ def test_schedules():
     assert lr_factor(0.5, 4, "constant", 10) == pytest.approx(0.5)
     progress = Progress(steps=100, max_minutes=0)
     assert progress(50) == 0.5 and progress(500) == 1.0
+
+
+def test_gan_and_vae_start_from_a_weights_folder(tmp_path, data_dir):
+    """--init-from: the folder's weights and architecture win over the size flags."""
+    from aigc_demo.models.digits_io import load_generator, load_vae
+    from aigc_demo.training.gan import main as gan_main
+    from aigc_demo.training.vae import main as vae_main
+
+    common = ["--data-dir", str(data_dir), "--steps", "2", "--batch-size", "8", "--log-every", "1",
+              "--no-progress-bar", "--checkpoint-every", "0"]
+    base, tuned = tmp_path / "gan", tmp_path / "gan-tuned"
+    assert gan_main([*common, "--out", str(base), "--g-channels", "4", "--d-channels", "4", "--latent-dim", "8",
+                     "--bn-samples", "500"]) == 0
+    assert gan_main([*common, "--out", str(tuned), "--init-from", str(base), "--latent-dim", "64",
+                     "--bn-samples", "500"]) == 0
+    assert load_generator(tuned).z_dim == 8
+    record = json.loads((tuned / "training.json").read_text())["config"]
+    assert record["init_from"] == str(base) and record["d_channels"] == 4
+
+    vae_base, vae_tuned = tmp_path / "vae", tmp_path / "vae-tuned"
+    assert vae_main([*common, "--out", str(vae_base), "--channels", "8", "--hidden", "16", "--latent-dim", "3",
+                     "--eval-limit", "50"]) == 0
+    assert vae_main([*common, "--out", str(vae_tuned), "--init-from", str(vae_base), "--eval-limit", "50"]) == 0
+    assert load_vae(vae_tuned).latent_dim == 3
+    with pytest.raises(ValueError, match="not a weights folder"):
+        vae_main([*common, "--out", str(tmp_path / "x"), "--init-from", str(tmp_path / "nothing")])

@@ -5,14 +5,20 @@ from __future__ import annotations
 import io
 import os
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from aigc_demo.errors import UserError
 from aigc_demo.services import finetune as ft
 from aigc_demo.services import finetune_data as fd
+from aigc_demo.services.job_config import FinetuneConfig
+from aigc_demo.services.job_records import JobView
+from aigc_demo.services.jobs import FinetuneManager
+from aigc_demo.services.user_models import push_to_hub
 from aigc_demo.training.finetune import FinetuneSettings
 from tests.factories import (
     TINY_TEXT,
@@ -55,15 +61,15 @@ def image_files(tmp_path_factory) -> list[str]:
 
 
 @pytest.fixture
-def manager(tmp_path) -> ft.FinetuneManager:
-    config = ft.FinetuneConfig(runs_dir=str(tmp_path / "runs"), user_models_dir=str(tmp_path / "user"),
+def manager(tmp_path) -> FinetuneManager:
+    config = FinetuneConfig(runs_dir=str(tmp_path / "runs"), user_models_dir=str(tmp_path / "user"),
                                job_threads=1, max_steps=5000, max_queued=2)
-    made = ft.FinetuneManager(config)
+    made = FinetuneManager(config)
     yield made
     made.shutdown()
 
 
-def run(manager: ft.FinetuneManager, folder: Path, data: ft.PreparedData, timeout: float = 120, **settings) -> ft.JobView:
+def run(manager: FinetuneManager, folder: Path, data: ft.PreparedData, timeout: float = 120, **settings) -> JobView:
     job = manager.start(A, str(folder), data, FinetuneSettings(**{"log_every": 1, "sample_every": 5, **settings}))
     view = manager.wait(A, job, timeout)
     assert view.status == "done", view.error
@@ -89,7 +95,9 @@ def test_gan_fine_tunes_toward_the_data_and_saves_a_loadable_generator(manager, 
     view = run(manager, models["tiny-gan"], data, steps=30, batch_size=16, lr=2e-3)
     assert [row["step"] for row in view.history] == list(range(1, 31))
     assert {"g_loss", "d_loss"} <= set(view.history[-1])
-    assert any("png" in p for p in view.previews) and view.device == "cpu"
+    assert any(Path(p.get("image", "")).is_file() for p in view.previews) and view.device == "cpu"
+    restarted = FinetuneManager(manager.config).view(A, view.id)  # a new app reads the job's files back
+    assert (restarted.status, restarted.history, restarted.previews) == ("done", view.history, view.previews)
     saved = manager.save(A, view.id, "my-gan")
     assert distance(saved) < 0.5 * distance(models["tiny-gan"])  # the samples moved toward the data
     assert (saved / "discriminator" / "model.safetensors").is_file() and not (saved / "checkpoint").exists()
@@ -207,8 +215,8 @@ def crash(request, events, stop) -> None:
 
 
 def test_a_crashing_job_is_reported_and_the_manager_survives(tmp_path, models, image_files):
-    config = ft.FinetuneConfig(runs_dir=str(tmp_path / "runs"), user_models_dir=str(tmp_path / "user"))
-    manager = ft.FinetuneManager(config, target=crash)
+    config = FinetuneConfig(runs_dir=str(tmp_path / "runs"), user_models_dir=str(tmp_path / "user"))
+    manager = FinetuneManager(config, target=crash)
     data = ft.prepare_images(image_files)
     job = manager.start(A, str(models["tiny-vae-2d"]), data, FinetuneSettings(steps=5))
     view = manager.wait(A, job, 60)
@@ -238,6 +246,9 @@ def test_other_settings_are_checked(manager, models, image_files):
     with pytest.raises(ValueError, match="offline"):  # a hub LM that is not downloaded, no network
         ft.base_model("someone-else/not-downloaded-lm")
     assert ft.base_model(str(models["lm"])).family == "lora"
+    with pytest.raises(UserError, match="at most 5000"):  # shown to the visitor as it is
+        ft.make_settings({"steps": 5001}, max_steps=5000)
+    assert ft.make_settings({"steps": 7}, family="gan") == replace(ft.default_settings("gan"), steps=7)
     with pytest.raises(ValueError, match="no session"):
         manager.start("../x", str(models["tiny-gan"]), ft.prepare_images(image_files), FinetuneSettings(steps=5))
 
@@ -369,6 +380,6 @@ def test_push_to_hub_offline_says_so(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     (tmp_path / "config.json").write_text("{}")
     with pytest.raises(ValueError, match="offline"):
-        ft.push_to_hub(tmp_path, "someone/model", "hf_token")
+        push_to_hub(tmp_path, "someone/model", "hf_token")
     with pytest.raises(ValueError, match="access token"):
-        ft.push_to_hub(tmp_path, "someone/model", "")
+        push_to_hub(tmp_path, "someone/model", "")

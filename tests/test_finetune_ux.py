@@ -23,7 +23,7 @@ def test_status_word_is_never_repeated(word: str, message: str, expected: str) -
 
 
 def test_status_markdown_has_no_doubled_words() -> None:
-    from aigc_demo.services.finetune import JobView
+    from aigc_demo.services.job_records import JobView
     from aigc_demo.ui.finetune_status import status_markdown
 
     base = dict(id="j1", family="gpt", base="b", base_title="B", data="d", settings={}, step=3, total_steps=10,
@@ -45,9 +45,8 @@ def test_loss_axis_spans_the_run_not_a_sliver_around_one_point() -> None:
 
 def test_probe_measures_a_tiny_gpt(weights_dir: Path) -> None:
     """A real probe process: seconds per step, startup, preview time and memory, then cached."""
-    from aigc_demo.services.finetune import base_model
+    from aigc_demo.services.finetune import base_model, default_settings
     from aigc_demo.services.finetune_probe import Prober, estimate
-    from aigc_demo.training.finetune import default_settings
 
     base = base_model(str(weights_dir / "tiny-char-gpt"))
     settings = replace(default_settings("gpt"), steps=50, block_size=32, sample_every=10)

@@ -28,11 +28,14 @@ def one_thread():
 
 
 def test_lr_schedule_warmup_then_cosine():
-    assert gpt_train.lr_at(0.0, 0, 10, 1.0, 0.1) == pytest.approx(0.1)
-    assert gpt_train.lr_at(0.0, 10, 10, 1.0, 0.1) == pytest.approx(1.0)
-    assert gpt_train.lr_at(0.5, 500, 10, 1.0, 0.1) == pytest.approx(0.55)
-    assert gpt_train.lr_at(1.0, 1000, 10, 1.0, 0.1) == pytest.approx(0.1)
-    assert gpt_train.lr_at(3.0, 3000, 10, 1.0, 0.1) == pytest.approx(0.1)  # past the end: stays at min
+    from aigc_demo.training.schedule import lr_factor
+
+    assert lr_factor(0.0, 0, "cosine", 10, 0.1) == pytest.approx(0.1)
+    assert lr_factor(0.0, 10, "cosine", 10, 0.1) == pytest.approx(1.0)
+    assert lr_factor(0.5, 500, "cosine", 10, 0.1) == pytest.approx(0.55)
+    assert lr_factor(1.0, 1000, "cosine", 10, 0.1) == pytest.approx(0.1)
+    assert lr_factor(3.0, 3000, "cosine", 10, 0.1) == pytest.approx(0.1)  # past the end: stays at min
+    assert lr_factor(2.0, 3000, "cosine", 10, 0.1) == pytest.approx(0.1)  # not back up a second cosine
 
 
 def test_tiny_char_training_lowers_loss_and_exports(tmp_path):

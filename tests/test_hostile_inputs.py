@@ -18,6 +18,7 @@ import math
 import struct
 import time
 import zlib
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
@@ -173,9 +174,14 @@ def test_every_endpoint_survives_hostile_inputs(app_url: str, hostile_files: dic
             for value in hostile_values(p, hostile_files):
                 cases.append((name, base, {**base, p["parameter_name"]: value}))
 
+    visitors = threading.local()  # one client per worker, as separate visitors would have: one
+    # gradio_client shared by threads can drop an event (its stream closes while another waits)
+
     def run(case: tuple[str, dict[str, Any], dict[str, Any]]) -> tuple[str, str]:
         name, base, kwargs = case
-        outcome, detail = call(client, name, kwargs)
+        if not hasattr(visitors, "client"):
+            visitors.client = Client(app_url, verbose=False)
+        outcome, detail = call(visitors.client, name, kwargs)
         shown = {k: (repr(v)[:40]) for k, v in kwargs.items() if v is not base.get(k)}
         return outcome, f"{name} {shown}: {outcome} {detail}"
 

@@ -31,7 +31,7 @@ SECRET = "TOP-SECRET-LINE do not read me\n" * 40
 
 
 def manager() -> Any:
-    from aigc_demo.services.finetune import get_manager
+    from aigc_demo.services.jobs import get_manager
 
     return get_manager()
 
@@ -241,13 +241,14 @@ def _aged(path: Path, seconds_ago: float) -> None:
 
 
 def test_expired_things_are_swept_and_active_jobs_kept(tmp_path: Path) -> None:
-    from aigc_demo.services import finetune as ft
+    from aigc_demo.services.job_config import FinetuneConfig
+    from aigc_demo.services.jobs import FinetuneManager
     from aigc_demo.services.storage import Sweeper
     from aigc_demo.settings import PublicSettings
 
-    config = ft.FinetuneConfig(runs_dir=str(tmp_path / "runs"), user_models_dir=str(tmp_path / "user"),
+    config = FinetuneConfig(runs_dir=str(tmp_path / "runs"), user_models_dir=str(tmp_path / "user"),
                                public=PublicSettings(user_ttl_hours=1.0))
-    mgr = ft.FinetuneManager(config)
+    mgr = FinetuneManager(config)
     old_job = tmp_path / "runs" / "sess-old1" / "jobs" / "job-1"
     new_job = tmp_path / "runs" / "sess-new1" / "jobs" / "job-2"
     old_model = tmp_path / "user" / "sess-old1" / "model-a"
@@ -277,14 +278,15 @@ def test_expired_things_are_swept_and_active_jobs_kept(tmp_path: Path) -> None:
 
 def test_quotas_give_a_clear_message(tmp_path: Path, weights_dir: Path) -> None:
     from aigc_demo.services import finetune as ft
+    from aigc_demo.services.job_config import FinetuneConfig
+    from aigc_demo.services.jobs import FinetuneManager
     from aigc_demo.settings import PublicSettings
-    from aigc_demo.training.finetune import default_settings
 
-    config = ft.FinetuneConfig(runs_dir=str(tmp_path / "runs"), user_models_dir=str(tmp_path / "user"),
+    config = FinetuneConfig(runs_dir=str(tmp_path / "runs"), user_models_dir=str(tmp_path / "user"),
                                public=PublicSettings(user_quota_mb=1.0, total_quota_mb=2.0))
-    mgr = ft.FinetuneManager(config)
+    mgr = FinetuneManager(config)
     data = ft.prepare_text(TINY_TEXT * 3, None)
-    settings = default_settings("gpt")
+    settings = ft.default_settings("gpt")
     (tmp_path / "user" / "visitor-a").mkdir(parents=True)
     (tmp_path / "user" / "visitor-a" / "big.bin").write_bytes(b"x" * (2**20 + 10))
     with pytest.raises(ValueError, match=r"take 1\.0 MB of the 1 MB each visitor may use"):

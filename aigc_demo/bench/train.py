@@ -14,7 +14,7 @@ interleaved step by step (see Interleaved) and rates come from median step times
 validation estimate (one batch every 10 steps in the app, about 3%) falls outside the median.
 
 For the char GPT, tokens/s is also compared with **nanoGPT's loop**: nanoGPT's model.py
-(Karpathy, MIT: its GPT class, written out below with its init and weight tying) trained by its
+(Karpathy, MIT: its GPT class, written out in bench/nanogpt.py with its init and weight tying) trained by its
 train.py inner loop (random windows, AdamW with its decay groups, grad clip 1.0) at the same
 config: layers, heads, width, context, batch, vocabulary, dropout 0, float32 on CPU.
 
@@ -26,7 +26,6 @@ run takes about a minute on 2 CPU cores.
 from __future__ import annotations
 
 import argparse
-import math
 import queue
 import statistics
 import tempfile
@@ -38,7 +37,14 @@ from typing import Any, Callable
 import numpy as np
 
 from aigc_demo.bench.common import print_table
+from aigc_demo.models import tokenizers as toks
+from aigc_demo.services.job_config import FinetuneConfig
+from aigc_demo.services.jobs import FinetuneManager
+from aigc_demo.services.finetune import PreparedData
+from aigc_demo.services.finetune_data import ImageSet
 from aigc_demo.settings import PROJECT_ROOT
+from aigc_demo.training.engine import run_training
+from aigc_demo.training.finetune import FinetuneSettings, JobRequest, build_task, default_settings, event_dict
 
 WEIGHTS = PROJECT_ROOT / "weights"
 MODELS = {"gan": "dcgan-mnist", "vae": "vae-mnist-32d", "gpt": "gpt-shakespeare"}
@@ -106,9 +112,6 @@ def run_interleaved(request: Any, bare: dict[str, Callable[[], None]], warmup: i
     """Median steps/s of the app and of each bare loop, the app's items per step, and its device."""
     import multiprocessing as mp
 
-    from aigc_demo.training.engine import run_training
-    from aigc_demo.training.finetune import build_task, event_dict
-
     ctx = mp.get_context("spawn")
     events, stop = ctx.Queue(), ctx.Event()
     received: list[dict[str, Any]] = []
@@ -167,8 +170,8 @@ def bare_gan(folder: Path, data: Any, batch: int, lr: float, device: Any) -> Cal
 def bare_vae(folder: Path, data: Any, batch: int, lr: float, device: Any) -> Callable[[], None]:
     import torch
 
-    from aigc_demo.models.vae import VAE
-    from aigc_demo.training.losses import vae_kl, vae_recon_loss
+    from aigc_demo.models.vae import VAE, vae_kl
+    from aigc_demo.training.losses import vae_recon_loss
 
     model = VAE.from_pretrained(str(folder)).float().to(device).train()
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
@@ -216,74 +219,12 @@ def bare_hf_gpt(folder: Path, ids: Any, batch: int, block: int, lr: float, devic
     return step
 
 
-def nanogpt_model(n_layer: int, n_head: int, n_embd: int, block: int, vocab: int, dropout: float) -> Any:
-    """nanoGPT's model.py GPT (bias=True, as GPT-2), written out: the reference implementation."""
-    import torch
-    import torch.nn as nn
-    import torch.nn.functional as F
-
-    class CausalSelfAttention(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.c_attn = nn.Linear(n_embd, 3 * n_embd)
-            self.c_proj = nn.Linear(n_embd, n_embd)
-            self.resid_dropout = nn.Dropout(dropout)
-
-        def forward(self, x: Any) -> Any:
-            B, T, C = x.size()
-            q, k, v = self.c_attn(x).split(n_embd, dim=2)
-            q, k, v = (t.view(B, T, n_head, C // n_head).transpose(1, 2) for t in (q, k, v))  # (B, nh, T, hs)
-            y = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout if self.training else 0, is_causal=True)
-            return self.resid_dropout(self.c_proj(y.transpose(1, 2).contiguous().view(B, T, C)))
-
-    class Block(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.ln_1, self.attn = nn.LayerNorm(n_embd), CausalSelfAttention()
-            self.ln_2 = nn.LayerNorm(n_embd)
-            self.mlp = nn.Sequential(nn.Linear(n_embd, 4 * n_embd), nn.GELU(), nn.Linear(4 * n_embd, n_embd),
-                                     nn.Dropout(dropout))
-
-        def forward(self, x: Any) -> Any:
-            x = x + self.attn(self.ln_1(x))
-            return x + self.mlp(self.ln_2(x))
-
-    class GPT(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.wte, self.wpe = nn.Embedding(vocab, n_embd), nn.Embedding(block, n_embd)
-            self.drop = nn.Dropout(dropout)
-            self.h = nn.ModuleList(Block() for _ in range(n_layer))
-            self.ln_f = nn.LayerNorm(n_embd)
-            self.lm_head = nn.Linear(n_embd, vocab, bias=False)
-            self.wte.weight = self.lm_head.weight  # weight tying
-            self.apply(self._init)
-            for name, p in self.named_parameters():
-                if name.endswith("c_proj.weight") or name.endswith("mlp.2.weight"):
-                    torch.nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * n_layer))
-
-        @staticmethod
-        def _init(module: Any) -> None:
-            if isinstance(module, (nn.Linear, nn.Embedding)):
-                torch.nn.init.normal_(module.weight, mean=0.0, std=0.02)
-            if isinstance(module, nn.Linear) and module.bias is not None:
-                torch.nn.init.zeros_(module.bias)
-
-        def forward(self, idx: Any, targets: Any) -> Any:
-            t = idx.size(1)
-            x = self.drop(self.wte(idx) + self.wpe(torch.arange(t, device=idx.device)))
-            for layer in self.h:
-                x = layer(x)
-            logits = self.lm_head(self.ln_f(x))
-            return F.cross_entropy(logits.view(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-1)
-
-    return GPT()
-
-
 def bare_nanogpt(cfg: dict[str, int], ids: Any, batch: int, block: int, lr: float, device: Any) -> Callable[[], None]:
     import torch
 
-    model = nanogpt_model(cfg["n_layer"], cfg["n_head"], cfg["n_embd"], block, cfg["vocab_size"], 0.2).to(device)
+    from aigc_demo.bench.nanogpt import GPT, NanoGPTConfig
+
+    model = GPT(NanoGPTConfig(cfg["n_layer"], cfg["n_head"], cfg["n_embd"], block, cfg["vocab_size"], 0.2)).to(device)
     model.train()
     decay = [p for p in model.parameters() if p.dim() >= 2]
     no_decay = [p for p in model.parameters() if p.dim() < 2]
@@ -306,8 +247,6 @@ def bench_model(family: str, steps: int, warmup: int, device_name: str, workdir:
     import torch
     from transformers import AutoConfig, AutoTokenizer
 
-    from aigc_demo.training.finetune import JobRequest, default_settings
-
     folder = WEIGHTS / MODELS[family]
     device = torch.device(device_name)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
@@ -325,7 +264,6 @@ def bench_model(family: str, steps: int, warmup: int, device_name: str, workdir:
         bare["bare"] = make(folder, data, settings.batch_size, settings.lr, device)
         unit = "samples/s"
     else:
-        from aigc_demo.models import tokenizers as toks
 
         tok = AutoTokenizer.from_pretrained(folder)
         path = text_file(workdir, tok)
@@ -350,15 +288,12 @@ def bench_model(family: str, steps: int, warmup: int, device_name: str, workdir:
 
 def job_startup(workdir: Path) -> float:
     """Seconds from `start()` to the first progress event of a real job (spawn, imports, load)."""
-    from aigc_demo.services import finetune as ft
-    from aigc_demo.services.finetune_data import ImageSet
-    from aigc_demo.training.finetune import FinetuneSettings
 
-    manager = ft.FinetuneManager(ft.FinetuneConfig(runs_dir=str(workdir / "runs"), user_models_dir=str(workdir / "user")))
+    manager = FinetuneManager(FinetuneConfig(runs_dir=str(workdir / "runs"), user_models_dir=str(workdir / "user")))
     rng = np.random.default_rng(0)
     images = ImageSet(rng.integers(0, 256, (64, 28, 28), dtype=np.uint8), np.zeros(64, np.int64), "bench")
     started = time.perf_counter()
-    job = manager.start("bench-session", str(WEIGHTS / MODELS["vae"]), ft.PreparedData("images", "bench", images=images),
+    job = manager.start("bench-session", str(WEIGHTS / MODELS["vae"]), PreparedData("images", "bench", images=images),
                         FinetuneSettings(steps=3, batch_size=8, log_every=1, sample_every=0))
     manager.wait("bench-session", job, 300, until=("running", "done", "failed"))
     seconds = time.perf_counter() - started
@@ -378,8 +313,6 @@ def main(argv: list[str] | None = None) -> int:
                              "cores slows small models down several times)")
     args = parser.parse_args(argv)
     import torch
-
-    from aigc_demo.services.finetune import FinetuneConfig
 
     torch.set_num_threads(args.threads or FinetuneConfig.from_env().threads())
     from transformers.utils import logging as transformers_logging

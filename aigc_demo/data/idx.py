@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from aigc_demo.errors import UserError
+
 DATASETS = ("mnist", "fashion-mnist")
 SPLIT_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -26,7 +28,7 @@ FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sanda
 _DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
-class IdxFormatError(ValueError):
+class IdxFormatError(UserError):
     """A file that is not a valid IDX file; the message names the file and what is wrong."""
 
 
@@ -124,6 +126,17 @@ def resolve_data_dir(data_dir: str | Path, dataset: str = "mnist") -> Path:
     return base
 
 
+def is_npz(path: str | Path) -> bool:
+    """Whether `path` is an `.npz` file of images rather than an IDX folder."""
+    return Path(path).suffix == ".npz" and Path(path).is_file()
+
+
+def load_npz(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """(images uint8 (N, 28, 28), labels int (N,), -1 = unlabelled) from an `.npz` file."""
+    with np.load(path) as stored:
+        return np.ascontiguousarray(stored["images"]), stored["labels"]
+
+
 @dataclass
 class DigitsData:
     """A whole split as one uint8 tensor on the training device (60k x 784 bytes is 47 MB), so a
@@ -135,9 +148,14 @@ class DigitsData:
     @classmethod
     def load(cls, folder: str | Path, split: str = "train", device: Any = "cpu", limit: int = 0,
              dataset: str = "mnist") -> "DigitsData":
+        """A split of an IDX folder, or the images of an `.npz` file (`images` N x 28 x 28 uint8,
+        `labels` N with -1 for unlabelled: a visitor's uploads, as the Fine-tune tab prepares them)."""
         import torch
 
-        images, labels = load_split(resolve_data_dir(folder, dataset), split)
+        if is_npz(folder):
+            images, labels = load_npz(folder)
+        else:
+            images, labels = load_split(resolve_data_dir(folder, dataset), split)
         if limit:
             images, labels = images[:limit], labels[:limit]
         return cls(torch.from_numpy(images).unsqueeze(1).to(device),

@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from aigc_demo.errors import UserError
+
 # Folders never read from the stdlib: tests, installed packages, build leftovers.
 STDLIB_SKIP_DIRS = ("test", "tests", "idle_test", "site-packages", "dist-packages", "__pycache__",
                     "turtledemo")
@@ -32,7 +34,7 @@ FILE_SEPARATOR = "<|endoftext|>"
 MAX_TEXT_BYTES = 200 * 2**20
 
 
-class CorpusError(ValueError):
+class CorpusError(UserError):
     """A corpus that cannot be used; the message says why and what to do."""
 
 

@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from aigc_demo.modelcard import update_card_metrics
+
 DEFAULT_CLASSIFIER = "mnist-classifier"
 
 
@@ -29,7 +31,6 @@ def classifier_folder(model: str | Path, classifier: str | None) -> Path:
 
 def record(folder: str | Path, metrics: list[dict[str, Any]], details: dict[str, Any], write_card: bool) -> None:
     """Print the metrics, save them to eval.json and (unless --no-card) into the model card."""
-    from aigc_demo.modelcard import update_card_metrics
 
     folder = Path(folder)
     print(json.dumps({"model": str(folder), "metrics": metrics, **details}, indent=2))

@@ -6,17 +6,17 @@ import time
 
 import numpy as np
 
+from aigc_demo.data.idx import load_split, resolve_data_dir
+from aigc_demo.evaluation.digits_eval_common import base_parser, record
+from aigc_demo.evaluation.fid import classifier_features
+
 
 def test_accuracy(classifier: object, images: np.ndarray, labels: np.ndarray, device: object) -> float:
-    from aigc_demo.evaluation.fid import classifier_features
-
     _, probs = classifier_features(classifier, images, device)
     return float((probs.argmax(1) == labels).mean())
 
 
 def main(argv: list[str] | None = None) -> int:
-    from aigc_demo.data.idx import load_split, resolve_data_dir
-    from aigc_demo.evaluation.digits_eval_common import base_parser, record
     from aigc_demo.models.digits_io import load_classifier, torch_device
 
     args = base_parser("python -m aigc_demo eval classifier", __doc__.split(":")[1]).parse_args(argv)

@@ -12,10 +12,13 @@ import time
 
 import numpy as np
 
+from aigc_demo.data.idx import load_split, resolve_data_dir
+from aigc_demo.evaluation.digits_eval_common import base_parser, classifier_folder, record
+from aigc_demo.evaluation.fid import classifier_features, fid_from_features
+
 
 def evaluate_gan(generator: object, classifier: object, test_images: np.ndarray, train_images: np.ndarray,
                  per_class: int, device: object, seed: int = 0) -> dict[str, float]:
-    from aigc_demo.evaluation.fid import classifier_features, fid_from_features
     from aigc_demo.models.digits_io import generate_per_digit
 
     fake, labels = generate_per_digit(generator, range(10), per_class, seed)
@@ -33,8 +36,6 @@ def evaluate_gan(generator: object, classifier: object, test_images: np.ndarray,
 
 
 def main(argv: list[str] | None = None) -> int:
-    from aigc_demo.data.idx import load_split, resolve_data_dir
-    from aigc_demo.evaluation.digits_eval_common import base_parser, classifier_folder, record
     from aigc_demo.models.digits_io import load_classifier, load_generator, torch_device
 
     parser = base_parser("python -m aigc_demo eval gan", "FID and conditional accuracy of the conditional GAN")

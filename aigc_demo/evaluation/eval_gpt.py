@@ -18,6 +18,12 @@ from typing import Any
 
 import numpy as np
 
+from aigc_demo.data import text as textdata
+from aigc_demo.device import pick_device
+from aigc_demo.modelcard import update_card_metrics
+from aigc_demo.models.gpt import context_window
+from aigc_demo.models.tokenizers import encode, is_char_level
+
 
 @dataclass
 class LMMetric:
@@ -66,8 +72,6 @@ def measure(model: Any, val_ids: Any, tokenizer: Any, block: int, device: Any, b
     import torch
     import torch.nn.functional as F
 
-    from aigc_demo.models.tokenizers import is_char_level
-
     ids = np.asarray(val_ids, dtype=np.int64)
     note = ""
     if max_tokens and len(ids) > max_tokens + 1:
@@ -105,9 +109,6 @@ def held_out(model_folder: str, data: str, val_fraction: float) -> tuple[np.ndar
     """Validation ids for `data`, tokenised with the model's own tokenizer, and where they come from."""
     from transformers import AutoTokenizer
 
-    from aigc_demo.data import text as textdata
-    from aigc_demo.models.tokenizers import encode
-
     tokenizer = AutoTokenizer.from_pretrained(model_folder)
     path = Path(data)
     if data != "stdlib" and path.is_dir() and textdata.is_prepared(path):
@@ -132,10 +133,6 @@ def evaluate_folder(model_folder: str, data: str, val_fraction: float = 0.1, dev
     """Measure a weights folder on its held-out split and (optionally) record it in its card."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from aigc_demo.device import pick_device
-    from aigc_demo.modelcard import update_card_metrics
-    from aigc_demo.models.gpt import context_window
 
     folder = Path(model_folder)
     if not (folder / "config.json").is_file():

@@ -12,6 +12,10 @@ from typing import Any
 
 import numpy as np
 
+from aigc_demo.data.idx import DigitsData
+from aigc_demo.data.images import grid_array, save_png
+from aigc_demo.evaluation.digits_eval_common import base_parser, record
+
 SCATTER_POINTS = 5000
 
 
@@ -19,7 +23,7 @@ def write_vae_sample(model: Any, out_dir: Path, device: Any) -> None:
     """sample.png: decoded random normal noise (8 x 8), or the latent map for a 2-D VAE."""
     import torch
 
-    from aigc_demo.training.digits_common import grid_array, save_png
+    from aigc_demo.models.vae import latent_grid
 
     with torch.no_grad():
         if model.latent_dim == 2:
@@ -30,16 +34,6 @@ def write_vae_sample(model: Any, out_dir: Path, device: Any) -> None:
             rows = 8
         probs = torch.sigmoid(model.decode(z).float())
     save_png(grid_array((probs * 255).round().byte().squeeze(1).cpu().numpy(), rows, rows), Path(out_dir) / "sample.png")
-
-
-def latent_grid(n: int, span: float = 0.95) -> Any:
-    """(n*n, 2) latent points at evenly spaced normal quantiles (rows top to bottom = +y to -y)."""
-    import torch
-
-    q = torch.linspace(1 - span, span, n).double()
-    values = (torch.special.ndtri(q)).float()
-    ys, xs = torch.meshgrid(values.flip(0), values, indexing="ij")
-    return torch.stack([xs.reshape(-1), ys.reshape(-1)], 1)
 
 
 def write_latent_scatter(model: Any, test: Any, out_dir: Path, device: Any, points: int = SCATTER_POINTS) -> Path:
@@ -57,8 +51,6 @@ def write_latent_scatter(model: Any, test: Any, out_dir: Path, device: Any, poin
 
 
 def main(argv: list[str] | None = None) -> int:
-    from aigc_demo.data.idx import DigitsData
-    from aigc_demo.evaluation.digits_eval_common import base_parser, record
     from aigc_demo.evaluation.nll import binarize_fixed, iwae_nll
     from aigc_demo.models.digits_io import load_vae, torch_device
 

@@ -12,8 +12,7 @@ from typing import Any
 
 import torch
 
-from aigc_demo.models.vae import bernoulli_log_prob, gaussian_log_prob
-from aigc_demo.training.losses import vae_kl
+from aigc_demo.models.vae import bernoulli_log_prob, gaussian_log_prob, vae_kl
 
 BINARIZATION_SEED = 0
 

@@ -8,6 +8,8 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from aigc_demo.device import pick_device
+
 MAX_SEED = 2**63 - 1
 
 
@@ -76,6 +78,4 @@ def generate_per_digit(generator: Any, digits: Sequence[int], per_digit: int, se
 
 
 def torch_device(name: str = "auto") -> torch.device:
-    from aigc_demo.device import pick_device
-
     return pick_device(None if name == "auto" else name).torch_device

@@ -62,3 +62,17 @@ def gaussian_log_prob(z: torch.Tensor, mean: torch.Tensor | None = None, logvar:
         return -0.5 * (z.pow(2) + math.log(2 * math.pi)).sum(-1)
     assert logvar is not None
     return -0.5 * ((z - mean).pow(2) / logvar.exp() + logvar + math.log(2 * math.pi)).sum(-1)
+
+
+def vae_kl(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(mean, exp(logvar)) || N(0, I)) summed over latent dims, averaged over the batch (nats)."""
+    return (0.5 * (mean.pow(2) + logvar.exp() - 1 - logvar)).sum(1).mean()
+
+
+def latent_grid(n: int, span: float = 0.95) -> torch.Tensor:
+    """(n*n, 2) latent points at evenly spaced normal quantiles (rows top to bottom = +y to -y):
+    decoded, they are the 2-D VAE's latent map."""
+    q = torch.linspace(1 - span, span, n).double()
+    values = (torch.special.ndtri(q)).float()
+    ys, xs = torch.meshgrid(values.flip(0), values, indexing="ij")
+    return torch.stack([xs.reshape(-1), ys.reshape(-1)], 1)

@@ -186,7 +186,7 @@ def load_classifier(folder: str | Path | None = None) -> Any:
 def _grid(images: np.ndarray, columns: int, pad: int = 2, invert: bool = False, scale: int = 1) -> Any:
     from PIL import Image
 
-    from aigc_demo.training.digits_common import image_grid
+    from aigc_demo.data.images import image_grid
 
     rows = max(1, -(-len(images) // columns))
     image = image_grid(images, rows, columns, pad, invert)
@@ -546,7 +546,7 @@ def latent_map(folder: str | Path | None = None, n: int = MAP_SIZE) -> Any:
     """The 2-D VAE's decoded manifold: an n x n grid of digits over the latent plane (cached)."""
     import torch
 
-    from aigc_demo.evaluation.eval_vae import latent_grid
+    from aigc_demo.models.vae import latent_grid
 
     from aigc_demo.loading import registry
 

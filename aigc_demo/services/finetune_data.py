@@ -1,6 +1,6 @@
 """A visitor's training data for the Fine-tune tab: text, images (files or a zip), sketches, built-in sets.
 
-Everything here refuses bad input with a ValueError whose message says what to do:
+Everything here refuses bad input with a UserError whose message says what to do:
 - text: empty, binary (NUL bytes), not UTF-8, too large, too short;
 - zips: never extracted to disk; members are read in memory under limits on their number, on
   each member's and the total uncompressed size (read with a cap, so a header that lies about
@@ -31,8 +31,12 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from aigc_demo.data.idx import load_split
 from aigc_demo.data.text import decode_text
+from aigc_demo.errors import UserError
+from aigc_demo.services.digits import sketch_to_mnist
 from aigc_demo.settings import PROJECT_ROOT
+from aigc_demo.data.images import grid_array
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm", ".pbm")
 MIN_TEXT_CHARS = 200
@@ -42,7 +46,7 @@ _LABEL_NAME = re.compile(r"^([0-9])(?:[^0-9]|$)")
 
 @dataclass
 class DataLimits:
-    """Operator limits on uploads (services/finetune.py fills them from environment variables)."""
+    """Operator limits on uploads (services/job_config.py fills them from the operator's settings)."""
 
     max_upload_bytes: int = 20 * 2**20  # one uploaded file (text, image or zip)
     max_zip_members: int = 5000
@@ -62,20 +66,20 @@ def load_text(pasted: str | None = None, file: str | Path | None = None,
         path = Path(file)
         name = path.name
         if path.suffix.lower() not in (".txt", ".md", ".py", ".csv", ".text", ""):
-            raise ValueError(f"{name}: upload a plain text file (.txt).")
+            raise UserError(f"{name}: upload a plain text file (.txt).")
         if not path.is_file():
-            raise ValueError(f"{name} was not received; upload it again.")
+            raise UserError(f"{name} was not received; upload it again.")
         size = path.stat().st_size
         if size > limits.max_upload_bytes:
-            raise ValueError(f"{name} is {size / 2**20:.1f} MB; this server accepts at most "
+            raise UserError(f"{name} is {size / 2**20:.1f} MB; this server accepts at most "
                              f"{limits.max_upload_bytes / 2**20:.0f} MB of text.")
         text = decode_text(path.read_bytes(), name, limits.max_upload_bytes)
     elif pasted is not None and pasted.strip():
         text = decode_text(pasted.encode("utf-8"), "The pasted text", limits.max_upload_bytes)
     else:
-        raise ValueError("No text yet: paste some text or upload a .txt file.")
+        raise UserError("No text yet: paste some text or upload a .txt file.")
     if len(text) < MIN_TEXT_CHARS:
-        raise ValueError(f"The text has {len(text)} characters; give at least {MIN_TEXT_CHARS} "
+        raise UserError(f"The text has {len(text)} characters; give at least {MIN_TEXT_CHARS} "
                          "(a few paragraphs) so there is something to learn and to validate on.")
     return text
 
@@ -90,8 +94,6 @@ def text_summary(text: str, source: str) -> str:
 def to_mnist(image: Any) -> np.ndarray:
     """Any PIL image -> uint8 (28, 28), ink bright on black, the MNIST way."""
     from PIL import Image, ImageOps
-
-    from aigc_demo.services.digits import sketch_to_mnist
 
     try:
         image = ImageOps.exif_transpose(image)
@@ -127,14 +129,14 @@ def _open_image(data: bytes, name: str) -> Any:
         image = Image.open(io.BytesIO(data))
         width, height = image.size
         if width * height > MAX_IMAGE_PIXELS:
-            raise ValueError(f"{name} is {width}x{height} pixels, too large to read")
+            raise UserError(f"{name} is {width}x{height} pixels, too large to read")
         image.seek(0)  # the first frame of an animation
         image.load()
         return image
-    except ValueError:
+    except UserError:
         raise
     except Exception as err:  # noqa: BLE001 - PIL raises many kinds for a corrupt file
-        raise ValueError(f"{name} cannot be read as an image ({type(err).__name__})") from None
+        raise UserError(f"{name} cannot be read as an image ({type(err).__name__})") from None
 
 
 @dataclass
@@ -163,8 +165,6 @@ class ImageSet:
         """A grid of what the model will see (white ink on black, as in MNIST)."""
         from PIL import Image
 
-        from aigc_demo.training.digits_common import grid_array
-
         shown = self.images[:count]
         rows = max(1, -(-len(shown) // columns))
         grid = grid_array(shown, rows, columns)
@@ -186,7 +186,7 @@ def _check_member_name(name: str) -> None:
     clean = name.replace("\\", "/")
     if (clean.startswith("/") or re.match(r"^[A-Za-z]:", clean)
             or any(part == ".." for part in clean.split("/"))):
-        raise ValueError(f"The zip holds a file named {name!r}, which points outside the archive "
+        raise UserError(f"The zip holds a file named {name!r}, which points outside the archive "
                          "(path traversal): it was refused. Zip the images without such paths.")
 
 
@@ -195,7 +195,7 @@ def _read_capped(archive: zipfile.ZipFile, info: zipfile.ZipInfo, cap: int) -> b
     with archive.open(info) as handle:
         data = handle.read(cap + 1)
     if len(data) > cap:
-        raise ValueError(f"{info.filename} unpacks to more than {cap / 2**20:.0f} MB")
+        raise UserError(f"{info.filename} unpacks to more than {cap / 2**20:.0f} MB")
     return data
 
 
@@ -206,17 +206,17 @@ def read_zip(path: str | Path, limits: DataLimits | None = None) -> list[tuple[s
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as err:
-        raise ValueError(f"{name} is not a readable zip file ({err}).") from None
+        raise UserError(f"{name} is not a readable zip file ({err}).") from None
     with archive:
         members = [m for m in archive.infolist() if not m.is_dir()]
         for member in archive.infolist():
             _check_member_name(member.filename)
         if len(members) > limits.max_zip_members:
-            raise ValueError(f"{name} holds {len(members):,} files; this server reads at most "
+            raise UserError(f"{name} holds {len(members):,} files; this server reads at most "
                              f"{limits.max_zip_members:,} per zip.")
         declared = sum(m.file_size for m in members)
         if declared > limits.max_zip_total_bytes:
-            raise ValueError(f"{name} unpacks to {declared / 2**20:.0f} MB (a zip bomb?); this server "
+            raise UserError(f"{name} unpacks to {declared / 2**20:.0f} MB (a zip bomb?); this server "
                              f"unpacks at most {limits.max_zip_total_bytes / 2**20:.0f} MB.")
         found, total = [], 0
         for member in members:
@@ -226,21 +226,21 @@ def read_zip(path: str | Path, limits: DataLimits | None = None) -> list[tuple[s
             if not base.lower().endswith(IMAGE_SUFFIXES):
                 continue
             if member.flag_bits & 0x1:
-                raise ValueError(f"{name} is password-protected ({member.filename}); zip the images without a password.")
+                raise UserError(f"{name} is password-protected ({member.filename}); zip the images without a password.")
             if member.file_size > limits.max_zip_member_bytes:
-                raise ValueError(f"{member.filename} in {name} unpacks to {member.file_size / 2**20:.0f} MB; "
+                raise UserError(f"{member.filename} in {name} unpacks to {member.file_size / 2**20:.0f} MB; "
                                  f"at most {limits.max_zip_member_bytes / 2**20:.0f} MB per image.")
             cap = min(limits.max_zip_member_bytes, limits.max_zip_total_bytes - total)
             try:
                 data = _read_capped(archive, member, cap)
             except ValueError as err:
-                raise ValueError(f"{name} was refused: {err} (a zip bomb?).") from None
+                raise UserError(f"{name} was refused: {err} (a zip bomb?).") from None
             except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError) as err:
-                raise ValueError(f"{name} is damaged ({member.filename}: {err}).") from None
+                raise UserError(f"{name} is damaged ({member.filename}: {err}).") from None
             total += len(data)
             found.append((member.filename, data))
     if not found:
-        raise ValueError(f"{name} holds no images (looked for {', '.join(IMAGE_SUFFIXES[:5])} …). "
+        raise UserError(f"{name} holds no images (looked for {', '.join(IMAGE_SUFFIXES[:5])} …). "
                          "Zip a folder of image files, e.g. PNGs of handwritten digits.")
     return found
 
@@ -252,17 +252,17 @@ def load_images(files: Iterable[str | Path], limits: DataLimits | None = None, s
     for file in files or []:
         path = Path(file)
         if not path.is_file():
-            raise ValueError(f"{path.name} was not received; upload it again.")
+            raise UserError(f"{path.name} was not received; upload it again.")
         size = path.stat().st_size
         if size > limits.max_upload_bytes:
-            raise ValueError(f"{path.name} is {size / 2**20:.1f} MB; this server accepts files of at most "
+            raise UserError(f"{path.name} is {size / 2**20:.1f} MB; this server accepts files of at most "
                              f"{limits.max_upload_bytes / 2**20:.0f} MB.")
         if zipfile.is_zipfile(path):
             entries += read_zip(path, limits)
         else:
             entries.append((path.name, path.read_bytes()))
     if not entries:
-        raise ValueError("No images yet: upload image files or a zip of images.")
+        raise UserError("No images yet: upload image files or a zip of images.")
     images, labels, skipped = [], [], []
     for name, data in entries[: limits.max_images]:
         try:
@@ -274,14 +274,12 @@ def load_images(files: Iterable[str | Path], limits: DataLimits | None = None, s
         skipped.append(f"{len(entries) - limits.max_images} images over the limit of {limits.max_images}")
     if not images:
         reasons = "; ".join(skipped[:3])
-        raise ValueError(f"None of the files could be used as an image ({reasons}).")
+        raise UserError(f"None of the files could be used as an image ({reasons}).")
     return ImageSet(np.stack(images), np.asarray(labels, dtype=np.int64), source, skipped)
 
 
 def sketch_image(sketch: Any) -> np.ndarray:
     """A sketchpad drawing -> uint8 (28, 28); a blank canvas is refused."""
-    from aigc_demo.services.digits import sketch_to_mnist
-
     return (sketch_to_mnist(sketch) * 255).round().astype(np.uint8)
 
 
@@ -328,7 +326,7 @@ def _has_train_files(folder: Path) -> bool:
 def find_builtin(dataset: str, roots: list[Path] | None = None) -> Path | None:
     """A local folder with the dataset's training IDX files, or None."""
     if dataset not in BUILTIN:
-        raise ValueError(f"Built-in sets: {', '.join(BUILTIN)} (got {dataset!r}).")
+        raise UserError(f"Built-in sets: {', '.join(BUILTIN)} (got {dataset!r}).")
     names = (dataset, dataset.replace("-", "_"))
     for root in roots if roots is not None else data_roots():
         candidates = [root / name for name in names] + ([root] if root.name in names else [])
@@ -349,7 +347,7 @@ def verify_idx(path: Path, expected: tuple[str, int]) -> None:
             digest.update(chunk)
             size += len(chunk)
     if (digest.hexdigest(), size) != expected:
-        raise ValueError(f"{path.name} does not match the published dataset (checksum mismatch); "
+        raise UserError(f"{path.name} does not match the published dataset (checksum mismatch); "
                          "the download was corrupt or tampered with and was deleted.")
 
 
@@ -373,7 +371,7 @@ def download_builtin(dataset: str, target: Path, timeout: float = 10.0, mirrors:
                 tmp.unlink(missing_ok=True)
                 errors.append(f"{mirror}: {err}")
         else:
-            raise ValueError(f"{DATASET_TITLES[dataset]} could not be downloaded ({errors[-1] if errors else 'no mirror'}).")
+            raise UserError(f"{DATASET_TITLES[dataset]} could not be downloaded ({errors[-1] if errors else 'no mirror'}).")
     return target
 
 
@@ -388,18 +386,16 @@ def builtin_folder(dataset: str, allow_download: bool = True, roots: list[Path] 
     hint = (f"put the four IDX files (train-images-idx3-ubyte.gz, …) in a folder named {dataset} under "
             "AIGC_DATA_DIR")
     if not allow_download:
-        raise ValueError(f"{title} is not on this machine (looked in {where}) and downloads are off: {hint}.")
+        raise UserError(f"{title} is not on this machine (looked in {where}) and downloads are off: {hint}.")
     try:
         return download_builtin(dataset, roots[0] / dataset)
     except (ValueError, OSError) as err:
-        raise ValueError(f"{title} is not on this machine (looked in {where}) and could not be downloaded "
+        raise UserError(f"{title} is not on this machine (looked in {where}) and could not be downloaded "
                          f"({err}): {hint}, or connect this machine to the internet.") from None
 
 
 def builtin_preview(folder: Path, dataset: str, count: int = 64) -> tuple[Any, str]:
     """A preview grid of the first images and a one-line summary."""
-    from aigc_demo.data.idx import load_split
-
     images, labels = load_split(folder, "train")
     shown = ImageSet(images[:count], labels[:count].astype(np.int64), DATASET_TITLES[dataset])
     return shown.preview(count), f"{DATASET_TITLES[dataset]} training split: {len(images):,} images"

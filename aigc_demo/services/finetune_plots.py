@@ -6,6 +6,7 @@ reconstruction and KL for a VAE, training and validation loss (one panel) for a 
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 PANELS: dict[str, list[tuple[str, tuple[str, ...]]]] = {
@@ -27,8 +28,6 @@ def x_limits(steps: list[float], total_steps: int | None = None) -> tuple[float,
 def loss_plot(history: list[dict[str, float]], family: str, log_scale: bool = False,
               total_steps: int | None = None) -> Any:
     """A PIL image of the loss curves so far (an empty frame with a hint before the first point)."""
-    import math
-
     import matplotlib
 
     matplotlib.use("Agg")

@@ -11,6 +11,7 @@ plus the probe's peak memory. Probes run one at a time.
 
 from __future__ import annotations
 
+import multiprocessing as mp
 import queue
 import shutil
 import tempfile
@@ -19,7 +20,10 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from aigc_demo.errors import UserError
 from aigc_demo.services.finetune import BaseModel
+from aigc_demo.training.finetune import JobRequest
+from aigc_demo.training.finetune_probe import run_probe
 
 PROBE_TIMEOUT_S = 180.0
 
@@ -101,11 +105,6 @@ class Prober:
         raise queue.Empty
 
     def _run(self, base: BaseModel, settings: Any, threads: int, cpu: bool) -> dict[str, Any]:
-        import multiprocessing as mp
-
-        from aigc_demo.training.finetune import JobRequest
-        from aigc_demo.training.finetune_probe import run_probe
-
         folder = tempfile.mkdtemp(prefix="aigc-probe-")
         request = JobRequest(job_id="probe", family=base.family, base=base.ref, base_title=base.title, data={},
                              data_summary="probe", settings=settings, out_dir=folder, threads=threads, cpu=cpu)
@@ -119,8 +118,8 @@ class Prober:
             reply = self._wait(process, results)
         except queue.Empty:
             if process.exitcode is not None and process.exitcode < 0:
-                raise ValueError("The speed probe was cancelled: a job started.") from None
-            raise ValueError(f"Could not measure the speed within {self.timeout_s:.0f} s: this machine is very "
+                raise UserError("The speed probe was cancelled: a job started.") from None
+            raise UserError(f"Could not measure the speed within {self.timeout_s:.0f} s: this machine is very "
                              "busy or the model is large. Try a smaller batch or context.") from None
         finally:
             self._process = None
@@ -129,9 +128,9 @@ class Prober:
                 process.terminate()
             shutil.rmtree(folder, ignore_errors=True)
         if reply is None:
-            raise ValueError("The speed probe was cancelled: a job started.")
+            raise UserError("The speed probe was cancelled: a job started.")
         if reply.get("type") != "result":
-            raise ValueError(f"The speed probe failed: {reply.get('message', 'unknown error')}")
+            raise UserError(f"The speed probe failed: {reply.get('message', 'unknown error')}")
         reply.pop("type")
         return reply
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
+from aigc_demo.errors import UserError
 from aigc_demo.settings import PublicSettings
 
 log = logging.getLogger(__name__)
@@ -78,12 +79,12 @@ class Storage:
         return sum(folder_bytes(root / session) for root in self.roots)
 
     def check_quota(self, session: str, adding: int = 0) -> None:
-        """ValueError with a clear message when `adding` more bytes would pass a quota."""
+        """UserError with a clear message when `adding` more bytes would pass a quota."""
         hours = f"{self.settings.user_ttl_hours:g}"
         mine = self.usage(session)
         limit = self.settings.user_quota_mb * MB
         if mine + adding > limit:
-            raise ValueError(
+            raise UserError(
                 f"Your files on this server (jobs, drawings, saved models) take {mine / MB:.1f} MB of the "
                 f"{self.settings.user_quota_mb:g} MB each visitor may use"
                 + (f", and this needs {adding / MB:.1f} MB more" if adding else "")
@@ -91,7 +92,7 @@ class Storage:
         everyone = self.usage(None)
         total = self.settings.total_quota_mb * MB
         if everyone + adding > total:
-            raise ValueError(
+            raise UserError(
                 f"This server's disk for visitors is full ({everyone / MB:.0f} MB of "
                 f"{self.settings.total_quota_mb:g} MB). Try again later: files are deleted {hours} hours "
                 "after their last use.")

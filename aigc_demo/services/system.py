@@ -59,7 +59,7 @@ def system_report() -> dict[str, Any]:
 
 def _public_key(key: str) -> str:
     """A loaded model's key without server folders or session ids (anyone can read this report)."""
-    from aigc_demo.services.finetune import get_manager
+    from aigc_demo.services.jobs import get_manager
     from aigc_demo.services.model_ids import public_text
 
     text = public_text(key, get_manager().config.user_models_dir,

@@ -12,8 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from aigc_demo.data.idx import DigitsData, load_split, resolve_data_dir
+from aigc_demo.data.images import grid_array, save_png
+from aigc_demo.evaluation.eval_classifier import test_accuracy
+from aigc_demo.modelcard import write_model_card
 from aigc_demo.training import digits_common as common
 from aigc_demo.training.engine import TrainResult, TrainSettings, make_optimizer
+from aigc_demo.training.schedule import Progress, lr_factor, set_lr
 
 
 @dataclass
@@ -57,11 +62,10 @@ class ClassifierTask:
     def __init__(self, config: ClassifierConfig, settings: TrainSettings) -> None:
         self.config, self.settings = config, settings
         self.items_per_step = settings.batch_size
-        self.progress = common.Progress(settings.steps, settings.max_minutes)
+        self.progress = Progress(settings.steps, settings.max_minutes)
         self.rng: Any = None
 
     def build(self, accelerator: Any) -> None:
-        from aigc_demo.data.idx import DigitsData
         from aigc_demo.models.classifier import DigitClassifier
 
         cfg, s = self.config, self.settings
@@ -79,7 +83,7 @@ class ClassifierTask:
         cfg, s, acc = self.config, self.settings, self.accelerator
         if self.rng is None:
             self.rng = common.device_seed_generator(acc, s.seed, step)
-        common.set_lr(self.opt, s.lr * common.lr_factor(self.progress(step), step, cfg.lr_schedule, cfg.warmup_steps))
+        set_lr(self.opt, s.lr * lr_factor(self.progress(step), step, cfg.lr_schedule, cfg.warmup_steps))
         x, y = self.data.batch(s.batch_size, self.rng)
         if cfg.augment:
             x = random_affine(x, self.rng, cfg.rotate_deg, cfg.shift_px, cfg.scale)
@@ -96,9 +100,6 @@ class ClassifierTask:
         return None
 
     def export(self, out_dir: Path, result: TrainResult) -> None:
-        from aigc_demo.data.idx import load_split, resolve_data_dir
-        from aigc_demo.evaluation.eval_classifier import test_accuracy
-
         cfg, device = self.config, self.accelerator.device
         model = self.accelerator.unwrap_model(self.model).float().eval()
         images, labels = load_split(resolve_data_dir(cfg.data_dir, cfg.dataset), "test")
@@ -111,14 +112,12 @@ class ClassifierTask:
         storage = (f"Storage: {'fp16' if use_fp16 else 'fp32'} (test accuracy on {len(labels)} digits: "
                    f"fp32 weights {100 * acc32:.2f}%, fp16-rounded {100 * acc16:.2f}%).")
         # sample.png: test digits with the classifier's answer is not an image of its own; show its inputs
-        common.save_png(common.grid_array(images[:100], 10, 10), out_dir / "sample.png")
+        save_png(grid_array(images[:100], 10, 10), out_dir / "sample.png")
         record = common.write_training_record(out_dir, self.settings, cfg, result, device, {"note_storage": storage})
         write_classifier_card(out_dir, record)
 
 
 def write_classifier_card(out_dir: Path, record: dict[str, Any]) -> None:
-    from aigc_demo.modelcard import write_model_card
-
     dataset = record["config"]["dataset"]
     title = f"Digit classifier ({dataset})"
     body = common.card_body(

@@ -31,7 +31,7 @@ class TrainSettings:
     lr: float = 2e-4
     optimizer: str = "adam"  # adam | rmsprop | sgd: the three the article explains
     seed: int = 0
-    out_dir: str = "runs/train"
+    out_dir: str = field(default="runs/train", metadata={"aliases": ["--out"], "help": "output folder"})
     log_every: int = 50
     sample_every: int = 0  # 0: no previews
     checkpoint_every: int = 500  # 0: only at the end

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from aigc_demo.training.finetune import JobRequest, build_task
+from aigc_demo.training.finetune import JobRequest, build_task, describe_error
 
 # Stand-in text for language models: plain English prose, repeated to the length a context needs.
 PROBE_TEXT = (
@@ -101,6 +101,5 @@ def run_probe(req: JobRequest, folder: str, launched_at: float, results: Any) ->
         result = measure(probe_request(req, Path(folder)), launched_at)
         results.put({"type": "result", **asdict(result)})
     except BaseException as err:  # noqa: BLE001 - reported to the page
-        from aigc_demo.training.finetune import describe_error
 
         results.put({"type": "error", "message": describe_error(err), "traceback": traceback.format_exc()})

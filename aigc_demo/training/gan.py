@@ -1,5 +1,9 @@
 """Train the class-conditional DCGAN: `python -m aigc_demo train gan --data-dir DIR --out weights/NAME`.
 
+`--init-from FOLDER` starts from a weights folder (its generator, its discriminator when it has
+one, and their architecture from its config.json): that is fine-tuning, the Fine-tune tab's jobs
+included (they add a FinetuneOrigin, which changes only what the folder's card says).
+
 One step = `n_critic` discriminator updates, then one generator update (alternating, the
 correct GAN loop). The generator that ships is an exponential moving average of the trained
 one (smoother samples, better FID), with its batch-norm statistics recomputed at export.
@@ -12,17 +16,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from aigc_demo.data.idx import DigitsData
+from aigc_demo.data.images import grid_array, preview_grid, save_png
+from aigc_demo.errors import UserError
+from aigc_demo.modelcard import write_model_card
 from aigc_demo.training import digits_common as common
 from aigc_demo.training.engine import TrainResult, TrainSettings, make_optimizer
+from aigc_demo.training.finetune_card import FinetuneOrigin, final_loss_metrics
 from aigc_demo.training.losses import GAN_LOSSES, gan_losses, interpolates, penalty_from_scores
+from aigc_demo.training.schedule import Progress, lr_factor, set_lr
 
 
 @dataclass
 class GanConfig:
     """Model and data settings of the DCGAN (saved in training.json and the model card)."""
 
-    data_dir: str = "data/mnist"
+    data_dir: str = "data/mnist"  # an IDX folder, or an .npz of images and labels (-1: unlabelled)
     dataset: str = "mnist"  # mnist | fashion-mnist
+    init_from: str = ""  # a weights folder to start from (its architecture wins over the flags below)
     loss: str = "nsgan"  # nsgan | hinge | wgan-gp
     latent_dim: int = 64
     g_channels: int = 32
@@ -37,7 +48,25 @@ class GanConfig:
     lr_schedule: str = "constant"  # constant | cosine
     warmup_steps: int = 0
     limit: int = 0  # use only the first N training images (0: all)
+    unlabelled_digit: int = 0  # the class given to images without a label
+    preview_side: int = 10  # previews show side x side samples
+    bn_samples: int = 10000  # the exported generator's batch-norm statistics are measured on these
     note: str = ""  # extra text for the model card
+
+    def resolve_init(self) -> None:
+        """Take the architecture from `init_from`'s config.json (and its discriminator's)."""
+        if not self.init_from:
+            return
+        g_cfg = common.read_config(self.init_from)
+        if "z_dim" not in g_cfg:
+            raise UserError(f"{self.init_from} does not hold a GAN generator (its config.json has no z_dim)")
+        d_folder = Path(self.init_from) / "discriminator"
+        d_cfg = common.read_config(d_folder) if (d_folder / "config.json").is_file() else {}
+        self.latent_dim = int(g_cfg["z_dim"])
+        self.g_channels = int(g_cfg.get("channels", 32))
+        self.d_channels = int(d_cfg.get("channels", self.g_channels))
+        self.embed_dim = int(g_cfg.get("embed_dim", 32))
+        self.spectral_norm = bool(d_cfg.get("spectral_norm", True))
 
     def check(self) -> None:
         if self.loss not in GAN_LOSSES:
@@ -49,29 +78,45 @@ class GanConfig:
 
 
 class GanTask:
-    """TrainTask for the conditional DCGAN."""
+    """TrainTask for the conditional DCGAN, from scratch or from `init_from`."""
 
-    def __init__(self, config: GanConfig, settings: TrainSettings) -> None:
+    def __init__(self, config: GanConfig, settings: TrainSettings, origin: FinetuneOrigin | None = None) -> None:
+        config.resolve_init()
         config.check()
-        self.config, self.settings = config, settings
+        self.config, self.settings, self.origin = config, settings, origin
         self.items_per_step = settings.batch_size * config.n_critic
-        self.progress = common.Progress(settings.steps, settings.max_minutes)
+        self.progress = Progress(settings.steps, settings.max_minutes)
         self.gen_rng: Any = None
+        self.fresh_discriminator = not config.init_from
+
+    def _models(self) -> tuple[Any, Any]:
+        """(G, D): the `init_from` folder's, or new ones."""
+        from aigc_demo.models.gan import Discriminator, Generator
+
+        cfg = self.config
+        D: Any = None
+        if cfg.init_from:
+            G = Generator.from_pretrained(cfg.init_from).float().train()
+            d_folder = Path(cfg.init_from) / "discriminator"
+            if (d_folder / "model.safetensors").is_file():
+                D = Discriminator.from_pretrained(str(d_folder)).float().train()
+            self.fresh_discriminator = D is None  # a generator without its discriminator: D starts afresh
+        else:
+            G = Generator(z_dim=cfg.latent_dim, num_classes=10, embed_dim=cfg.embed_dim, channels=cfg.g_channels)
+        if D is None:
+            D = Discriminator(num_classes=G.num_classes, channels=cfg.d_channels,
+                              spectral_norm=cfg.spectral_norm and cfg.loss != "wgan-gp")
+        return G, D
 
     def build(self, accelerator: Any) -> None:
         import torch
-
-        from aigc_demo.data.idx import DigitsData
-        from aigc_demo.models.gan import Discriminator, Generator
 
         cfg, s = self.config, self.settings
         self.accelerator = accelerator
         common.enable_tf32()
         self.data = DigitsData.load(cfg.data_dir, "train", accelerator.device, cfg.limit, cfg.dataset)
-        self.num_classes = 10
-        G = Generator(z_dim=cfg.latent_dim, num_classes=10, embed_dim=cfg.embed_dim, channels=cfg.g_channels)
-        D = Discriminator(num_classes=10, channels=cfg.d_channels,
-                          spectral_norm=cfg.spectral_norm and cfg.loss != "wgan-gp")
+        self.data.labels = self.data.labels.masked_fill(self.data.labels < 0, cfg.unlabelled_digit)
+        G, D = self._models()
         betas = (cfg.beta1, cfg.beta2)
         opt_g = make_optimizer(s.optimizer, G.parameters(), s.lr, betas=betas)
         opt_d = make_optimizer(s.optimizer, D.parameters(), s.lr, betas=betas)
@@ -79,8 +124,10 @@ class GanTask:
         self.ema = copy.deepcopy(G).to(accelerator.device).eval().requires_grad_(False)
         accelerator.register_for_checkpointing(self.ema)
         self.d_loss_fn, self.g_loss_fn = gan_losses(cfg.loss)
-        self.fixed_z = torch.randn(100, cfg.latent_dim, generator=torch.Generator().manual_seed(1234))
-        self.fixed_y = torch.arange(10).repeat(10)
+        self.present = sorted(set(int(v) for v in torch.unique(self.data.labels).tolist()))
+        count = cfg.preview_side ** 2
+        self.fixed_z = torch.randn(count, cfg.latent_dim, generator=torch.Generator().manual_seed(1234))
+        self.fixed_y = torch.tensor([self.present[i % len(self.present)] for i in range(count)])
 
     def _ema_update(self) -> None:
         import torch
@@ -103,9 +150,9 @@ class GanTask:
         if self.gen_rng is None:
             self.gen_rng = common.device_seed_generator(acc, s.seed, step)
         rng, B, device = self.gen_rng, s.batch_size, acc.device
-        lr = s.lr * common.lr_factor(self.progress(step), step, cfg.lr_schedule, cfg.warmup_steps)
-        common.set_lr(self.opt_g, lr)
-        common.set_lr(self.opt_d, lr)
+        lr = s.lr * lr_factor(self.progress(step), step, cfg.lr_schedule, cfg.warmup_steps)
+        set_lr(self.opt_g, lr)
+        set_lr(self.opt_d, lr)
 
         for i in range(cfg.n_critic):  # --- discriminator: real digits up, generated digits down
             real, labels = self.data.batch(B, rng)
@@ -138,25 +185,25 @@ class GanTask:
         return {"d_loss": values[0], "g_loss": values[1], "d_accuracy": values[2]}
 
     def _generator_for_export(self) -> Any:
-        """The EMA generator with batch-norm statistics measured on its own outputs."""
+        """The EMA generator with batch-norm statistics measured on `bn_samples` of its own outputs
+        (batches of 500 over the classes in the data)."""
         import torch
 
         G = copy.deepcopy(self.ema if self.config.ema_decay > 0 else self.accelerator.unwrap_model(self.G))
-        G = G.float().to(self.accelerator.device)
-        for m in G.modules():
-            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-                m.reset_running_stats()
-                m.momentum = None  # cumulative average over the batches below
+        device = self.accelerator.device
+        G = G.float().to(device)
+        bns = [m for m in G.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+        for m in bns:
+            m.reset_running_stats()
+            m.momentum = None  # cumulative average over the batches below
         G.train()
-        gen = torch.Generator(device=self.accelerator.device).manual_seed(99)
+        gen = torch.Generator(device=device).manual_seed(99)
+        y = torch.tensor(self.present, device=device).repeat(500)[:500]
         with torch.no_grad():
-            for _ in range(20):
-                z = torch.randn(500, G.z_dim, device=self.accelerator.device, generator=gen)
-                y = torch.arange(10, device=self.accelerator.device).repeat(50)
-                G(z, y)
-        for m in G.modules():
-            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-                m.momentum = 0.1
+            for _ in range(max(1, self.config.bn_samples // 500)):
+                G(torch.randn(500, G.z_dim, device=device, generator=gen), y)
+        for m in bns:
+            m.momentum = 0.1
         return G.eval()
 
     def preview(self) -> Any:
@@ -164,10 +211,10 @@ class GanTask:
 
         from aigc_demo.models.gan import to_uint8
 
-        G = self.ema
+        side, device = self.config.preview_side, self.accelerator.device
         with torch.no_grad():
-            images = G(self.fixed_z.to(self.accelerator.device), self.fixed_y.to(self.accelerator.device))
-        return common.preview_grid(to_uint8(images).cpu().numpy(), 10, 10)
+            images = self.ema(self.fixed_z.to(device), self.fixed_y.to(device))
+        return preview_grid(to_uint8(images).cpu().numpy(), side, side)
 
     def export(self, out_dir: Path, result: TrainResult) -> None:
         import torch
@@ -176,23 +223,41 @@ class GanTask:
 
         G = self._generator_for_export()
         common.save_module(G, out_dir, fp16=False)
-        common.save_module(self.accelerator.unwrap_model(self.D), out_dir / "discriminator", fp16=True)  # only a starting point for fine-tuning
+        common.save_module(self.accelerator.unwrap_model(self.D), out_dir / "discriminator", fp16=True)  # a starting point for fine-tuning
+        device = self.accelerator.device
         with torch.no_grad():
-            # sample.png: rows 0-9 are the digits, columns are 10 noise vectors
-            z = self.fixed_z[:10].repeat_interleave(1, 0).repeat(10, 1).to(self.accelerator.device)
-            y = torch.arange(10).repeat_interleave(10).to(self.accelerator.device)
+            # sample.png: each row one class (cycling through those in the data), columns 10 noise vectors
+            z = self.fixed_z[:10].repeat(10, 1).to(device)
+            y = torch.tensor([self.present[r % len(self.present)] for r in range(10)]).repeat_interleave(10).to(device)
             images = to_uint8(G(z, y)).cpu().numpy()
-        common.save_png(common.grid_array(images, 10, 10), out_dir / "sample.png")
+        save_png(grid_array(images, 10, 10), out_dir / "sample.png")
+        if self.origin is not None:
+            self._write_finetune_card(out_dir, result)
+            return
         record = common.write_training_record(
-            out_dir, self.settings, self.config, result, self.accelerator.device,
+            out_dir, self.settings, self.config, result, device,
             {"note_ema": f"Shipped generator: EMA of weights (decay {self.config.ema_decay}), "
-                         "batch-norm statistics recomputed on 10,000 of its own samples; fp32 storage."})
+                         f"batch-norm statistics recomputed on {self.config.bn_samples:,} of its own samples; "
+                         "fp32 storage."})
         write_gan_card(out_dir, record)
+
+    def _write_finetune_card(self, out_dir: Path, result: TrainResult) -> None:
+        assert self.origin is not None
+        self.origin.write(
+            out_dir, result,
+            what=("A class-conditional DCGAN fine-tuned on your images. `model.safetensors` is the generator "
+                  "(EMA of the trained weights, batch-norm statistics recomputed), `discriminator/` the "
+                  "discriminator, kept so training can go on."),
+            lines=[f"- GAN loss: {self.config.loss}; classes in the data: {self.present}"
+                   + ("; the discriminator started from scratch (the base had none)" if self.fresh_discriminator else "")],
+            record={"classes": self.present, "fresh_discriminator": self.fresh_discriminator},
+            gallery={"title": f"{self.origin.base_title} (fine-tuned)", "task": "image-generation", "family": "gan",
+                     "tab": "digits", "sample": "sample.png",
+                     "metrics": final_loss_metrics(result.final_losses, ("g_loss", "d_loss"))},
+            tags=["gan", "fine-tuned"], library_name="pytorch")
 
 
 def write_gan_card(out_dir: Path, record: dict[str, Any]) -> None:
-    from aigc_demo.modelcard import write_model_card
-
     dataset = record["config"]["dataset"]
     body = common.card_body(
         f"Conditional DCGAN ({dataset})",

@@ -10,180 +10,37 @@
 - Every `--eval-every` steps the validation loss is measured on random windows and reported
   beside the training loss (the fine-tune tab plots both); the best weights by validation
   loss are the ones exported.
-- `--init-from FOLDER` starts from an existing weights folder (fine-tuning) with its tokenizer.
+- `--init-from FOLDER` starts from an existing weights folder (fine-tuning) with its tokenizer;
+  the Fine-tune tab's jobs are such runs, with a FinetuneOrigin that changes only the card.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
-import platform
 import sys
-import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from aigc_demo.cliargs import add_dataclass_args, dataclass_from_args
-from aigc_demo.training.engine import TrainResult, TrainSettings, run_training
-
-# Per-corpus defaults: model size, tokenizer and loop settings that reach the targets.
-PRESETS: dict[str, dict[str, Any]] = {
-    "shakespeare": dict(tokenizer_kind="char", n_layer=6, n_head=6, n_embd=384, block_size=256,
-                        dropout=0.2, steps=5000, batch_size=64, lr=1e-3, warmup_steps=100,
-                        title="GPT (char-level, Tiny Shakespeare)", task="text-generation",
-                        tab="text", sample_prompt="\n"),
-    "python": dict(tokenizer_kind="bpe", vocab_size=4096, n_layer=6, n_head=6, n_embd=384,
-                   block_size=256, dropout=0.1, steps=6000, batch_size=64, lr=1e-3,
-                   warmup_steps=200, title="GPT (byte-level BPE, Python stdlib)",
-                   task="code-generation", tab="code", sample_prompt="def "),
-}
-PRESET_LOOP_KEYS = ("steps", "batch_size", "lr")
-
-
-@dataclass
-class GPTSettings:
-    """Model and data settings (the loop's are in TrainSettings). 0 / -1 mean: the preset's value."""
-
-    data: str = ""  # a text file, a folder of .py files, "stdlib", or a prepared folder (meta.json)
-    config: str = "shakespeare"  # preset: shakespeare | python
-    name: str = ""  # model name for the card (default: gpt-CONFIG)
-    tokenizer: str = ""  # a saved tokenizer folder to use instead of building one
-    init_from: str = ""  # an existing weights folder to fine-tune (its tokenizer and size win)
-    n_layer: int = 0
-    n_head: int = 0
-    n_embd: int = 0
-    block_size: int = 0
-    dropout: float = -1.0
-    vocab_size: int = 0  # BPE only
-    val_fraction: float = 0.1
-    warmup_steps: int = -1
-    min_lr_ratio: float = 0.1  # cosine decays to lr * this
-    weight_decay: float = 0.1
-    beta2: float = 0.99
-    grad_clip: float = 1.0
-    eval_every: int = 250
-    eval_batches: int = 20
-    keep_best: bool = True  # export the weights with the best validation loss
-    compile: bool = False  # torch.compile the model (CUDA; costs a minute of compile time)
-    export_dtype: str = "float16"
-    sample_tokens: int = 400  # length of the sample written into the model card
-    dry_run: bool = False
-
-    def preset(self) -> dict[str, Any]:
-        if self.config not in PRESETS:
-            raise ValueError(f"--config must be one of {', '.join(PRESETS)} (got {self.config!r})")
-        return PRESETS[self.config]
-
-    def resolved(self, key: str) -> Any:
-        value = getattr(self, key)
-        unset = value < 0 or (value == 0 and key not in ("dropout", "warmup_steps"))
-        return self.preset()[key] if unset else value
-
-
-@dataclass
-class CorpusTokens:
-    """Tokenised train/val splits plus what the model card needs to say about them."""
-
-    tokenizer: Any
-    train: np.ndarray
-    val: np.ndarray
-    val_bytes: int
-    val_chars: int
-    info: dict[str, Any] = field(default_factory=dict)
-
-
-def load_corpus(gpt: GPTSettings, tokenizer: Any = None) -> CorpusTokens:
-    """Read `gpt.data` and tokenise it (or read a prepared folder's token arrays)."""
-    from aigc_demo.data import text as textdata
-    from aigc_demo.models import tokenizers as toks
-
-    kind = gpt.preset()["tokenizer_kind"]
-    if gpt.tokenizer and tokenizer is None:
-        from transformers import AutoTokenizer
-
-        tokenizer = AutoTokenizer.from_pretrained(gpt.tokenizer)
-    data = gpt.data
-    if not data:
-        raise ValueError("--data is required: a text file, a folder of .py files, 'stdlib' or a prepared folder")
-    path = Path(data)
-    if data != "stdlib" and path.is_dir() and textdata.is_prepared(path):
-        from transformers import AutoTokenizer
-
-        meta = textdata.read_prepared_meta(path)
-        if tokenizer is None:
-            tokenizer = AutoTokenizer.from_pretrained(path / "tokenizer")
-        elif tokenizer.get_vocab() != AutoTokenizer.from_pretrained(path / "tokenizer").get_vocab():
-            raise ValueError(f"{path} was tokenised with another tokenizer than the model's; "
-                             "give the raw text file instead")
-        if (path / "manifest.json").is_file():
-            meta["manifest"] = json.loads((path / "manifest.json").read_text())
-        return CorpusTokens(tokenizer, textdata.load_tokens(path / "train.npy"),
-                            textdata.load_tokens(path / "val.npy"), int(meta["val_bytes"]),
-                            int(meta["val_chars"]), meta)
-    info: dict[str, Any] = {}
-    if data == "stdlib":
-        corpus = textdata.build_python_corpus()
-        train_text, val_text = corpus.train_text, corpus.val_text
-        manifest = corpus.manifest()
-        info = {"source": "python-stdlib", "manifest": manifest, **manifest_summary(manifest)}
-    elif path.is_dir():
-        train_text, val_text = textdata.split_text(textdata.read_code_folder(path), gpt.val_fraction)
-        info = {"source": str(path)}
-    else:
-        text = textdata.read_text_file(path)
-        train_text, val_text = textdata.split_text(text, gpt.val_fraction)
-        info = {"source": str(path), "sha256": _sha256(path), "bytes": path.stat().st_size}
-    if tokenizer is None:
-        if kind == "char":
-            tokenizer = toks.build_char_tokenizer(train_text + val_text)
-        else:
-            tokenizer = toks.train_bpe_tokenizer([train_text], vocab_size=gpt.resolved("vocab_size"))
-    sep = textdata.FILE_SEPARATOR
-    train = np.asarray(toks.encode(tokenizer, train_text), dtype=np.uint16)
-    val = np.asarray(toks.encode(tokenizer, val_text), dtype=np.uint16)
-    info.update(val_fraction=gpt.val_fraction, train_chars=len(train_text), train_bytes=len(train_text.encode()),
-                tokenizer_kind=kind)
-    return CorpusTokens(tokenizer, train, val, len(val_text.replace(sep, "").encode()),
-                        len(val_text.replace(sep, "")), info)
-
-
-def manifest_summary(manifest: dict[str, Any]) -> dict[str, Any]:
-    """What the model card says about a stdlib corpus (the full list goes to data_manifest.json)."""
-    return {"python_version": manifest["python_version"], "train_files": len(manifest["train_files"]),
-            "val_files": len(manifest["val_files"]), "val_modules": manifest["val_modules"]}
-
-
-def _sha256(path: Path) -> str:
-    import hashlib
-
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def lr_at(progress: float, step: int, warmup: int, lr: float, min_ratio: float) -> float:
-    """Linear warmup for `warmup` steps, then cosine from lr to lr*min_ratio as progress goes 0 -> 1."""
-    if step < warmup:
-        return lr * (step + 1) / warmup
-    progress = min(max(progress, 0.0), 1.0)
-    return lr * (min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
-
-
-def hardware_name() -> str:
-    import torch
-
-    if torch.cuda.is_available():
-        return torch.cuda.get_device_name(0)
-    return f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+from aigc_demo.evaluation.eval_gpt import measure
+from aigc_demo.models import tokenizers as toks
+from aigc_demo.models.gpt import GPTModelConfig, build_gpt, context_window
+from aigc_demo.training.digits_common import hardware_name
+from aigc_demo.training.engine import TrainResult, TrainSettings, make_optimizer, run_training
+from aigc_demo.training.finetune_card import FinetuneOrigin, card_gallery, final_loss_metrics
+from aigc_demo.training.gpt_card import write_gpt_card
+from aigc_demo.training.gpt_data import PRESET_LOOP_KEYS, PRESETS, CorpusTokens, GPTSettings, load_corpus
+from aigc_demo.training.schedule import Progress, lr_factor, set_lr
 
 
 class GPTTask:
     """TrainTask for a GPT2LMHeadModel on one token tensor."""
 
-    def __init__(self, gpt: GPTSettings, train: TrainSettings) -> None:
-        self.gpt, self.train = gpt, train
+    def __init__(self, gpt: GPTSettings, train: TrainSettings, origin: FinetuneOrigin | None = None) -> None:
+        self.gpt, self.train, self.origin = gpt, train, origin
         self.items_per_step = 0
         self.history: list[dict[str, float]] = []
         self.best_val = float("inf")
@@ -191,14 +48,14 @@ class GPTTask:
         self.best_state: dict[str, Any] | None = None
         self.val_loss = float("nan")
         self.last_loss = float("nan")
-        self.started: float | None = None
+        self.seeded = False  # the batch generator is reseeded at the first step of each process
+        # Aim to finish the decay a little before a time budget so the last steps use a low lr.
+        self.progress = Progress(train.steps, train.max_minutes, budget_fraction=0.97)
         self.corpus: CorpusTokens | None = None
 
     # -- setup ------------------------------------------------------------------------------
     def build(self, accelerator: Any) -> None:
         import torch
-
-        from aigc_demo.models.gpt import GPTModelConfig, build_gpt
 
         gpt = self.gpt
         self.accelerator = accelerator
@@ -217,8 +74,6 @@ class GPTTask:
                 for module in model.modules():
                     if isinstance(module, torch.nn.Dropout):
                         module.p = gpt.dropout
-            from aigc_demo.models.gpt import context_window
-
             self.block = min(gpt.resolved("block_size"), context_window(model.config))
         else:
             start = _start_token_id(tok)
@@ -248,8 +103,6 @@ class GPTTask:
             torch.backends.cudnn.allow_tf32 = True
         decay = [p for p in model.parameters() if p.dim() >= 2]
         no_decay = [p for p in model.parameters() if p.dim() < 2]
-        from aigc_demo.training.engine import make_optimizer
-
         optimizer = make_optimizer(self.train.optimizer, [
             {"params": decay, "weight_decay": gpt.weight_decay},
             {"params": no_decay, "weight_decay": 0.0}], lr=self.train.lr, betas=(0.9, gpt.beta2))
@@ -287,26 +140,16 @@ class GPTTask:
         self.model.train()
         return float(total / batches)
 
-    def progress(self, step: int) -> float:
-        """How far along the schedule is: by steps or by the time budget, whichever is further."""
-        done = step / max(self.train.steps, 1)
-        if self.train.max_minutes and self.started is not None:
-            # Aim to finish the decay a little before the budget so the last steps use a low lr.
-            budget = self.train.max_minutes * 60 * 0.97
-            done = max(done, (time.perf_counter() - self.started) / budget)
-        return done
-
     def train_step(self, step: int) -> dict[str, float]:
-        if self.started is None:  # first step of this process (also after --resume)
-            self.started = time.perf_counter()
+        if not self.seeded:  # first step of this process (also after --resume)
+            self.seeded = True
             self.generator.manual_seed(self.train.seed + step)
         eval_every = 5 if self.gpt.dry_run else self.gpt.eval_every
         if step % eval_every == 0 or math.isnan(self.val_loss):  # so every report carries a val loss
             self._evaluate(step)
-        lr = lr_at(self.progress(step), step, self.gpt.resolved("warmup_steps"), self.train.lr,
-                   self.gpt.min_lr_ratio)
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
+        lr = self.train.lr * lr_factor(self.progress(step), step, "cosine", self.gpt.resolved("warmup_steps"),
+                                       self.gpt.min_lr_ratio)
+        set_lr(self.optimizer, lr)
         x, y = self._batch(self.train_data, self.batch)
         loss = self._loss(x, y)
         self.accelerator.backward(loss)
@@ -357,11 +200,8 @@ class GPTTask:
         dtype = getattr(torch, self.gpt.export_dtype)
         stored = _clone_to(model, "cpu", dtype)
         stored.save_pretrained(out_dir)
-        from aigc_demo.models import tokenizers as toks
-
         toks.save_tokenizer(self.corpus.tokenizer, out_dir)
         # Measure what was stored (fp16-rounded weights), computed in fp32 on this device.
-        from aigc_demo.evaluation.eval_gpt import measure
 
         device = self.accelerator.device
         measured = _clone_to(stored, device, torch.float32)
@@ -379,7 +219,7 @@ class GPTTask:
             "train_tokens": int(len(self.train_data)), "val_tokens": int(len(self.val_data)),
             "steps_done": result.steps_done, "stopped_early": result.stopped,
             "train_seconds": round(result.seconds, 1), "tokens_per_second": round(result.items_per_s),
-            "hardware": hardware_name(), "torch": torch.__version__, "weights": chosen,
+            "hardware": hardware_name(device), "torch": torch.__version__, "weights": chosen,
             "best_val_estimate": self.best_val, "final_val_estimate": final_val,
             "val_history": self.history, "metrics": metric.as_card_metrics(),
         }
@@ -387,7 +227,29 @@ class GPTTask:
         manifest = self.corpus.info.get("manifest")
         if manifest:
             (out_dir / "data_manifest.json").write_text(json.dumps(manifest, indent=2))
-        write_gpt_card(out_dir, self.gpt, info, sample)
+        if self.origin is None:
+            write_gpt_card(out_dir, self.gpt, info, sample)
+        else:
+            self._write_finetune_card(out_dir, result, info, sample)
+
+    def _write_finetune_card(self, out_dir: Path, result: TrainResult, info: dict[str, Any], sample: str) -> None:
+        """The card of a fine-tune: what it was fine-tuned from, with the measured metrics."""
+        assert self.origin is not None
+        base_gallery = card_gallery(self.origin.base)
+        measured = info["metrics"]
+        self.origin.write(
+            out_dir, result,
+            what=("A small GPT (`transformers` GPT2LMHeadModel) fine-tuned on your text, all weights trained. "
+                  f"The exported weights are the {info['weights']} ones."),
+            lines=[f"- Context: {self.block} tokens; validation: the last 10% of the text",
+                   "- Measured on the held-out 10%: " + ", ".join(
+                       f"{m['name']} {m['value']} {m.get('unit', '')}".strip() for m in measured)],
+            record={"weights": info["weights"], "block_size": self.block},
+            gallery={"title": f"{self.origin.base_title} (fine-tuned)",
+                     "task": base_gallery.get("task", "text-generation"), "family": "gpt",
+                     "tab": base_gallery.get("tab", "text"), "sample_text": sample[:600],
+                     "metrics": list(measured) + final_loss_metrics(result.final_losses, ("loss",))},
+            tags=["gpt2", "fine-tuned"], library_name="transformers", pipeline_tag="text-generation")
 
     def _card_sample(self, model: Any) -> str:
         from aigc_demo.generation.settings import GenerationSettings
@@ -418,92 +280,19 @@ def _clone_to(model: Any, device: Any, dtype: Any) -> Any:
     return clone
 
 
-def write_gpt_card(out_dir: Path, gpt: GPTSettings, info: dict[str, Any], sample: str) -> None:
-    """The model card: exact config, data, training time and hardware, measured metrics, a sample."""
-    from aigc_demo.modelcard import write_model_card
-
-    preset = gpt.preset()
-    name = gpt.name or f"gpt-{gpt.config}"
-    m, data = info["model"], info["data"]
-    ts = info["train_settings"]
-    is_python = preset["tokenizer_kind"] == "bpe"
-    if is_python:
-        data_line = (f"Python {data.get('python_version', '')} standard library sources "
-                     f"(`Lib/**/*.py`, tests excluded): {data.get('train_files', '?')} training files, "
-                     f"{data.get('val_files', '?')} held-out files (whole modules: "
-                     f"{', '.join(data.get('val_modules', []))}). The exact file list is in "
-                     "`data_manifest.json`.")
-    else:
-        data_line = (f"Tiny Shakespeare (`{Path(str(data.get('source', 'input.txt'))).name}`, "
-                     f"sha256 `{data.get('sha256', '?')}`): first {100 - 100 * data.get('val_fraction', 0.1):.0f}% "
-                     "for training, the rest for validation.")
-    metrics_rows = "\n".join(f"| {x['name']} | {x['value']} {x.get('unit', '')} | {x.get('note', '')} |"
-                             for x in info["metrics"])
-    body = f"""
-# {name}
-
-{preset['title']}: a `transformers` GPT2LMHeadModel trained from scratch by
-`python -m aigc_demo train gpt --config {gpt.config}` (recipe: `aigc_demo/training/recipes_gpt.py`).
-
-## Measured (by `python -m aigc_demo eval gpt`)
-
-| metric | value | on |
-| --- | --- | --- |
-{metrics_rows}
-
-## Model
-
-{m['n_layer']} layers, {m['n_head']} heads, {m['n_embd']} dims, context {m['block_size']} tokens,
-vocabulary {m['vocab_size']} ({'byte-level BPE trained with `tokenizers`' if is_python else 'one token per character; unseen characters map to `?`'}),
-{m['parameters']:,} parameters, stored in float16 ({info['weights']} weights).
-
-## Data
-
-{data_line}
-Training tokens: {info['train_tokens']:,}; validation tokens: {info['val_tokens']:,}.
-
-## Training
-
-{info['steps_done']} steps of batch {ts['batch_size']} x {m['block_size']} tokens, AdamW (lr {ts['lr']},
-betas (0.9, {gpt.beta2}), weight decay {gpt.weight_decay}), cosine schedule with {gpt.resolved('warmup_steps')} warmup
-steps to {gpt.min_lr_ratio} x lr, dropout {gpt.resolved('dropout') if not gpt.init_from else 'as initialised'},
-mixed precision `{ts['mixed_precision']}`, in {info['train_seconds']} s on {info['hardware']}
-({info['tokens_per_second']:,} tokens/s){' (stopped by the time budget)' if info['stopped_early'] else ''}.
-Full settings: `training_info.json`; loss curve: `losses.csv`.
-
-## Sample (temperature 0.8, top-k 40, seed 1)
-
-```{'python' if is_python else 'text'}
-{sample}
-```
-"""
-    gallery = {"title": preset["title"], "task": preset["task"], "family": "gpt", "tab": preset["tab"],
-               "sample_text": sample[:600], "metrics": info["metrics"]}
-    write_model_card(out_dir, gallery=gallery, body=body, license="mit",
-                     datasets=["tinyshakespeare"] if not is_python else None,
-                     tags=["gpt2", "text-generation", "char-level" if not is_python else "code"],
-                     library_name="transformers", pipeline_tag="text-generation")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m aigc_demo train gpt", description=__doc__.split("\n")[0])
-    add_dataclass_args(parser, TrainSettings)
-    parser.add_argument("--out", dest="out_dir", help="output folder (same as --out-dir)")
-    add_dataclass_args(parser, GPTSettings)
-    return parser
-
-
 def parse_args(argv: list[str] | None) -> tuple[GPTSettings, TrainSettings]:
-    parser = build_parser()
+    """The GPT's flags (GPTSettings) and the loop's (TrainSettings), defaulted from `--config`'s preset."""
+    from aigc_demo.cliargs import dataclass_parser, parse_dataclasses  # imports transformers
+
+    parser = dataclass_parser("python -m aigc_demo train gpt", TrainSettings, GPTSettings,
+                              description=__doc__.split("\n")[0])
     first, _ = parser.parse_known_args(argv)
     preset = PRESETS.get(first.config)
     if preset is None:
         parser.error(f"--config must be one of {', '.join(PRESETS)} (got {first.config!r})")
     parser.set_defaults(**{k: preset[k] for k in PRESET_LOOP_KEYS}, log_every=50,
                         checkpoint_every=1000, out_dir=f"runs/gpt-{first.config}")
-    args = parser.parse_args(argv)
-    train = dataclass_from_args(TrainSettings, args)
-    gpt = dataclass_from_args(GPTSettings, args)
+    train, gpt = parse_dataclasses(parser, argv)
     if gpt.dry_run:
         train.steps = min(train.steps, 12)
         train.batch_size = min(train.batch_size, 4)

@@ -74,7 +74,3 @@ def vae_recon_loss(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """Bernoulli negative log-likelihood summed over pixels, averaged over the batch (nats)."""
     return F.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(1).sum(1).mean()
 
-
-def vae_kl(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """KL(N(mean, exp(logvar)) || N(0, I)) summed over latent dims, averaged over the batch (nats)."""
-    return (0.5 * (mean.pow(2) + logvar.exp() - 1 - logvar)).sum(1).mean()

@@ -28,6 +28,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from aigc_demo.data import text as textdata
+from aigc_demo.evaluation.eval_gpt import evaluate_folder
+from aigc_demo.models import tokenizers as toks
+
 MODELS = {"shakespeare": "gpt-shakespeare", "python": "gpt-python"}
 EXPORTED_FILES = ("config.json", "generation_config.json", "model.safetensors", "tokenizer.json",
                   "tokenizer_config.json", "special_tokens_map.json", "README.md",
@@ -43,9 +47,6 @@ OVERHEAD_MINUTES = 1.4
 def prepare(out: Path, shakespeare: Path, stdlib: Path | None, vocab_size: int = 4096) -> dict[str, Any]:
     """Write OUT/shakespeare and OUT/python: tokenizer/, train.npy, val.npy, meta.json (+ manifest)."""
     import hashlib
-
-    from aigc_demo.data import text as textdata
-    from aigc_demo.models import tokenizers as toks
 
     summary: dict[str, Any] = {}
     text = textdata.read_text_file(shakespeare)
@@ -127,8 +128,6 @@ def run_recipe(data_dir: Path, weights_dir: Path, minutes: float, runs_dir: Path
             codes[config] = None
         log.close()
         print(f"{MODELS[config]}: exit {codes[config]} after {time.perf_counter() - t0:.0f} s", flush=True)
-
-    from aigc_demo.evaluation.eval_gpt import evaluate_folder
 
     report: dict[str, Any] = {"hardware": torch.cuda.get_device_name(0) if cuda else "cpu",
                               "minutes_budget": minutes, "train_minutes": train_minutes, "models": {}}

@@ -1,25 +1,31 @@
 """The Fine-tune tab: pick a model, give it data, press Start, watch it learn, keep the result.
 
-All the work is in services/finetune.py (a job manager with one process per job); this module
-only lays out widgets and turns their values into service calls. A gr.Timer polls the manager,
+All the work is in the services (services/finetune.py checks the model, data and settings;
+services/jobs.py runs each job in its own process; services/user_models.py keeps the result);
+this module only lays out widgets and turns their values into service calls. A gr.Timer polls the manager,
 so reloading the page re-attaches to the visitor's job with its whole history.
 """
 
 from __future__ import annotations
 
-import io
-import os
-from dataclasses import replace
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
+from gradio.context import Context, LocalContext
 
 from aigc_demo.catalog import build_catalog
+from aigc_demo.errors import UserError
 from aigc_demo.services import finetune as svc
+from aigc_demo.services import finetune_data
+from aigc_demo.services import finetune_probe as probe
 from aigc_demo.services import validate
 from aigc_demo.services.finetune_data import BUILTIN, DATASET_TITLES
-from aigc_demo.training.finetune import FinetuneSettings, default_settings
+from aigc_demo.services.finetune_plots import loss_plot
+from aigc_demo.services.job_config import job_on_cpu
+from aigc_demo.services.jobs import FinetuneManager, get_manager
+from aigc_demo.services.user_models import push_to_hub
 from aigc_demo.ui import model_refs, sessions
 from aigc_demo.ui.context import AppContext
 from aigc_demo.ui.sketchpad import digit_sketchpad, gate
@@ -35,8 +41,8 @@ IMAGE_SOURCES = ("images", "sketches", "builtin")
 NO_DIGIT = -1
 
 
-def _manager() -> svc.FinetuneManager:
-    return svc.get_manager()
+def _manager() -> FinetuneManager:
+    return get_manager()
 
 
 def model_choices(ctx: AppContext) -> list[tuple[str, str]]:
@@ -54,26 +60,33 @@ def _family(ref: str | None) -> str | None:
         return None
 
 
-def _png(data: bytes) -> Any:
+def _sample(path: str) -> Any:
+    """A job's sample image read from its file (None once the file is gone, e.g. expired)."""
     from PIL import Image
 
-    return Image.open(io.BytesIO(data))
+    try:
+        with Image.open(path) as image:
+            image.load()
+            return image.copy()
+    except OSError:
+        return None
 
 
 def _number(value: Any, name: str, kind: type = float) -> Any:
     if value is None or value == "":
-        raise ValueError(t("finetune.missing_number", name=name))
+        raise UserError(t("finetune.missing_number", name=name))
     number = validate.number(value, name)
     if kind is int:
         if number != int(number):
-            raise ValueError(t("finetune.whole_number", name=name, value=value))
+            raise UserError(t("finetune.whole_number", name=name, value=value))
         return int(number)
     return number
 
 
 def settings_from(steps: Any, batch: Any, lr: Any, optimizer: str, gan_loss: str, kl_weight: Any, seed: Any,
-                  sample_every: Any, block_size: Any, lora_rank: Any, digit: Any) -> FinetuneSettings:
-    return FinetuneSettings(
+                  sample_every: Any, block_size: Any, lora_rank: Any, digit: Any) -> dict[str, Any]:
+    """The settings fields as plain values, each checked and named in the visitor's language."""
+    return dict(
         steps=_number(steps, t("finetune.steps"), int), batch_size=_number(batch, t("finetune.batch"), int),
         lr=_number(lr, t("finetune.lr")), optimizer=validate.text(optimizer, t("finetune.optimizer"), max_chars=64) or "adam",
         seed=_number(seed, t("finetune.seed"), int),
@@ -107,22 +120,14 @@ def family_view(family: str | None) -> tuple[Any, ...]:
             gr.Column(visible=family == "lora"), gr.Column(visible=not text), gr.Column(visible=text))
 
 
-def _job_cpu() -> bool:
-    return os.environ.get("AIGC_DEVICE", "auto").lower() == "cpu"  # as FinetuneManager.start decides
-
-
 def build_finetune_tab(ctx: AppContext) -> None:
-    from gradio.context import Context
-
-    from aigc_demo.services import finetune_probe as probe
-
     this_tab = Context.block  # the Fine-tune tab itself: its estimate is measured when it is opened
     manager = _manager()
     limits = manager.config.limits()
     choices = model_choices(ctx)
     first = choices[0][1] if choices else None
     first_family = _family(first)
-    defaults = default_settings(first_family or "gan")
+    defaults = svc.default_settings(first_family or "gan")
 
     build_lead("finetune", max_steps=manager.config.max_steps,
                max_mb=int(manager.config.max_upload_mb), jobs=manager.config.max_concurrent)
@@ -248,7 +253,7 @@ def build_finetune_tab(ctx: AppContext) -> None:
         family = _family(ref)
         if family is None:
             return (gr.skip(),) * 12
-        d = default_settings(family)
+        d = svc.default_settings(family)
         return (gr.Radio(choices=source_choices(family), value=default_source(family)), d.steps, d.batch_size,
                 d.lr, d.sample_every, d.block_size, *family_view(family))
 
@@ -258,11 +263,11 @@ def build_finetune_tab(ctx: AppContext) -> None:
         """The pre-flight estimate: a few real steps of these settings on this machine (cached)."""
         try:
             base = svc.base_model(model_refs.resolve(model_ref or ""))
-            settings = settings_from(steps_n, batch_size, learning_rate, optimizer_name, gan_loss_name, kl, seed_n,
-                                     sample_every_n, block, rank, unlabelled_digit)
-            settings.check(manager.config.max_steps)
+            settings = svc.make_settings(settings_from(steps_n, batch_size, learning_rate, optimizer_name,
+                                                       gan_loss_name, kl, seed_n, sample_every_n, block, rank,
+                                                       unlabelled_digit), manager.config.max_steps)
             return estimate_markdown(probe.estimate(probe.get_prober(), base, settings, manager.config.threads(),
-                                                    _job_cpu(), measure_now=manager.active_jobs() == 0))
+                                                    job_on_cpu(), measure_now=manager.active_jobs() == 0))
         except LookupError:
             return t("finetune.estimate_busy")
         except ValueError as err:
@@ -293,10 +298,8 @@ def build_finetune_tab(ctx: AppContext) -> None:
 
     @user_errors
     def check_builtin(name: str) -> tuple[Any, str]:
-        from aigc_demo.services.finetune_data import builtin_folder, builtin_preview
-
-        folder = builtin_folder(name, manager.config.allow_download)
-        return builtin_preview(folder, name)
+        folder = finetune_data.builtin_folder(name, manager.config.allow_download)
+        return finetune_data.builtin_preview(folder, name)
 
     def prepare(session: str, kind: str, text_value: str, text_path: Any, files: Any, dataset_name: str) -> svc.PreparedData:
         if kind == "text":
@@ -307,7 +310,7 @@ def build_finetune_tab(ctx: AppContext) -> None:
             return manager.prepare_sketches(session)
         if kind == "builtin":
             return svc.prepare_builtin(dataset_name, manager.config.allow_download)
-        raise ValueError(t("finetune.pick_source"))
+        raise UserError(t("finetune.pick_source"))
 
     def starting() -> str:
         return t("finetune.stage_checking")
@@ -320,11 +323,11 @@ def build_finetune_tab(ctx: AppContext) -> None:
         """Start fine-tuning `ref` on the chosen data; returns the job id and its status."""
         session = session_of(request)
         if model_ref not in [value for _, value in model_choices(ctx)] and not ctx.settings.public.allow_local_paths:
-            raise ValueError(t("finetune.pick_model"))  # the same text whatever was sent
+            raise UserError(t("finetune.pick_model"))  # the same text whatever was sent
         base = svc.base_model(model_refs.resolve(model_ref))
-        settings = settings_from(steps_n, batch_size, learning_rate, optimizer_name, gan_loss_name, kl, seed_n,
-                                 sample_every_n, block, rank, unlabelled_digit)
-        settings.check(manager.config.max_steps)
+        settings = svc.make_settings(settings_from(steps_n, batch_size, learning_rate, optimizer_name, gan_loss_name,
+                                                   kl, seed_n, sample_every_n, block, rank, unlabelled_digit),
+                                     manager.config.max_steps)
         data = prepare(session, source_kind, text_value, text_path, files, dataset_name)
         probe.get_prober().cancel()  # the job gets the CPU; a cancelled estimate is measured again later
         new_id = manager.start(session, base, data, settings, client=sessions.client_address(request))
@@ -334,14 +337,14 @@ def build_finetune_tab(ctx: AppContext) -> None:
     def stop_job(current: str | None, request: gr.Request) -> str:
         """Stop the job: it keeps what it learned (checkpoint and model)."""
         if not current:
-            raise ValueError(t("finetune.no_job"))
+            raise UserError(t("finetune.no_job"))
         return manager.stop(session_of(request), current)
 
     @user_errors
     def resume_job(current: str | None, request: gr.Request) -> str:
         """Resume a stopped job from its checkpoint."""
         if not current:
-            raise ValueError(t("finetune.no_job"))
+            raise UserError(t("finetune.no_job"))
         return manager.resume(session_of(request), current)
 
     @user_errors
@@ -349,7 +352,7 @@ def build_finetune_tab(ctx: AppContext) -> None:
                    request: gr.Request) -> tuple[str, int]:
         """Save the job's model under `model_name` for this session (gallery and pickers)."""
         if not current:
-            raise ValueError(t("finetune.no_job"))
+            raise UserError(t("finetune.no_job"))
         shipped = tuple(p.name for p in Path(ctx.settings.weights_dir).iterdir() if p.is_dir()) \
             if Path(ctx.settings.weights_dir).is_dir() else ()
         folder = manager.save(session_of(request), current, model_name, shipped)
@@ -359,9 +362,7 @@ def build_finetune_tab(ctx: AppContext) -> None:
     def download_model(current: str | None, request: gr.Request) -> Any:
         """A zip of the model in Hugging Face layout."""
         if not current:
-            raise ValueError(t("finetune.no_job"))
-        import tempfile
-
+            raise UserError(t("finetune.no_job"))
         with tempfile.TemporaryDirectory(prefix="aigc-finetune-") as folder:  # gone once copied out
             return gr.File(value=serve_file(manager.zip_model(session_of(request), current, dest=folder)),
                            visible=True)
@@ -372,8 +373,8 @@ def build_finetune_tab(ctx: AppContext) -> None:
         session = session_of(request)
         view = manager.view(session, current) if current else None
         if view is None or not view.saved:
-            raise ValueError(t("finetune.save_first"))
-        url = svc.push_to_hub(view.saved[-1], repo_id, token_v, private_v)
+            raise UserError(t("finetune.save_first"))
+        url = push_to_hub(view.saved[-1], repo_id, token_v, private_v)
         return t("finetune.pushed", url=url)
 
     def poll(current: str | None, last_seen: Any, log: bool, request: gr.Request) -> tuple[Any, ...]:
@@ -389,9 +390,8 @@ def build_finetune_tab(ctx: AppContext) -> None:
         key = [view.id, view.version, bool(log)]
         if last_seen == key:
             return skip
-        from aigc_demo.services.finetune_plots import loss_plot
-
-        images = [(_png(p["png"]), t("finetune.step", step=p["step"])) for p in view.previews if "png" in p]
+        samples = [(_sample(p["image"]), t("finetune.step", step=p["step"])) for p in view.previews if "image" in p]
+        images = [(image, caption) for image, caption in samples if image is not None]
         texts = [p for p in view.previews if "text" in p]
         latest_text = (t("finetune.sample_at", step=texts[-1]["step"]) + "\n" + texts[-1]["text"]) if texts else ""
         learned = view.can_save or bool(view.saved)
@@ -442,33 +442,26 @@ def build_finetune_tab(ctx: AppContext) -> None:
                      api_visibility="private")
 
 
-def estimate_api(manager: svc.FinetuneManager) -> Any:
-    from aigc_demo.services import finetune_probe as probe
-
+def estimate_api(manager: FinetuneManager) -> Any:
     @user_errors
     def finetune_estimate(model_ref: str, steps: int = 0, batch_size: int = 0, block_size: int = 0) -> dict[str, Any]:
         """How long a fine-tune would take here, measured by a few real steps: seconds per step, startup,
         total seconds and peak memory in MB. Zeros mean the family's defaults."""
         base = svc.base_model(model_refs.resolve(model_ref))
-        settings = default_settings(base.family)
         overrides = {"steps": steps, "batch_size": batch_size, "block_size": block_size}
-        settings = replace(settings, **{k: int(v) for k, v in overrides.items() if v})
-        settings.check(manager.config.max_steps)
-        return probe.estimate(probe.get_prober(), base, settings, manager.config.threads(), _job_cpu()).public()
+        settings = svc.make_settings({k: int(v) for k, v in overrides.items() if v}, manager.config.max_steps,
+                                     family=base.family)
+        return probe.estimate(probe.get_prober(), base, settings, manager.config.threads(), job_on_cpu()).public()
     return finetune_estimate
 
 
-def job_status_api(manager: svc.FinetuneManager) -> Any:
+def job_status_api(manager: FinetuneManager) -> Any:
     @user_errors
     def finetune_status(job_id: str = "") -> dict[str, Any]:
         """A fine-tuning job's progress as JSON: status, step, losses history, ETA, steps/s, device, queue position."""
-        from gradio.context import (
-            LocalContext,  # gr.api injects no gr.Request; the context has it
-        )
-
-        session = sessions.resolve(None, LocalContext.request.get(None))
+        session = sessions.resolve(None, LocalContext.request.get(None))  # gr.api injects no gr.Request
         view = manager.view(session, job_id) if job_id else manager.latest(session)
         if view is None:
-            raise ValueError(t("finetune.no_job"))
+            raise UserError(t("finetune.no_job"))
         return view.public()
     return finetune_status

@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from aigc_demo.services import finetune as svc
 from aigc_demo.services.finetune_probe import Estimate
+from aigc_demo.services.job_records import JobView
 from aigc_demo.ui.strings import t
 
 TEXT_FAMILIES = ("gpt", "lora")
@@ -28,7 +28,7 @@ def without_status_word(status_word: str, message: str) -> str:
     return text
 
 
-def status_markdown(view: svc.JobView | None) -> str:
+def status_markdown(view: JobView | None) -> str:
     """Progress as text: status, stage, step, ETA, speed, device, queue position, errors."""
     if view is None:
         return t("finetune.no_job")

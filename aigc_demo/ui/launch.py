@@ -21,7 +21,7 @@ from starlette.middleware import Middleware
 
 from aigc_demo import engines
 from aigc_demo.environment import distrust_proxy_headers
-from aigc_demo.services.finetune import get_manager
+from aigc_demo.services.jobs import get_manager
 from aigc_demo.services.imagegen import output_dir
 from aigc_demo.services.storage import Sweeper
 from aigc_demo.settings import ServeSettings
@@ -69,9 +69,9 @@ def create(settings: ServeSettings) -> gr.Blocks:
 
 def stop_jobs(timeout: float = SHUTDOWN_BUDGET_S) -> None:
     """Stop every fine-tune job (checkpoint kept) and end its process."""
-    from aigc_demo.services import finetune
+    from aigc_demo.services import jobs
 
-    manager = finetune.current_manager()
+    manager = jobs.current_manager()
     if manager is None:
         return
     started = time.monotonic()
@@ -94,9 +94,9 @@ def _on_signal(signum: int, _frame: FrameType | None) -> None:
     """First signal: stop the jobs, then leave launch()'s wait (gradio closes the server on
     KeyboardInterrupt); a second one while shutting down: end the jobs and the process now."""
     if _shutdown["demo"] is None or _shutdown["started"]:
-        from aigc_demo.services import finetune
+        from aigc_demo.services import jobs
 
-        manager = finetune.current_manager()
+        manager = jobs.current_manager()
         if manager is not None:
             manager.shutdown(timeout=0.0)
         os._exit(128 + signum)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aigc_demo.services.finetune import get_manager
+from aigc_demo.services.jobs import get_manager
 from aigc_demo.services.model_ids import ModelScope, resolve_model_id
 from aigc_demo.settings import ServeSettings
 from aigc_demo.ui import sessions

@@ -19,9 +19,13 @@ from contextvars import ContextVar
 from typing import Any, Callable, Iterator
 
 import gradio as gr
+from gradio.context import LocalContext
 
 from aigc_demo import catalog
-from aigc_demo.services.finetune import get_manager, new_session_id
+from aigc_demo.errors import UserError
+from aigc_demo.services.jobs import get_manager
+from aigc_demo.services.visitors import NO_SESSION, is_session_id, new_session_id
+from aigc_demo.settings import operator_settings
 
 STORAGE_KEY = "aigc-gallery-session"
 _by_hash: dict[str, str] = {}
@@ -35,9 +39,7 @@ def browser_session() -> gr.BrowserState:
 
 
 def _valid(value: Any) -> bool:
-    from aigc_demo.services.finetune import _SESSION
-
-    return isinstance(value, str) and bool(_SESSION.match(value))
+    return is_session_id(value)
 
 
 def remember(session_hash: str | None, session: str) -> None:
@@ -61,13 +63,11 @@ def resolve(stored: Any, request: gr.Request | None) -> str:
         return mapped
     if _valid(session_hash):
         return str(session_hash)
-    raise ValueError("This page has no session yet: reload the page and try again.")
+    raise UserError(NO_SESSION)
 
 
 def current_session() -> str | None:
     """The visitor behind the event being handled now (None outside an event)."""
-    from gradio.context import LocalContext
-
     return _session_of_request(LocalContext.request.get(None))
 
 
@@ -177,8 +177,6 @@ def client_address(request: gr.Request | None) -> str:
     """Where a request comes from, for per-address limits. X-Forwarded-For is read only when the
     operator says a proxy sets it (AIGC_TRUST_PROXY=1): then its last entry, the address the
     proxy saw (a client can forge the entries before it, not that one)."""
-    from aigc_demo.settings import operator_settings
-
     if request is None:
         return ""
     if operator_settings().trust_proxy:
