@@ -33,10 +33,8 @@ def complete(model: str, prompt: str, max_new_tokens: float, temperature: float,
     pacer = StatsPacer()
     for update in textgen.stream_text(ref, prompt or "", settings, stop, progress=downloading,
                                       update_interval_s=UI_UPDATE_S):
-        if update.done:
+        if update.done or pacer.due(update):  # Look inside reads the text so far, even mid-stream
             yield update.text, stats_line(update), (prompt or "") + update.text, update.seed
-        elif pacer.due(update):
-            yield update.text, stats_line(update), gr.skip(), update.seed
         else:  # only the text: the cheapest repaint
             yield update.text, gr.skip(), gr.skip(), gr.skip()
 
