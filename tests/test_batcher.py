@@ -11,10 +11,11 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from aigc_demo.generation import batcher as batching  # noqa: E402
-from aigc_demo.generation.sampling import SamplingParams, choose, make_generator, penalize  # noqa: E402
+from aigc_demo.generation.sampling import Sampler  # noqa: E402
+from aigc_demo.generation.settings import GenerationSettings  # noqa: E402
+from aigc_demo.generation.stream import generate_with, stream_with  # noqa: E402
 from aigc_demo.models.gpt import GPTModelConfig, build_gpt  # noqa: E402
 from aigc_demo.models.tokenizers import build_char_tokenizer  # noqa: E402
-from aigc_demo.services.textgen import GenerationSettings, generate_with, stream_with  # noqa: E402
 
 TEXT = "To be, or not to be, that is the question.\nWhether 'tis nobler in the mind.\n" * 4
 CTX = 48
@@ -133,14 +134,15 @@ def test_a_failing_model_reports_to_every_waiting_request(lm):
 
 def test_sampling_rules_one_row():
     scores = torch.tensor([2.0, 1.0, 0.5, -1.0, -3.0])
-    assert choose(scores, SamplingParams(temperature=0), make_generator(0, "cpu")).item() == 0
-    draws = {choose(scores, SamplingParams(temperature=5.0, top_k=2), make_generator(s, "cpu")).item()
-             for s in range(40)}
-    assert draws == {0, 1}
-    draws = {choose(scores, SamplingParams(temperature=1.0, top_p=0.5), make_generator(s, "cpu")).item()
-             for s in range(40)}
-    assert draws == {0}  # the top token alone crosses top_p 0.5
-    penalized = penalize(scores, torch.tensor([0, 3]), 2.0)
+
+    def draw(seed: int, **settings) -> int:
+        return Sampler(GenerationSettings(seed=seed, **settings), "cpu").draw(scores, [0, 3]).item()
+
+    assert draw(0, temperature=0) == 0
+    assert {draw(s, temperature=5.0, top_k=2) for s in range(40)} == {0, 1}
+    assert {draw(s, temperature=1.0, top_p=0.5) for s in range(40)} == {0}  # the top token alone crosses 0.5
+    penalized = Sampler(GenerationSettings(seed=0, temperature=1.0, repetition_penalty=2.0), "cpu").filtered(
+        scores, [0, 3])
     assert penalized.tolist() == [1.0, 1.0, 0.5, -2.0, -3.0]
-    same = [choose(scores, SamplingParams(temperature=1.0), make_generator(9, "cpu")).item() for _ in range(3)]
-    assert len(set(same)) == 1
+    assert draw(0, temperature=0, repetition_penalty=4.0) == 1  # greedy reads the penalised logits
+    assert len({draw(9, temperature=1.0) for _ in range(3)}) == 1

@@ -13,14 +13,14 @@ from aigc_demo.settings import PROJECT_ROOT
 
 # The service functions that run models on the GPU, with the seconds each may hold it (README).
 GPU_BOUND = {
-    "aigc_demo.services.digits.generate_grid_batched": 30,
-    "aigc_demo.services.digits.handwriting_batched": 30,
-    "aigc_demo.services.digits.gan_walk": 30,
-    "aigc_demo.services.digits.vae_walk": 30,
-    "aigc_demo.services.digits.reconstruct_sketch": 30,
-    "aigc_demo.services.digits.latent_map": 30,
-    "aigc_demo.services.textgen.stream_with": 120,
-    "aigc_demo.services.textgen.look_inside_with": 30,
+    "aigc_demo.services.digits_grid.generate_grid_batched": 30,
+    "aigc_demo.services.digits_grid.handwriting_batched": 30,
+    "aigc_demo.services.digits_walk.gan_walk": 30,
+    "aigc_demo.services.digits_walk.vae_walk": 30,
+    "aigc_demo.services.digits_sketch.reconstruct_sketch": 30,
+    "aigc_demo.services.digits_map.latent_map": 30,
+    "aigc_demo.generation.stream.stream_with": 120,
+    "aigc_demo.generation.inside.look_inside_with": 30,
     "aigc_demo.services.imagegen.generate_images": 120,
 }
 
@@ -109,8 +109,16 @@ def test_gpu_bound_functions_carry_spaces_gpu_on_a_space() -> None:
 
 def test_without_spaces_the_functions_are_untouched() -> None:
     from aigc_demo.device import GPU_TASKS
-    from aigc_demo.services import digits, imagegen, textgen
+    "aigc_demo.services.digits_grid.generate_grid_batched": 30,
+    "aigc_demo.services.digits_grid.handwriting_batched": 30,
+    "aigc_demo.services.digits_walk.gan_walk": 30,
+    "aigc_demo.services.digits_walk.vae_walk": 30,
+    "aigc_demo.services.digits_sketch.reconstruct_sketch": 30,
+    "aigc_demo.services.digits_map.latent_map": 30,
+    "aigc_demo.generation.stream.stream_with": 120,
+    "aigc_demo.generation.inside.look_inside_with": 30,
 
-    assert not hasattr(digits.generate_grid_batched, "zerogpu_duration")
+    assert not hasattr(digits_grid.generate_grid_batched, "zerogpu_duration")
     assert {k: v for k, v in GPU_TASKS.items() if k in GPU_BOUND} == GPU_BOUND
-    assert textgen.stream_with.__module__ == "aigc_demo.services.textgen" and imagegen.generate_images
+    assert stream.stream_with.__module__ == "aigc_demo.generation.stream" and imagegen.generate_images
+    assert not hasattr(inside.look_inside_with, "zerogpu_duration")

@@ -12,7 +12,8 @@ from PIL import Image
 from aigc_demo.models.classifier import DigitClassifier
 from aigc_demo.models.gan import Generator
 from aigc_demo.models.vae import VAE
-from aigc_demo.services import digits as svc
+from aigc_demo.errors import UserError
+from aigc_demo.services import digits, digits_grid, digits_map, digits_sketch, digits_walk
 
 
 @pytest.fixture(scope="module")
@@ -30,37 +31,37 @@ def folders(tmp_path_factory):
 
 
 def test_grid_deterministic_and_clamped(folders):
-    a = svc.generate_grid("0123456789", 20, 5, 1.0, folder=folders["gan"], scale=1)
-    b = svc.generate_grid("0123456789", 20, 5, 1.0, folder=folders["gan"], scale=1)
+    a = digits_grid.generate_grid("0123456789", 20, 5, 1.0, folder=folders["gan"], scale=1)
+    b = digits_grid.generate_grid("0123456789", 20, 5, 1.0, folder=folders["gan"], scale=1)
     assert a.size == (10 * 30 + 2, 2 * 30 + 2) and np.array_equal(np.asarray(a), np.asarray(b))
-    big = svc.generate_grid(None, 10_000, 1, folder=folders["gan"], scale=1)
+    big = digits_grid.generate_grid(None, 10_000, 1, folder=folders["gan"], scale=1)
     assert big.size == (302, 302)  # clamped to MAX_GRID = 100 digits
 
 
 def test_batched_grid_matches_single(folders):
-    single = svc.generate_grid([3], 8, 11, 0.7, folder=folders["gan"], scale=1)
-    batch = svc.generate_grid_batched(["random", [3]], [4, 8], [1, 11], [1.0, 0.7], folder=folders["gan"], scale=1)
+    single = digits_grid.generate_grid([3], 8, 11, 0.7, folder=folders["gan"], scale=1)
+    batch = digits_grid.generate_grid_batched(["random", [3]], [4, 8], [1, 11], [1.0, 0.7], folder=folders["gan"], scale=1)
     assert np.array_equal(np.asarray(batch[1]), np.asarray(single))
 
 
 @pytest.mark.parametrize("seed,message", [(-1, "0 or more"), (2**40, "at most"), ("abc", "whole number"), (1.5, "whole number")])
 def test_bad_seeds(folders, seed, message):
-    with pytest.raises(ValueError, match=message):
-        svc.generate_grid(None, 4, seed, folder=folders["gan"])
+    with pytest.raises(UserError, match=message):
+        digits_grid.generate_grid(None, 4, seed, folder=folders["gan"])
 
 
 def test_bad_digits_and_truncation(folders):
-    with pytest.raises(ValueError, match="Digits must be 0-9"):
-        svc.generate_grid("12x", 4, 0, folder=folders["gan"])
-    with pytest.raises(ValueError, match="Truncation"):
-        svc.generate_grid(None, 4, 0, 5.0, folder=folders["gan"])
+    with pytest.raises(UserError, match="Digits must be 0-9"):
+        digits_grid.generate_grid("12x", 4, 0, folder=folders["gan"])
+    with pytest.raises(UserError, match="Truncation"):
+        digits_grid.generate_grid(None, 4, 0, 5.0, folder=folders["gan"])
 
 
 def test_handwriting(folders):
-    line = svc.handwriting("3.14159", seed=2, folder=folders["gan"], scale=1)
+    line = digits_grid.handwriting("3.14159", seed=2, folder=folders["gan"], scale=1)
     assert line.height == 36 and line.width == 6 * 28 + 12 + 8
-    assert np.array_equal(np.asarray(line), np.asarray(svc.handwriting("3.14159", seed=2, folder=folders["gan"], scale=1)))
-    two = svc.handwriting_batched(["2026", "7"], [1, 1], [0.8, 0.8], folder=folders["gan"], scale=1)
+    assert np.array_equal(np.asarray(line), np.asarray(digits_grid.handwriting("3.14159", seed=2, folder=folders["gan"], scale=1)))
+    two = digits_grid.handwriting_batched(["2026", "7"], [1, 1], [0.8, 0.8], folder=folders["gan"], scale=1)
     assert two[0].width == 4 * 28 + 8 and two[1].width == 28 + 8
 
 
@@ -68,21 +69,21 @@ def test_handwriting(folders):
                                           ("12ab", "remove 'a' 'b'"), ("1" * 10_000, "At most 40"),
                                           ("...", "at least one digit"), (None, "Type some digits")])
 def test_handwriting_bad_text(folders, text, message):
-    with pytest.raises(ValueError, match=message):
-        svc.handwriting(text, folder=folders["gan"])
+    with pytest.raises(UserError, match=message):
+        digits_grid.handwriting(text, folder=folders["gan"])
 
 
 def test_walks(folders):
-    walk = svc.gan_walk(1, 2, 3, 6, folder=folders["gan"], scale=2)
+    walk = digits_walk.gan_walk(1, 2, 3, 6, folder=folders["gan"], scale=2)
     assert len(walk.frames) == 6 and walk.frames[0].size == (56, 56)
     gif = Image.open(io.BytesIO(walk.gif))
     assert gif.format == "GIF" and gif.n_frames == 10  # there and back
-    vae = svc.vae_walk(1, 7, 5, folder=folders["vae4"], gan_folder=folders["gan"])
+    vae = digits_walk.vae_walk(1, 7, 5, folder=folders["vae4"], gan_folder=folders["gan"])
     assert len(vae.frames) == 5 and vae.info["digits"] == [1, 7]
-    with pytest.raises(ValueError, match="Steps must be between"):
-        svc.gan_walk(1, 2, 3, 1000, folder=folders["gan"])
-    with pytest.raises(ValueError, match="digit 0-9"):
-        svc.vae_walk(1, 12, 5, folder=folders["vae4"], gan_folder=folders["gan"])
+    with pytest.raises(UserError, match="Steps must be between"):
+        digits_walk.gan_walk(1, 2, 3, 1000, folder=folders["gan"])
+    with pytest.raises(UserError, match="digit 0-9"):
+        digits_walk.vae_walk(1, 12, 5, folder=folders["vae4"], gan_folder=folders["gan"])
 
 
 def _drawing(mode="RGBA"):
@@ -98,7 +99,7 @@ def _drawing(mode="RGBA"):
     Image.fromarray(255 - _drawing("RGB")[..., 0]),  # white ink on black, grayscale
 ])
 def test_reconstruct_sketch_accepts_many_forms(folders, sketch):
-    result = svc.reconstruct_sketch(sketch, folder=folders["vae2"], classifier_folder=folders["clf"])
+    result = digits_sketch.reconstruct_sketch(sketch, folder=folders["vae2"], classifier_folder=folders["clf"])
     assert result.latent is not None and len(result.latent) == 2
     assert sum(result.probabilities.values()) == pytest.approx(1.0, abs=1e-4)
     assert result.reconstruction.size == result.digit.size == (168, 168)
@@ -106,7 +107,7 @@ def test_reconstruct_sketch_accepts_many_forms(folders, sketch):
 
 
 def test_sketch_is_centred_like_mnist():
-    x = svc.sketch_to_mnist(_drawing())
+    x = digits_sketch.sketch_to_mnist(_drawing())
     rows, cols = np.where(x > 0.5)
     assert rows.max() - rows.min() <= 20 and abs(rows.mean() - 14) < 2 and abs(cols.mean() - 14) < 2
 
@@ -119,12 +120,18 @@ def test_sketch_is_centred_like_mnist():
     (12345, "Expected an image"),
 ])
 def test_reconstruct_bad_sketches(folders, sketch, message):
-    with pytest.raises(ValueError, match=message):
-        svc.reconstruct_sketch(sketch, folder=folders["vae2"], classifier_folder=folders["clf"])
+    with pytest.raises(UserError, match=message):
+        digits_sketch.reconstruct_sketch(sketch, folder=folders["vae2"], classifier_folder=folders["clf"])
 
 
 def test_latent_map_needs_2d_and_missing_weights(folders, tmp_path):
-    with pytest.raises(ValueError, match="2-D latent"):
-        svc.latent_map(folders["vae4"])
-    with pytest.raises(ValueError, match="weights are missing"):
-        svc.generate_grid(None, 4, 0, folder=tmp_path / "none")
+    with pytest.raises(UserError, match="2-D latent"):
+        digits_map.latent_map(folders["vae4"])
+    with pytest.raises(UserError, match="weights are missing"):
+        digits_grid.generate_grid(None, 4, 0, folder=tmp_path / "none")
+
+
+def test_latent_dim_is_read_from_the_config_without_loading(folders, tmp_path):
+    assert digits.latent_dim(folders["vae2"]) == 2 and digits.latent_dim(folders["vae4"]) == 4
+    assert digits.latent_dim(folders["gan"]) is None  # no latent_dim in a GAN's config
+    assert digits.latent_dim(tmp_path / "nothing-here") is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import time
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from aigc_demo.data.png import write_pngs
+from aigc_demo.data.png import encode_pngs, write_pngs
 
 
 def test_pngs_keep_pixels_and_order_and_old_files_go(tmp_path: Path) -> None:
@@ -25,6 +26,17 @@ def test_pngs_keep_pixels_and_order_and_old_files_go(tmp_path: Path) -> None:
     for image, path in zip(images, paths):
         with Image.open(path) as read:
             assert read.format == "PNG" and np.array_equal(np.asarray(read), np.asarray(image))
+
+
+def test_png_bytes_in_memory_keep_pixels_and_order() -> None:
+    rng = np.random.default_rng(1)
+    images = [Image.fromarray(rng.integers(0, 256, (30, 20 + i), dtype=np.uint8)) for i in range(4)]
+    for count in (1, 4):  # one image skips the pool
+        encoded = encode_pngs(images[:count])
+        assert len(encoded) == count
+        for image, data in zip(images, encoded):
+            with Image.open(io.BytesIO(data)) as read:
+                assert read.format == "PNG" and np.array_equal(np.asarray(read), np.asarray(image))
 
 
 def test_grids_and_pngs_without_pillow_round_trip(tmp_path: Path) -> None:

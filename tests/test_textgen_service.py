@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import threading
 
 import numpy as np
@@ -11,8 +12,12 @@ torch = pytest.importorskip("torch")
 
 from aigc_demo.models.gpt import GPTModelConfig, build_gpt  # noqa: E402
 from aigc_demo.models.tokenizers import build_char_tokenizer  # noqa: E402
+from aigc_demo.errors import UserError  # noqa: E402
+from aigc_demo.generation.results import GenerationUpdate  # noqa: E402
+from aigc_demo.generation.settings import GenerationSettings  # noqa: E402
+from aigc_demo.generation.stopping import function_end  # noqa: E402
+from aigc_demo.generation.stream import generate_with, stream_with  # noqa: E402
 from aigc_demo.services import textgen  # noqa: E402
-from aigc_demo.services.textgen import GenerationSettings, generate_with, stream_with  # noqa: E402
 
 CODE = "def f(x):\n    return x\n\n" * 40
 CTX = 32
@@ -135,7 +140,7 @@ def test_stop_event_ends_only_its_own_stream(tiny):
 
 
 def test_bad_inputs_have_clear_messages(tiny):
-    model, tok, _ = tiny
+    model, tok, folder = tiny
     with pytest.raises(ValueError, match="Temperature cannot be negative"):
         generate_with(model, tok, "x", GenerationSettings(temperature=-0.5))
     with pytest.raises(ValueError, match="Top-p"):
@@ -148,7 +153,7 @@ def test_bad_inputs_have_clear_messages(tiny):
     long = generate_with(model, tok, "def f(x):\n" * 10_000, GenerationSettings(max_new_tokens=8))
     assert long.prompt_tokens < CTX and any("cut from the left" in n for n in long.notices)
     with pytest.raises(ValueError, match="this server takes at most 200,000"):  # a megabyte is refused
-        generate_with(model, tok, "def f(x):\n" * 100_000, GenerationSettings(max_new_tokens=8))
+        textgen.generate_text(folder, "def f(x):\n" * 100_000, GenerationSettings(max_new_tokens=8), device="cpu")
     unseen = generate_with(model, tok, "déf ✓", GenerationSettings(max_new_tokens=3))
     assert any("never saw" in n and "'?'" in n for n in unseen.notices)
 
@@ -173,10 +178,10 @@ def test_service_loads_saved_folder_and_looks_inside(tiny):
 
 
 def test_function_end_and_code_parses():
-    assert textgen.function_end("def f(x):\n", "    return x\n\nprint(1)\n") == len("    return x\n\n")
-    assert textgen.function_end("", "def f():\n    pass\n@dec\ndef g(): pass") == len("def f():\n    pass\n")
-    assert textgen.function_end("def f(a,\n", "      b):\n    return a\n") is None  # still inside
-    assert textgen.function_end("x = 1\n", "y = 2\n") is None  # no function yet
+    assert function_end("def f(x):\n", "    return x\n\nprint(1)\n") == len("    return x\n\n")
+    assert function_end("", "def f():\n    pass\n@dec\ndef g(): pass") == len("def f():\n    pass\n")
+    assert function_end("def f(a,\n", "      b):\n    return a\n") is None  # still inside
+    assert function_end("x = 1\n", "y = 2\n") is None  # no function yet
     ok, message = textgen.code_parses("def f(:\n")
     assert not ok and "line 1" in message
     assert textgen.code_parses("import os; os.remove('/nonexistent')")[0]  # parsed, never run
@@ -189,3 +194,48 @@ def test_attention_axes_are_labelled_with_tokens():
     assert token_label(" the") == "·the" and token_label("\n") == "\u21b5" and token_label("") == "\u2205"
     assert heat_window(5, 100) == (0, 6)
     assert heat_window(99, 100) == (60, 100)  # the 40 tokens up to the chosen one
+
+
+CHAT_TEMPLATE = ("{% for m in messages %}<{{ m['role'] }}>{{ m['content'] }}\n{% endfor %}"
+                 "{% if add_generation_prompt %}<assistant>{% endif %}")
+
+
+@pytest.fixture(scope="module")
+def tiny_chat(tiny, tmp_path_factory):
+    """The same tiny model with a chat template: an 'instruct' model, by id."""
+    from transformers import AutoTokenizer
+
+    _, _, folder = tiny
+    chat_folder = tmp_path_factory.mktemp("tiny-chat")
+    shutil.copytree(folder, chat_folder, dirs_exist_ok=True)
+    tok = AutoTokenizer.from_pretrained(chat_folder)
+    tok.chat_template = CHAT_TEMPLATE
+    tok.save_pretrained(chat_folder)
+    return str(chat_folder)
+
+
+def test_chat_and_code_by_model_id(tiny, tiny_chat, monkeypatch):
+    """A tab hands the service a model id; the service renders chats with the model's template."""
+    model, tok, folder = tiny
+    settings = GenerationSettings(max_new_tokens=10, temperature=0)
+    history = [{"role": "user", "content": "def f(x):"}]
+    with pytest.raises(textgen.NoChatTemplate):
+        list(textgen.stream_chat(folder, history, settings, device="cpu"))
+    code = list(textgen.stream_code(folder, "def f(x):\n", settings, instruction="unused", device="cpu"))[-1]
+    assert code.text == generate_with(model, tok, "def f(x):\n", settings).text  # a base coder continues
+    reply = list(textgen.stream_chat(tiny_chat, history, settings, system="Be brief.", device="cpu"))[-1]
+    rendered = "<system>Be brief.\n<user>def f(x):\n<assistant>"
+    assert reply.done and reply.text == generate_with(model, tok, rendered, settings).text
+    with pytest.raises(UserError, match="Type a message first"):
+        list(textgen.stream_chat(tiny_chat, [{"role": "assistant", "content": "hi"}], settings, device="cpu"))
+    seen: list[str] = []
+
+    def fenced(model, tokenizer, prompt, settings, stop, interval):
+        seen.append(prompt)
+        yield GenerationUpdate("```python\n    return x\n```", 3, 1.0, 0.1, 1.0, 1, 5, done=True)
+
+    monkeypatch.setattr(textgen, "_stream_local", fenced)
+    out = list(textgen.stream_code(tiny_chat, "def f(x):\n", settings, instruction="Go on: def f(x):",
+                                   device="cpu"))
+    assert seen == ["<user>Go on: def f(x):\n<assistant>"]  # an instruct coder gets the request as a chat
+    assert out[-1].text == "    return x\n"  # its reply is appended without the Markdown fences

@@ -2,7 +2,7 @@
 
 What it measures on the best device (CUDA when present), in one process, in a few minutes:
 - a 0.5B-sized LM (random weights from a Qwen2-0.5B-like config, bf16 on CUDA): tokens/s of the
-  app's path (`textgen.stream_with`: the step-level batcher, per-request seeded sampling,
+  app's path (`generation.stream_with`: the step-level batcher, per-request seeded sampling,
   streaming) against the best raw `model.generate` (static cache + torch.compile on CUDA, after
   warm-up), at 1 client and at `--clients` clients at once (raw: one batched `generate`);
   target on an H200: app >= 0.9x raw at 1 client;
@@ -125,8 +125,9 @@ def raw_generate(model: Any, batch: int, tokens: int, static: bool) -> Callable[
 
 
 def app_path(model: Any, tokenizer: Any, clients: int, tokens: int) -> Callable[[], int]:
-    """`clients` threads streaming through `textgen.stream_with` at once; returns tokens made."""
-    from aigc_demo.services import textgen
+    """`clients` threads streaming through `generation.stream_with` at once; returns tokens made."""
+    from aigc_demo.generation.settings import GenerationSettings
+    from aigc_demo.generation.stream import generate_with
 
     prompt = " ".join(f"t{i + 1}" for i in range(PROMPT_TOKENS)) if len(tokenizer) > PROMPT_TOKENS else "To be"
 
@@ -134,8 +135,8 @@ def app_path(model: Any, tokenizer: Any, clients: int, tokens: int) -> Callable[
         made = [0] * clients
 
         def one(i: int) -> None:
-            settings = textgen.GenerationSettings(max_new_tokens=tokens, temperature=0.8, top_k=40, seed=i)
-            made[i] = textgen.generate_with(model, tokenizer, prompt, settings).new_tokens
+            settings = GenerationSettings(max_new_tokens=tokens, temperature=0.8, top_k=40, seed=i)
+            made[i] = generate_with(model, tokenizer, prompt, settings).new_tokens
 
         threads = [threading.Thread(target=one, args=(i,)) for i in range(clients)]
         for thread in threads:

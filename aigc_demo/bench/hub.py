@@ -174,7 +174,8 @@ def _text_pairs(model: Any, tokenizer: Any, new_tokens: int, device: str) -> dic
     """Bare greedy `generate` against the app's streaming path (greedy, same token count)."""
     import torch
 
-    from aigc_demo.services.textgen import GenerationSettings, generate_with
+    from aigc_demo.generation.settings import GenerationSettings
+    from aigc_demo.generation.stream import generate_with
 
     ids = tokenizer(PROMPT, return_tensors="pt")["input_ids"].to(device)
 

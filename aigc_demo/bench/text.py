@@ -54,6 +54,7 @@ def no_cache_loop(model: Any, ids: list[int], new_tokens: int, temperature: floa
 def bench_model(folder: Path, prompt: str, short: int, long: int, runs: int) -> list[dict[str, Any]]:
     import torch
 
+    from aigc_demo.generation.stream import stream_with
     from aigc_demo.services import textgen
 
     model, tokenizer = textgen.load_causal_lm(str(folder), "cpu")
@@ -61,7 +62,7 @@ def bench_model(folder: Path, prompt: str, short: int, long: int, runs: int) -> 
 
     def service(tokens: int) -> textgen.GenerationUpdate:
         last = None
-        for last in textgen.stream_with(model, tokenizer, prompt, textgen.GenerationSettings(
+        for last in stream_with(model, tokenizer, prompt, textgen.GenerationSettings(
                 max_new_tokens=tokens, temperature=0.8, top_k=40, seed=0)):
             pass
         return last

@@ -9,6 +9,7 @@ Files live in one temporary folder; those older than `KEEP_S` are removed on the
 
 from __future__ import annotations
 
+import io
 import os
 import tempfile
 import time
@@ -41,6 +42,19 @@ def _clean(folder: Path, keep_s: float) -> None:
 def _write(image: Any, path: Path) -> str:
     image.save(path, format="PNG", compress_level=COMPRESS_LEVEL)
     return str(path)
+
+
+def _encode(image: Any) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", compress_level=COMPRESS_LEVEL)
+    return buffer.getvalue()
+
+
+def encode_pngs(images: list[Any]) -> list[bytes]:
+    """Each PIL image as PNG bytes (same order), encoded in parallel, in memory (no file written)."""
+    if len(images) == 1:  # no hand-off to the pool for one image
+        return [_encode(images[0])]
+    return list(_pool.map(_encode, images))
 
 
 def write_pngs(images: list[Any], folder: Path | None = None, keep_s: float = KEEP_S) -> list[str]:

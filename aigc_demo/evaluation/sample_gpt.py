@@ -1,5 +1,5 @@
 """`python -m aigc_demo sample gpt --model weights/NAME --prompt TEXT`: a completion, streamed to
-stdout through the same service the Text and Code tabs use (and written to --out if given)."""
+stdout through the same decoding as the Text and Code tabs (and written to --out if given)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,23 @@ import argparse
 import sys
 from pathlib import Path
 
+from aigc_demo.device import pick_device
+from aigc_demo.generation.settings import GenerationSettings
+
+
+def load(ref: str, device: str | None) -> tuple[object, object]:
+    """(model, tokenizer) from a weights folder or a downloaded hub id: safetensors only, no remote code."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    choice = pick_device(device)
+    tokenizer = AutoTokenizer.from_pretrained(ref, trust_remote_code=False)
+    model = AutoModelForCausalLM.from_pretrained(ref, dtype=choice.dtype, use_safetensors=True,
+                                                 trust_remote_code=False)
+    return model.to(choice.name).eval(), tokenizer
+
 
 def main(argv: list[str] | None = None) -> int:
-    from aigc_demo.services.textgen import GenerationSettings, stream_text
+    from aigc_demo.generation.stream import stream_with
 
     parser = argparse.ArgumentParser(prog="python -m aigc_demo sample gpt", description=__doc__.split("\n")[0])
     parser.add_argument("--model", required=True, help="weights folder or hub id")
@@ -32,12 +46,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         shown, last = 0, None
         sys.stdout.write(args.prompt)
-        for last in stream_text(args.model, args.prompt, settings, device=args.device):
+        model, tokenizer = load(args.model, args.device)
+        for last in stream_with(model, tokenizer, args.prompt, settings):
             if len(last.text) > shown and last.text.startswith(last.text[:shown]):
                 sys.stdout.write(last.text[shown:])
                 sys.stdout.flush()
                 shown = len(last.text)
-    except ValueError as err:
+    except (ValueError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     assert last is not None

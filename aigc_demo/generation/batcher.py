@@ -9,7 +9,7 @@ one decoding thread per loaded model owns a batch of rows:
   between two decoding steps; rows are left-padded to the longest one and the padding is
   masked, with each row's own position ids;
 - each step feeds every row's last token in one forward pass, then draws each row's next token
-  from its own logits with its own settings and `torch.Generator` (`sampling.choose`), so a
+  from its own logits with its own settings and `torch.Generator` (`sampling.Sampler`), so a
   seed gives the same text alone or batched; one host sync per step for the whole batch;
 - a row leaves when it reaches its token budget, draws an end-of-text token, or its request
   says stop (the visitor's Stop, a stop sequence seen by the consumer, or a consumer gone);
@@ -36,8 +36,11 @@ from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
+from transformers.cache_utils import DynamicLayer
 
-from aigc_demo.generation.sampling import SamplingParams, choose, make_generator, penalize
+from aigc_demo.generation.sampling import Sampler
+from aigc_demo.generation.settings import GenerationSettings
+from aigc_demo.models.gpt import context_window
 
 MAX_ROWS = 16  # rows decoded together; more requests wait for a free row
 IDLE_S = 2.0
@@ -53,11 +56,11 @@ class Finished:
 @dataclass
 class DecodeRequest:
     """One request, in plain values. `out` receives lists of new token ids, then a `Finished`,
-    or an exception. `should_stop` is read between steps."""
+    or an exception. `should_stop` is read between steps. `settings` are checked (a seed drawn)."""
 
     prompt_ids: list[int]
     max_new_tokens: int
-    params: SamplingParams
+    settings: GenerationSettings
     eos_ids: frozenset[int] = frozenset()
     should_stop: Callable[[], bool] = lambda: False
     out: queue.Queue = field(default_factory=queue.Queue)
@@ -67,14 +70,12 @@ class DecodeRequest:
 class _Row:
     request: DecodeRequest
     window: list[int]  # token ids the cache holds, plus the last drawn token (not yet fed)
-    generator: torch.Generator
+    sampler: Sampler
     made: int = 0
     done: str | None = None
 
 
 def _mergeable(cache: Any) -> bool:
-    from transformers.cache_utils import DynamicLayer
-
     layers = getattr(cache, "layers", None)
     return bool(layers) and all(type(layer) is DynamicLayer for layer in layers)
 
@@ -89,8 +90,6 @@ class Batcher:
     """The decoding thread of one model; `submit` a request and read its queue."""
 
     def __init__(self, model: Any, max_rows: int = MAX_ROWS, idle_s: float = IDLE_S) -> None:
-        from aigc_demo.models.gpt import context_window
-
         self._model_ref = weakref.ref(model)
         self.device = next(model.parameters()).device
         self.ctx = context_window(model.config)
@@ -180,8 +179,7 @@ class Batcher:
             if request.should_stop():
                 request.out.put(Finished("stopped"))
             else:
-                rows.append(_Row(request, list(request.prompt_ids),
-                                 make_generator(request.params.seed, self.device)))
+                rows.append(_Row(request, list(request.prompt_ids), Sampler(request.settings, self.device)))
         self._prefill_safely(model, rows)
 
     def _prefill_safely(self, model: Any, rows: list[_Row]) -> None:
@@ -242,11 +240,7 @@ class Batcher:
         self._trim()
 
     def _draw(self, row: _Row, logits: torch.Tensor) -> torch.Tensor:
-        params = row.request.params
-        if params.repetition_penalty != 1.0:
-            logits = penalize(logits.float(), torch.tensor(row.window, device=logits.device),
-                              params.repetition_penalty)
-        return choose(logits, params, row.generator)
+        return row.sampler.draw(logits, row.window)
 
     def _take(self, row: _Row, token: int) -> None:
         """Record a drawn token: hand it to the consumer or end the row."""

@@ -1,27 +1,21 @@
 """One request's next-token choice from one row of logits, with the request's own generator.
 
-Why per row: each visitor has their own temperature, top-k, top-p, repetition penalty and seed.
-Running the same small function on one row whether the request is alone or in a batch is what
-makes a seed give the same text alone and batched (the global torch RNG is never used).
+The filtering is transformers' own logits processors (repetition penalty, then temperature,
+top-k, top-p: the order `generate` applies them); the draw is `torch.multinomial` with the
+request's `torch.Generator`. Why per row: each visitor has their own settings and seed, and running
+the same code on one row whether the request is alone or in a batch is what makes a seed give the
+same text alone and batched (the global torch RNG is never used).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import torch
+from transformers import (LogitsProcessorList, RepetitionPenaltyLogitsProcessor, TemperatureLogitsWarper,
+                          TopKLogitsWarper, TopPLogitsWarper)
 
-
-@dataclass(frozen=True)
-class SamplingParams:
-    """Plain sampling settings of one request. temperature 0 = greedy; top_k 0 / top_p 1 = off."""
-
-    temperature: float = 0.8
-    top_k: int = 0
-    top_p: float = 1.0
-    repetition_penalty: float = 1.0
-    seed: int = 0
+from aigc_demo.generation.settings import GenerationSettings
 
 
 def make_generator(seed: int, device: Any) -> torch.Generator:
@@ -31,28 +25,46 @@ def make_generator(seed: int, device: Any) -> torch.Generator:
     return generator
 
 
-def penalize(scores: torch.Tensor, seen: torch.Tensor, penalty: float) -> torch.Tensor:
-    """transformers' repetition penalty on one row: tokens already in the window are made less
-    likely (negative logits multiplied, positive ones divided by `penalty`)."""
-    if penalty == 1.0 or seen.numel() == 0:
-        return scores
-    picked = scores.gather(0, seen)
-    picked = torch.where(picked < 0, picked * penalty, picked / penalty)
-    return scores.scatter(0, seen, picked)
+def processors(settings: GenerationSettings) -> LogitsProcessorList:
+    """transformers' processors for these settings; settings that are off add none. Greedy
+    (temperature 0) keeps only the repetition penalty: the most likely token is taken."""
+    chain: list[Any] = []
+    if settings.repetition_penalty != 1.0:
+        chain.append(RepetitionPenaltyLogitsProcessor(float(settings.repetition_penalty)))
+    if settings.temperature != 0:
+        if settings.temperature != 1.0:  # 1 changes nothing (generate leaves it out too)
+            chain.append(TemperatureLogitsWarper(float(settings.temperature)))
+        if settings.top_k:
+            chain.append(TopKLogitsWarper(int(settings.top_k)))
+        if settings.top_p < 1.0:
+            chain.append(TopPLogitsWarper(float(settings.top_p)))
+    return LogitsProcessorList(chain)
 
 
-def choose(scores: torch.Tensor, params: SamplingParams, generator: torch.Generator) -> torch.Tensor:
-    """The next token (a 0-d tensor, left on the device so a batch needs one host sync) from the
-    (V,) logits of one row: temperature, top-k, top-p, then a draw from `generator`."""
-    if params.temperature == 0:
-        return scores.argmax()
-    logits = scores.float() / params.temperature
-    if params.top_k and params.top_k < logits.numel():
-        kth = torch.topk(logits, params.top_k).values[-1]
-        logits = logits.masked_fill(logits < kth, float("-inf"))
-    if params.top_p < 1.0:
-        sorted_logits, order = torch.sort(logits, descending=True)
-        probs = sorted_logits.softmax(-1)
-        drop = probs.cumsum(-1) - probs > params.top_p  # keep the token that crosses top_p
-        logits = logits.masked_fill(drop.scatter(0, order, drop), float("-inf"))
-    return torch.multinomial(logits.softmax(-1), 1, generator=generator)[0]
+class Sampler:
+    """A request's sampling state: its processors and its generator (made once per request)."""
+
+    def __init__(self, settings: GenerationSettings, device: Any) -> None:
+        if settings.seed is None:
+            raise ValueError("The settings must be checked (a seed drawn) before sampling.")
+        self.greedy = settings.temperature == 0
+        self.uses_window = settings.repetition_penalty != 1.0
+        self.processors = processors(settings)
+        self.generator = make_generator(settings.seed, device)
+        self._no_ids = torch.empty((1, 0), dtype=torch.long, device=device)
+
+    def filtered(self, scores: torch.Tensor, window: list[int]) -> torch.Tensor:
+        """The (V,) float logits after the processors; `window` = the token ids seen so far
+        (read by the repetition penalty only)."""
+        row = scores.float()[None]
+        ids = torch.tensor([window], device=row.device) if self.uses_window else self._no_ids
+        for processor in self.processors:  # the list's own __call__ inspects signatures on every call
+            row = processor(ids, row)
+        return row[0]
+
+    def draw(self, scores: torch.Tensor, window: list[int]) -> torch.Tensor:
+        """The next token (a 0-d tensor, left on the device so a batch needs one host sync)."""
+        logits = self.filtered(scores, window)
+        if self.greedy:
+            return logits.argmax()
+        return torch.multinomial(logits.softmax(-1), 1, generator=self.generator)[0]

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aigc_demo.catalog import hub_entry, validate_repo_id
+from aigc_demo.engines.registry import is_remote_ref
+from aigc_demo.hub import cached_snapshot, hub_offline, is_local_ref
 
 HUB_PAGE = "https://huggingface.co/{repo_id}"
 
@@ -43,9 +45,6 @@ def hub_page(repo_id: str) -> str:
 
 def check(ref: str | None) -> Availability | None:
     """The availability of a picker value (a folder path or a hub id); None when nothing is picked."""
-    from aigc_demo.engines.registry import is_remote_ref
-    from aigc_demo.hub import cached_snapshot, hub_offline, is_local_ref
-
     text = (ref or "").strip()
     if not text:
         return None

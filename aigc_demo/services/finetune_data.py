@@ -35,7 +35,7 @@ from aigc_demo.data.idx import load_split
 from aigc_demo.data.images import grid_array
 from aigc_demo.data.text import decode_text
 from aigc_demo.errors import UserError
-from aigc_demo.services.digits import sketch_to_mnist
+from aigc_demo.services.digits_sketch import sketch_to_mnist
 from aigc_demo.settings import PROJECT_ROOT
 from aigc_demo.settings import current as current_settings
 

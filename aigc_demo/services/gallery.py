@@ -9,7 +9,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from aigc_demo.catalog import SOURCES, TASKS, ModelSpec, build_catalog
+from aigc_demo.catalog import SOURCES, TASKS, ModelSpec, add_hub_model, build_catalog
+from aigc_demo.errors import UserError
 from aigc_demo.services.validate import shown
 from aigc_demo.services.model_ids import listed_id
 
@@ -28,11 +29,22 @@ def list_models(weights_dir: str | Path, task: str = ALL, source: str = ALL,
     if source is None:
         source = ALL
     if not isinstance(task, str) or task != ALL and task not in TASKS:
-        raise ValueError(f"unknown task {shown(task)}: choose one of {', '.join(TASKS)}")
+        raise UserError(f"unknown task {shown(task)}: choose one of {', '.join(TASKS)}")
     if not isinstance(source, str) or source != ALL and source not in SOURCES:
-        raise ValueError(f"unknown source {shown(source)}: choose one of {', '.join(SOURCES)}")
+        raise UserError(f"unknown source {shown(source)}: choose one of {', '.join(SOURCES)}")
     specs = build_catalog(weights_dir, user_dirs)
     return [s for s in specs if (task == ALL or s.task == task) and (source == ALL or s.source == source)]
+
+
+def filter_keys() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The keys the gallery filters by: (tasks, sources), in display order."""
+    return tuple(TASKS), tuple(SOURCES)
+
+
+def add_hub_id(repo_id: str, task: str) -> str:
+    """Add a Hugging Face model id to the catalog for `task` (checked like any visitor's id);
+    the id as the pickers list it."""
+    return add_hub_model(repo_id, task).repo_id
 
 
 def _session_of(user_dirs: Any, session: str | None) -> str | None:

@@ -25,8 +25,14 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
-from aigc_demo.device import gpu_task
-from aigc_demo.hub import TEXT_TO_IMAGE, ModelSource, ProgressCallback
+from aigc_demo.catalog import hub_entry
+from aigc_demo.device import gpu_task, pick_device
+from aigc_demo.errors import UserError
+from aigc_demo.hub import (TEXT_TO_IMAGE, ModelSource, ProgressCallback, cached_snapshot, is_local_ref,
+                           load_text_to_image, resolve)
+from aigc_demo.loading import registry
+from aigc_demo.modelcard import GALLERY_KEY, ModelCardError, read_card_metadata
+from aigc_demo.services.validate import open_image
 from aigc_demo.settings import current as current_settings
 
 META_KEY = "aigc_settings"
@@ -58,23 +64,23 @@ class ImageSettings:
         notices: list[str] = []
         prompt = (self.prompt or "").strip()
         if not prompt:
-            raise ValueError("Type a prompt: a few words that describe the image.")
+            raise UserError("Type a prompt: a few words that describe the image.")
         if len(prompt) > MAX_PROMPT_CHARS:
-            raise ValueError(f"The prompt is {len(prompt)} characters; keep it under {MAX_PROMPT_CHARS}.")
+            raise UserError(f"The prompt is {len(prompt)} characters; keep it under {MAX_PROMPT_CHARS}.")
         for name in ("steps", "guidance", "width", "height", "num_images"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                raise ValueError(f"{name.replace('_', ' ').capitalize()} must be a number (got {value!r}).")
+                raise UserError(f"{name.replace('_', ' ').capitalize()} must be a number (got {value!r}).")
         if not 1 <= self.steps <= MAX_STEPS or self.steps != int(self.steps):
-            raise ValueError(f"Steps must be a whole number from 1 to {MAX_STEPS} (got {self.steps}).")
+            raise UserError(f"Steps must be a whole number from 1 to {MAX_STEPS} (got {self.steps}).")
         if not 0 <= self.guidance <= MAX_GUIDANCE:
-            raise ValueError(f"Guidance must be from 0 to {MAX_GUIDANCE:g} (got {self.guidance}).")
+            raise UserError(f"Guidance must be from 0 to {MAX_GUIDANCE:g} (got {self.guidance}).")
         if not 1 <= self.num_images <= MAX_IMAGES or self.num_images != int(self.num_images):
-            raise ValueError(f"Number of images must be a whole number from 1 to {MAX_IMAGES} "
+            raise UserError(f"Number of images must be a whole number from 1 to {MAX_IMAGES} "
                              f"(got {self.num_images}).")
         if self.seed is not None and (not isinstance(self.seed, (int, float)) or self.seed != int(self.seed)
                                       or not 0 <= self.seed <= MAX_SEED):
-            raise ValueError(f"The seed must be a whole number from 0 to {MAX_SEED} (got {self.seed}).")
+            raise UserError(f"The seed must be a whole number from 0 to {MAX_SEED} (got {self.seed}).")
         sizes = {}
         for name in ("width", "height"):
             value = int(getattr(self, name))
@@ -155,10 +161,6 @@ def speed_settings(pipe: Any, device: str, dtype: Any, compile_unet: bool = Fals
 def load_pipeline(ref: str, device: str | None = None,
                   on_download: ProgressCallback | None = None) -> tuple[Any, ModelSource, float]:
     """(pipeline, source, load seconds) for a hub id or folder, shared through the registry."""
-    from aigc_demo.device import pick_device
-    from aigc_demo.hub import load_text_to_image, resolve
-    from aigc_demo.loading import registry
-
     source = resolve(ref, kind=TEXT_TO_IMAGE, on_progress=on_download)
     choice = pick_device(device)
     compile_unet = compile_enabled() and choice.name == "cuda"
@@ -178,10 +180,6 @@ def load_pipeline(ref: str, device: str | None = None,
 def model_defaults(ref: str) -> dict[str, Any]:
     """Settings a tab starts from for a model: the catalog entry's for curated hub models; else
     the native size from the configs (UNet sample size x VAE scale) and the card's `defaults`."""
-    from aigc_demo.catalog import hub_entry
-    from aigc_demo.hub import cached_snapshot, is_local_ref
-    from aigc_demo.modelcard import GALLERY_KEY, ModelCardError, read_card_metadata
-
     defaults: dict[str, Any] = {"steps": 4, "guidance": 0.0, "width": 512, "height": 512}
     if not ref or not isinstance(ref, str) or len(ref) > 255:
         return defaults
@@ -330,22 +328,21 @@ def save_png(image: Any, record: ImageRecord, path: str | Path) -> Path:
 
 def read_image_settings(path: str | Path) -> ImageRecord:
     """The settings a PNG of ours was made with; ValueError for other files."""
-    from aigc_demo.services.validate import open_image
 
     if not isinstance(path, (str, Path)):
-        raise ValueError("Upload a PNG made by this app's Image tab.")
+        raise UserError("Upload a PNG made by this app's Image tab.")
     name = Path(path).name[:100]
     with open_image(path, name) as image:
         text = dict(getattr(image, "text", {}) or {})
         kind = image.format
     raw = text.get(META_KEY)
     if not raw:
-        raise ValueError(f"{name} ({kind}) has no generation settings: only PNGs made by this app's "
+        raise UserError(f"{name} ({kind}) has no generation settings: only PNGs made by this app's "
                          "Image tab carry them.")
     try:
         data = json.loads(raw)
         settings = ImageSettings(**{k: data[k] for k in ("prompt", "negative_prompt", "steps", "guidance",
                                                          "width", "height", "seed")}, num_images=1)
     except (ValueError, KeyError, TypeError) as err:
-        raise ValueError(f"{name} has generation settings that cannot be read ({err}).") from err
+        raise UserError(f"{name} has generation settings that cannot be read ({err}).") from err
     return ImageRecord(str(data.get("model", "")), data.get("revision"), settings)

@@ -10,10 +10,14 @@ import sys
 from importlib import metadata
 from typing import Any
 
+from aigc_demo.device import memory_report
 from aigc_demo.environment import hub_status
+from aigc_demo.errors import UserError
 from aigc_demo.loading import registry
-from aigc_demo.settings import operator_settings
+from aigc_demo.services.jobs import get_manager
+from aigc_demo.services.model_ids import public_text
 from aigc_demo.settings import current as current_settings
+from aigc_demo.settings import operator_settings
 
 LIBRARIES = ("torch", "transformers", "diffusers", "accelerate", "peft", "gradio",
              "huggingface_hub", "safetensors", "tokenizers")
@@ -41,13 +45,21 @@ def _process_memory_mb() -> float | None:
     return None
 
 
+def device_summary() -> dict[str, Any]:
+    """The device models run on, its dtype and memory (the page's device badge)."""
+    return memory_report()
+
+
+def admin_enabled() -> bool:
+    """True when the operator has set an admin token (the admin controls are shown then)."""
+    return operator_settings().admin_enabled
+
+
 def system_report() -> dict[str, Any]:
     """A snapshot for the System panel (imports torch to ask about the device)."""
-    from aigc_demo.device import memory_report
-
     hub = hub_status()
     return {
-        "device": memory_report(),
+        "device": device_summary(),
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "cpu_count": os.cpu_count(),
@@ -60,9 +72,6 @@ def system_report() -> dict[str, Any]:
 
 def _public_key(key: str) -> str:
     """A loaded model's key without server folders or session ids (anyone can read this report)."""
-    from aigc_demo.services.jobs import get_manager
-    from aigc_demo.services.model_ids import public_text
-
     text = public_text(key, get_manager().config.user_models_dir,
                        current_settings().serve.weights_dir)
     # Any other absolute folder (a weights folder given by flag, a local path an operator allowed)
@@ -78,17 +87,17 @@ def unload_model(key: str) -> str:
     if registry.unload(key) or any(registry.unload(k) for k in [m["key"] for m in registry.loaded()]
                                    if _public_key(k) == key):
         return f"Unloaded {key}."
-    raise ValueError(f"{key} is not loaded")
+    raise UserError(f"{key} is not loaded")
 
 
 def check_admin(token: Any) -> None:
-    """ValueError unless admin actions are on (AIGC_ADMIN_TOKEN) and `token` is that token.
+    """UserError unless admin actions are on (AIGC_ADMIN_TOKEN) and `token` is that token.
 
     The comparison takes the same time for every wrong token (hmac.compare_digest)."""
     expected = operator_settings().admin_token
     if not expected:
-        raise ValueError("Admin actions are off on this server: the operator turns them on by setting "
+        raise UserError("Admin actions are off on this server: the operator turns them on by setting "
                          "AIGC_ADMIN_TOKEN.")
     given = token if isinstance(token, str) else ""
     if not hmac.compare_digest(given.strip().encode("utf-8", "replace"), expected.encode("utf-8")):
-        raise ValueError("That is not the admin token: unloading models is for the operator of this server.")
+        raise UserError("That is not the admin token: unloading models is for the operator of this server.")

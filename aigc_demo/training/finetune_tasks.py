@@ -151,7 +151,8 @@ class LoraTask:
         return {"loss": self.last_loss, "val_loss": self.val_loss}
 
     def _sample(self, model: Any, tokens: int = 60) -> str:
-        from aigc_demo.services.textgen import GenerationSettings, generate_with
+        from aigc_demo.generation.settings import GenerationSettings
+        from aigc_demo.generation.stream import generate_with
 
         was = model.training
         model.eval()

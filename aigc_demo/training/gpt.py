@@ -172,7 +172,8 @@ class GPTTask:
 
     def preview(self) -> Any:
         """A short sample from the current weights (text), for the fine-tune tab."""
-        from aigc_demo.services.textgen import GenerationSettings, generate_with
+        from aigc_demo.generation.settings import GenerationSettings
+        from aigc_demo.generation.stream import generate_with
 
         model = self.accelerator.unwrap_model(self.model)
         was_training = model.training
@@ -251,7 +252,8 @@ class GPTTask:
             tags=["gpt2", "fine-tuned"], library_name="transformers", pipeline_tag="text-generation")
 
     def _card_sample(self, model: Any) -> str:
-        from aigc_demo.services.textgen import GenerationSettings, generate_with
+        from aigc_demo.generation.settings import GenerationSettings
+        from aigc_demo.generation.stream import generate_with
 
         prompt = self.gpt.preset()["sample_prompt"]
         tokens = min(self.gpt.sample_tokens, 40) if self.gpt.dry_run else self.gpt.sample_tokens

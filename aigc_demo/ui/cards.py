@@ -12,9 +12,8 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
-from aigc_demo.catalog import TASKS, Metric, ModelSpec, hub_entry
+from aigc_demo.catalog import TASKS, Metric, ModelSpec, format_parameters, hub_entry
 from aigc_demo.services.availability import hub_page
-from aigc_demo.catalog import format_parameters
 from aigc_demo.services.gallery import thumbnail_data_uri
 from aigc_demo.ui.strings import t
 

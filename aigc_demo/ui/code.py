@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import re
+import html
 from typing import Any, Iterator
 
 import gradio as gr
@@ -13,7 +13,7 @@ from aigc_demo.ui.availability import generate_state, generate_view
 from aigc_demo.ui.context import AppContext
 from aigc_demo.ui.errors import user_errors
 from aigc_demo.ui.generation import (UI_UPDATE_S, StatsPacer, build_look_inside, build_model_picker,
-                                     build_sampling_controls, load_with_progress, make_settings, new_stop,
+                                     build_sampling_controls, make_settings, model_with_progress, new_stop,
                                      stats_line, stop_stream)
 from aigc_demo.ui.lead import build_lead
 from aigc_demo.ui.strings import t
@@ -24,20 +24,12 @@ EXAMPLES = [
     "class Stack:\n    def __init__(self):\n",
     "def is_palindrome(text: str) -> bool:\n",
 ]
-_FENCE = re.compile(r"```(?:python)?\n?")
 
 
 def parse_badge(code: str) -> str:
     """A styled badge with plain glyphs (✓ / ✗ are in every text font; emoji need an emoji font)."""
-    import html
-
     ok, message = textgen.code_parses(code)
     return f'<span class="parse-badge {"ok" if ok else "bad"}">{"✓" if ok else "✗"} {html.escape(message)}</span>'
-
-
-def _instruct_prompt(tokenizer: Any, code: str) -> str:
-    """Instruct coders get the code inside a request; their reply is appended to the editor."""
-    return textgen.chat_prompt(tokenizer, [{"role": "user", "content": t("code.instruction", code=code)}])
 
 
 @user_errors
@@ -49,20 +41,18 @@ def complete_code(model: str, code: str, stop_at_function_end: bool, max_new_tok
     code = code or ""
     settings = make_settings(max_new_tokens, temperature, top_k, top_p, repetition_penalty, seed, randomize,
                              stop_at_function_end=bool(stop_at_function_end))
-    lm, tokenizer = load_with_progress(model, progress)
-    instruct = textgen.has_chat_template(tokenizer)
-    prompt = _instruct_prompt(tokenizer, code) if instruct else code
+    ref, downloading = model_with_progress(model, progress)
     stop = new_stop(request)
     update = None
     pacer = StatsPacer()
-    for update in textgen.stream_with(lm, tokenizer, prompt, settings, stop, update_interval_s=UI_UPDATE_S):
-        added = _FENCE.sub("", update.text) if instruct else update.text
+    # Instruct coders get the code inside a request; their reply is appended to the editor.
+    for update in textgen.stream_code(ref, code, settings, stop, instruction=t("code.instruction", code=code),
+                                      progress=downloading, update_interval_s=UI_UPDATE_S):
         paced = pacer.due(update)
-        yield (code + added, stats_line(update) if paced else gr.skip(), gr.skip(),
+        yield (code + update.text, stats_line(update) if paced else gr.skip(), gr.skip(),
                update.seed if paced else gr.skip(), code if paced else gr.skip())
     if update is not None:
-        added = _FENCE.sub("", update.text) if instruct else update.text
-        yield code + added, stats_line(update), parse_badge(code + added), update.seed, code
+        yield code + update.text, stats_line(update), parse_badge(code + update.text), update.seed, code
 
 
 def build_code_tab(ctx: AppContext) -> None:

@@ -7,16 +7,17 @@ sketchpad the VAE reconstructs and places on its 2-D latent map, and that map it
 from __future__ import annotations
 
 import io
-import json
 import random
-from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
-from aigc_demo.data.png import write_pngs
+from aigc_demo.data.png import encode_pngs
+from aigc_demo.errors import UserError
 from aigc_demo.services import digits as svc
+from aigc_demo.services import digits_grid, digits_map, digits_sketch, digits_walk
 from aigc_demo.services.gallery import models_for_tab
+from aigc_demo.services.validate import identifier
 from aigc_demo.ui import model_refs, sessions, share
 from aigc_demo.ui.context import AppContext
 from aigc_demo.ui.files import serve_bytes
@@ -31,12 +32,7 @@ WALK_SCALE = 10  # the walk's 28-px frames are drawn at 280 px: a GIF large enou
 
 def _latent_dim(ref: str) -> int | None:
     folder = model_refs.resolve_or_none(ref)
-    if folder is None:
-        return None
-    try:
-        return int(json.loads((Path(folder) / "config.json").read_text())["latent_dim"])
-    except (OSError, KeyError, ValueError):
-        return None
+    return None if folder is None else svc.latent_dim(folder)
 
 
 def digit_models(ctx: AppContext) -> dict[str, list[tuple[str, str]]]:
@@ -59,11 +55,9 @@ def next_seed(seed: float | None, randomize: bool) -> int:
 def _required(ref: Any, role: str, *session: str | None) -> str:
     """The folder of the picked model id (only ids the pickers list are accepted), for the current
     visitor or the given one."""
-    from aigc_demo.services.validate import identifier
-
     ref = identifier(ref, t(f"digits.role.{role}"), required=False)
     if not ref:
-        raise ValueError(t("digits.no_model", role=t(f"digits.role.{role}")))
+        raise UserError(t("digits.no_model", role=t(f"digits.role.{role}")))
     return model_refs.resolve(ref, *session)
 
 
@@ -76,13 +70,14 @@ def grid_batched(digits: list, counts: list, seeds: list, truncations: list, fol
     for index, ref in enumerate(folders):
         by_folder.setdefault(_required(ref, "gan", owners[index]), []).append(index)
     for folder, indices in by_folder.items():
-        grids = svc.generate_grid_batched([digits[i] or None for i in indices], [counts[i] for i in indices],
-                                          [seeds[i] for i in indices], [truncations[i] for i in indices],
-                                          folder=folder)
-        for i, path in zip(indices, write_pngs(grids)):  # encoded in parallel, not by Gradio one by one
+        grids = digits_grid.generate_grid_batched([digits[i] or None for i in indices], [counts[i] for i in indices],
+                                                  [seeds[i] for i in indices], [truncations[i] for i in indices],
+                                                  folder=folder)
+        # Encoded in parallel in memory and written once into Gradio's cache (not by Gradio one by one).
+        for i, png in zip(indices, encode_pngs(grids)):
             which = "".join(str(d) for d in svc.parse_digit_choice(digits[i]) or [])
             name = svc.download_name("digits-grid", which, f"seed{int(seeds[i])}")
-            images[i] = serve_bytes(Path(path).read_bytes(), name)  # downloads as digits-grid-35-seed11.png
+            images[i] = serve_bytes(png, name)  # downloads as digits-grid-35-seed11.png
     return (images,)
 
 
@@ -93,9 +88,7 @@ def grid_single(digits: list, count: float, seed: float, truncation: float, fold
 
 @user_errors
 def write_digits(text: str, seed: int, truncation: float, folder: str | None) -> tuple[Any, str]:
-    import io
-
-    image = svc.handwriting(text, seed=seed, truncation=truncation, folder=_required(folder, "gan"))
+    image = digits_grid.handwriting(text, seed=seed, truncation=truncation, folder=_required(folder, "gan"))
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
     path = serve_bytes(buffer.getvalue(), svc.download_name("handwriting", svc.check_text(text), f"style{int(seed)}"))
@@ -106,10 +99,10 @@ def write_digits(text: str, seed: int, truncation: float, folder: str | None) ->
 def latent_walk(kind: str, seed_a: float, seed_b: float, digit: int, digit_a: int, digit_b: int,
                 steps: int, gan_folder: str | None, vae_folder: str | None) -> tuple[str, Any]:
     if kind == "gan":
-        walk = svc.gan_walk(seed_a, seed_b, digit, steps, folder=_required(gan_folder, "gan"), scale=WALK_SCALE)
+        walk = digits_walk.gan_walk(seed_a, seed_b, digit, steps, folder=_required(gan_folder, "gan"), scale=WALK_SCALE)
         stem = svc.download_name("latent-walk-gan", f"digit{int(digit)}", f"seeds{int(seed_a)}-{int(seed_b)}", suffix="")
     else:
-        walk = svc.vae_walk(digit_a, digit_b, steps, seed=seed_a, folder=_required(vae_folder, "vae"),
+        walk = digits_walk.vae_walk(digit_a, digit_b, steps, seed=seed_a, folder=_required(vae_folder, "vae"),
                             gan_folder=_required(gan_folder, "gan"), scale=WALK_SCALE)
         stem = svc.download_name("latent-walk-vae", f"{int(digit_a)}-to-{int(digit_b)}", suffix="")
     strip = io.BytesIO()
@@ -123,14 +116,15 @@ def walk_controls(kind: str) -> tuple[Any, Any, Any]:
     return gr.Number(visible=gan), gr.Dropdown(visible=gan), gr.Row(visible=not gan)
 
 
+@user_errors  # anything that is not a visitor's message (UserError) is logged and shown generically
 def read_sketch(sketch: Any, vae_folder: str | None, classifier_folder: str | None) -> tuple[Any, ...]:
     """Read a drawing; a blank or unreadable one gives one message (in `where`), not an error per output."""
     if not has_ink(sketch):
         return None, None, None, None, t("digits.sketch_blank")
     try:
-        result = svc.reconstruct_sketch(sketch, folder=_required(vae_folder, "vae2d"),
-                                        classifier_folder=_required(classifier_folder, "classifier"))
-    except ValueError as err:
+        result = digits_sketch.reconstruct_sketch(sketch, folder=_required(vae_folder, "vae2d"),
+                                                  classifier_folder=_required(classifier_folder, "classifier"))
+    except UserError as err:
         return None, None, None, None, t("digits.sketch_problem", problem=str(err))
     best = max(result.probabilities, key=result.probabilities.get)
     where = (t("digits.sketch_where", x=result.latent[0], y=result.latent[1], best=best)
@@ -141,7 +135,7 @@ def read_sketch(sketch: Any, vae_folder: str | None, classifier_folder: str | No
 @user_errors
 def show_latent_map(vae_folder: str | None) -> tuple[Any, Any]:
     folder = _required(vae_folder, "vae2d")
-    return svc.latent_map(folder), svc.scatter_plot(folder)
+    return digits_map.latent_map(folder), digits_map.scatter_plot(folder)
 
 
 def _picker(label: str, choices: list[tuple[str, str]], elem_id: str) -> gr.Dropdown:

@@ -12,7 +12,7 @@ visitor" means "whoever holds the unguessable path the upload returned".
 from __future__ import annotations
 
 import os
-import tempfile
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ import gradio as gr
 from gradio import processing_utils, utils
 from gradio.context import LocalContext
 from gradio.exceptions import InvalidPathError
+from gradio_client import utils as client_utils
 
 from aigc_demo.errors import UserError
 
@@ -73,11 +74,18 @@ def serve_file(path: str | Path) -> str:
 
 
 def serve_bytes(data: bytes, name: str) -> str:
-    """`data` as a file named `name` in Gradio's cache; the staging folder is removed at once."""
-    with tempfile.TemporaryDirectory(prefix="aigc-out-") as folder:
-        path = Path(folder) / name
-        path.write_bytes(data)
-        return serve_file(path)
+    """`data` as a file named `name` in Gradio's cache, where `serve_file` would put it (a folder
+    named by the content hash), written once from memory: no staging file to write and read back."""
+    folder = Path(utils.get_upload_folder()) / processing_utils.hash_bytes(data)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / client_utils.strip_invalid_filename_characters(name)
+    if path.exists():
+        os.utime(path)  # Gradio's cache sweep ages files by ctime: handed out again, kept again
+    else:  # written under a temporary name, then renamed: never seen half-written
+        partial = folder / f".{uuid.uuid4().hex}.part"
+        partial.write_bytes(data)
+        os.replace(partial, path)
+    return str(path.resolve())
 
 
 def guard(demo: gr.Blocks) -> gr.Blocks:

@@ -10,8 +10,7 @@ from typing import Any
 
 import gradio as gr
 
-from aigc_demo.catalog import SOURCES, TASKS
-from aigc_demo.services.gallery import ALL, list_models, public_model
+from aigc_demo.services.gallery import ALL, filter_keys, list_models, public_model
 from aigc_demo.ui import sessions, share
 from aigc_demo.ui.cards import FILTER_JS, GALLERY_JS, gallery_html
 from aigc_demo.ui.context import AppContext
@@ -22,10 +21,11 @@ from aigc_demo.ui.strings import t
 
 def build_gallery_tab(ctx: AppContext) -> None:
     build_lead("gallery")
+    tasks, sources = filter_keys()
     with gr.Row(elem_classes="gallery-filters"):
-        task = gr.Dropdown([(t("gallery.all"), ALL), *[(t(f"task.{key}"), key) for key in TASKS]],
+        task = gr.Dropdown([(t("gallery.all"), ALL), *[(t(f"task.{key}"), key) for key in tasks]],
                            value=ALL, label=t("gallery.filter_task"), elem_id="gallery-task", min_width=160)
-        source = gr.Radio([(t("gallery.all"), ALL), *[(t(f"gallery.source.{s}"), s) for s in SOURCES]],
+        source = gr.Radio([(t("gallery.all"), ALL), *[(t(f"gallery.source.{s}"), s) for s in sources]],
                           value=ALL, label=t("gallery.filter_source"), elem_id="gallery-source", min_width=200)
         refresh = gr.Button(t("gallery.refresh"), size="sm", scale=0, min_width=80)
 

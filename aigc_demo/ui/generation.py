@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import gradio as gr
 
+from aigc_demo.errors import UserError
 from aigc_demo.services import textgen, validate
 from aigc_demo.ui import model_refs
+from aigc_demo.ui.availability import picker_choices
+from aigc_demo.ui.errors import user_errors
 from aigc_demo.ui.messages import localize
 from aigc_demo.ui.strings import t
 
@@ -35,8 +39,6 @@ def new_stop(request: gr.Request | None) -> threading.Event:
 def build_model_picker(ctx: Any, tab: str) -> gr.Dropdown:
     """The causal-LM picker of the Text and Code tabs: our models, then hub ids, or any typed id;
     refreshed with the visitor's own saved models."""
-    from aigc_demo.ui.availability import picker_choices
-
     def choices() -> list[tuple[str, str]]:
         return picker_choices(ctx.settings.weights_dir, tab, ctx.user_dirs)
 
@@ -47,17 +49,18 @@ def build_model_picker(ctx: Any, tab: str) -> gr.Dropdown:
     return picker
 
 
-def load_with_progress(model: str | None, progress: gr.Progress) -> tuple[Any, Any]:
-    """Load (or download, with bytes and ETA shown in the page) a causal LM, then show 'loading'."""
+def model_with_progress(model: str | None, progress: gr.Progress) -> tuple[str, Callable[[Any], None]]:
+    """The model id to stream from, and the callback that shows its download (bytes and ETA) in the
+    page; 'loading' is shown at once."""
     if not model:
-        raise ValueError(t("gen.no_model"))
+        raise UserError(t("gen.no_model"))
     ref = model_refs.resolve(model)
     progress(0, desc=t("gen.loading"))
 
     def downloading(report: Any) -> None:
         progress(report.fraction, desc=t("gen.downloading", detail=report.text()))
 
-    return textgen.load_causal_lm(ref, on_progress=downloading)
+    return ref, downloading
 
 
 def stop_stream(request: gr.Request) -> None:
@@ -136,8 +139,6 @@ class StatsPacer:
     last: float = float("-inf")
 
     def due(self, update: textgen.GenerationUpdate) -> bool:
-        import time
-
         now = time.monotonic()
         if update.done or now - self.last >= self.every_s:
             self.last = now
@@ -212,7 +213,7 @@ def token_spans(view: textgen.InsideView) -> list[tuple[str, str | None]]:
 def look_inside(model: str, text: str, position: float, layer: float, head: float) -> tuple[Any, ...]:
     """Top-10 next tokens (for gr.Label), the attention heat map, where, the clickable tokens, the position."""
     if not model:
-        raise ValueError(t("gen.no_model"))
+        raise UserError(t("gen.no_model"))
     if position is None:
         position = -1
     view = textgen.look_inside(model_refs.resolve(model), text, position, layer, head)  # the service checks each value
@@ -231,8 +232,6 @@ def pick_token(evt: gr.SelectData) -> int:
 
 
 def build_look_inside(prefix: str, model: gr.Dropdown, text: gr.components.Component) -> None:
-    from aigc_demo.ui.errors import user_errors
-
     with gr.Accordion(t("inside.heading"), open=False):
         gr.Markdown(t("inside.help"))
         with gr.Row():

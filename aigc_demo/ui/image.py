@@ -10,7 +10,9 @@ from typing import Any
 
 import gradio as gr
 
+from aigc_demo.errors import UserError
 from aigc_demo.services import validate
+from aigc_demo.services.gallery import add_hub_id
 from aigc_demo.services.imagegen import (MAX_GUIDANCE, MAX_IMAGES, MAX_PROMPT_CHARS, MAX_SEED, MAX_STEPS,
                                          ImageSettings, generate_images, model_defaults, read_image_settings)
 from aigc_demo.ui import model_refs, share
@@ -90,7 +92,7 @@ def build_image_tab(ctx: AppContext) -> None:
              progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:
         model_ref = validate.identifier(model_ref, t("image.model"), required=False)
         if not model_ref:
-            raise ValueError(t("image.no_model"))
+            raise UserError(t("image.no_model"))
         random = validate.flag(random, t("image.random_seed"), default=True)
         settings = ImageSettings(
             prompt=validate.text(prompt_text, t("image.prompt"), max_chars=MAX_PROMPT_CHARS * 4),
@@ -152,12 +154,10 @@ def build_image_tab(ctx: AppContext) -> None:
 
     @user_errors
     def add_model(repo_id: str) -> tuple[Any, ...]:
-        from aigc_demo.catalog import add_hub_model
-
-        spec = add_hub_model(repo_id, "text-to-image")
+        added = add_hub_id(repo_id, "text-to-image")
         refs = image_choices(ctx)
-        gr.Info(t("image.hub_added", repo=spec.repo_id))
-        return (gr.Dropdown(choices=refs, value=spec.repo_id), "", *pick_model(spec.repo_id))
+        gr.Info(t("image.hub_added", repo=added))
+        return (gr.Dropdown(choices=refs, value=added), "", *pick_model(added))
 
     add_hub.click(add_model, hub_id, [model, hub_id, steps, guidance, width, height],
                   api_name="add_image_model")

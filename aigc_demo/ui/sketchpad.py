@@ -4,7 +4,7 @@ Why not gr.Sketchpad: in Gradio 6.31 it starts with no tool selected (a stroke d
 the visitor finds the Brush), and inside a Row its drawing area is laid out narrower than its canvas,
 so strokes near the sides are lost. This canvas is square, always in pen mode, works with a mouse,
 a pen or a finger, and hands the drawing over as a PNG data URL (the component's value), which
-services/digits.py reads like any other image. An empty string means: nothing drawn.
+services/digits_sketch.py reads like any other image. An empty string means: nothing drawn.
 """
 
 from __future__ import annotations

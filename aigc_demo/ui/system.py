@@ -7,8 +7,8 @@ from typing import Any
 import gradio as gr
 
 from aigc_demo.services import validate
-from aigc_demo.services.system import check_admin, system_report, unload_model
-from aigc_demo.settings import operator_settings
+from aigc_demo.errors import UserError
+from aigc_demo.services.system import admin_enabled, check_admin, device_summary, system_report, unload_model
 from aigc_demo.ui.context import AppContext
 from aigc_demo.ui.lead import build_lead
 from aigc_demo.ui.errors import user_errors
@@ -27,9 +27,7 @@ def describe_device(device: dict[str, Any]) -> str:
 
 
 def device_badge() -> str:
-    from aigc_demo.device import memory_report
-
-    return t("app.device_badge", device=describe_device(memory_report()))
+    return t("app.device_badge", device=describe_device(device_summary()))
 
 
 def _hub_line(hub: dict[str, Any]) -> str:
@@ -76,7 +74,7 @@ def build_system_tab(ctx: AppContext) -> None:
     none_loaded = gr.Markdown(t("system.none_loaded"), visible=False)
     loaded = gr.Dataframe(headers=loaded_headers(),
                           interactive=False, elem_id="system-loaded")
-    admin = operator_settings().admin_enabled  # without a token the admin controls are not shown
+    admin = admin_enabled()  # without a token the admin controls are not shown
     with gr.Row(visible=admin, elem_id="system-admin"):
         token = gr.Textbox(label=t("system.admin_token"), type="password", scale=2,
                            elem_id="system-admin-token")
@@ -97,7 +95,7 @@ def build_system_tab(ctx: AppContext) -> None:
         check_admin(admin_token)
         key = validate.identifier(key, "The model", max_chars=1000, required=False)
         if not key:
-            raise ValueError(t("system.nothing_to_unload"))
+            raise UserError(t("system.nothing_to_unload"))
         gr.Info(localize(unload_model(key)))
         return refresh_view()
 

@@ -6,13 +6,14 @@ from typing import Any, Iterator
 
 import gradio as gr
 
+from aigc_demo.errors import UserError
 from aigc_demo.services import textgen, validate
 from aigc_demo.ui import model_refs, share
 from aigc_demo.ui.availability import generate_state, generate_view
 from aigc_demo.ui.context import AppContext
 from aigc_demo.ui.errors import user_errors
 from aigc_demo.ui.generation import (UI_UPDATE_S, StatsPacer, build_look_inside, build_model_picker,
-                                     build_sampling_controls, load_with_progress, make_settings, new_stop,
+                                     build_sampling_controls, make_settings, model_with_progress, new_stop,
                                      stats_line, stop_stream)
 from aigc_demo.ui.lead import build_lead
 from aigc_demo.ui.strings import t
@@ -28,13 +29,12 @@ def complete(model: str, prompt: str, max_new_tokens: float, temperature: float,
     """Stream a completion: (output, stats, prompt + output, seed used) after each token."""
     settings = make_settings(max_new_tokens, temperature, top_k, top_p, repetition_penalty, seed, randomize)
     stop = new_stop(request)
-    lm, tokenizer = load_with_progress(model, progress)
+    ref, downloading = model_with_progress(model, progress)
     pacer = StatsPacer()
-    for update in textgen.stream_with(lm, tokenizer, prompt or "", settings, stop, update_interval_s=UI_UPDATE_S):
-        if update.done:
+    for update in textgen.stream_text(ref, prompt or "", settings, stop, progress=downloading,
+                                      update_interval_s=UI_UPDATE_S):
+        if update.done or pacer.due(update):  # Look inside reads the text so far, even mid-stream
             yield update.text, stats_line(update), (prompt or "") + update.text, update.seed
-        elif pacer.due(update):
-            yield update.text, stats_line(update), gr.skip(), update.seed
         else:  # only the text: the cheapest repaint
             yield update.text, gr.skip(), gr.skip(), gr.skip()
 
@@ -47,21 +47,23 @@ def chat(model: str, message: str, history: list[dict[str, Any]], system: str, m
     """Stream the assistant's reply into the chat: (message box, history, stats, seed used)."""
     message = validate.text(message, t("chat.message"))
     if not message.strip():
-        raise ValueError(t("chat.empty"))
+        raise UserError(t("chat.empty"))
     system = validate.text(system, t("chat.system"))
     settings = make_settings(max_new_tokens, temperature, top_k, top_p, repetition_penalty, seed, randomize)
     history = _history(history)
     history.append({"role": "user", "content": message})
-    lm, tokenizer = load_with_progress(model, progress)
-    if not textgen.has_chat_template(tokenizer):
-        raise ValueError(t("chat.no_template"))
-    prompt = textgen.chat_prompt(tokenizer, history, system or "")
+    ref, downloading = model_with_progress(model, progress)
     stop = new_stop(request)
     pacer = StatsPacer()
-    for update in textgen.stream_with(lm, tokenizer, prompt, settings, stop, update_interval_s=UI_UPDATE_S):
-        paced = pacer.due(update)
-        yield ("" if paced else gr.skip(), [*history, {"role": "assistant", "content": update.text}],
-               stats_line(update) if paced else gr.skip(), update.seed if paced else gr.skip())
+    updates = textgen.stream_chat(ref, history, settings, stop, system=system or "", progress=downloading,
+                                  update_interval_s=UI_UPDATE_S)
+    try:  # a model without a chat template is refused before the first update
+        for update in updates:
+            paced = pacer.due(update)
+            yield ("" if paced else gr.skip(), [*history, {"role": "assistant", "content": update.text}],
+                   stats_line(update) if paced else gr.skip(), update.seed if paced else gr.skip())
+    except textgen.NoChatTemplate:
+        raise UserError(t("chat.no_template")) from None
 
 
 def _history(history: Any) -> list[dict[str, str]]:
@@ -69,11 +71,11 @@ def _history(history: Any) -> list[dict[str, str]]:
     if history is None:
         return []
     if not isinstance(history, list) or not all(isinstance(m, dict) for m in history):
-        raise ValueError(t("chat.bad_history"))
+        raise UserError(t("chat.bad_history"))
     turns = []
     for m in history:
         if m.get("role") not in ("user", "assistant", "system"):
-            raise ValueError(t("chat.bad_history"))
+            raise UserError(t("chat.bad_history"))
         turns.append({"role": m["role"], "content": validate.text(_plain(m.get("content")), t("chat.message"))})
     return turns
 
