@@ -132,6 +132,7 @@ def test_nothing_loads_until_first_use_then_one_copy_is_shared(
 
     fresh = ModelRegistry(budget_bytes=2**30)
     monkeypatch.setattr(loading, "registry", fresh)
+    monkeypatch.setattr(imagegen, "registry", fresh)  # imagegen holds the registry by name
     ref = str(weights_dir / "tiny-sd")
     assert fresh.loaded() == []
     pipe, source, load_s = imagegen.load_pipeline(ref)
@@ -151,10 +152,12 @@ def test_least_recently_used_model_is_unloaded_under_a_tiny_budget(
     second = str(copy_pipeline(weights_dir, tmp_path / "tiny-sd-2"))
     probe = ModelRegistry(budget_bytes=2**40)
     monkeypatch.setattr(loading, "registry", probe)
+    monkeypatch.setattr(imagegen, "registry", probe)
     imagegen.load_pipeline(first)
     one_model = probe.loaded()[0]["memory_mb"] * 2**20
     budget = ModelRegistry(budget_bytes=int(one_model * 1.5))  # room for one, not two
     monkeypatch.setattr(loading, "registry", budget)
+    monkeypatch.setattr(imagegen, "registry", budget)
     imagegen.load_pipeline(first)
     imagegen.load_pipeline(second)
     keys = [m["key"] for m in budget.loaded()]
