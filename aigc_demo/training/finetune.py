@@ -5,7 +5,7 @@ visitor's data; see training/finetune_tasks.py, imported when a job starts), so 
 Fine-tune tab reach training by the same route. Hub and other GPT-2-style causal LMs train LoRA
 adapters with `peft` instead.
 
-`run_job` is what the job process runs (multiprocessing, spawn): it sends plain-dict progress
+`run_job` is what the job process runs (its own process, see services/job_process.py): it sends plain-dict progress
 events (previews as PNG bytes or text) to `events` (anything with `.put(dict)`) and never lets
 an exception escape silently. Light at import (the tab reads the settings from here); nothing
 here imports gradio.
@@ -106,7 +106,7 @@ def default_settings(family: str) -> FinetuneSettings:
 
 @dataclass
 class JobRequest:
-    """Everything the job process needs, as plain values (it is pickled for a spawned process)."""
+    """Everything the job process needs, as plain values (it is pickled for the job process)."""
 
     job_id: str
     family: str  # gan | vae | gpt | lora
