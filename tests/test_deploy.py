@@ -109,14 +109,8 @@ def test_gpu_bound_functions_carry_spaces_gpu_on_a_space() -> None:
 
 def test_without_spaces_the_functions_are_untouched() -> None:
     from aigc_demo.device import GPU_TASKS
-    "aigc_demo.services.digits_grid.generate_grid_batched": 30,
-    "aigc_demo.services.digits_grid.handwriting_batched": 30,
-    "aigc_demo.services.digits_walk.gan_walk": 30,
-    "aigc_demo.services.digits_walk.vae_walk": 30,
-    "aigc_demo.services.digits_sketch.reconstruct_sketch": 30,
-    "aigc_demo.services.digits_map.latent_map": 30,
-    "aigc_demo.generation.stream.stream_with": 120,
-    "aigc_demo.generation.inside.look_inside_with": 30,
+    from aigc_demo.generation import inside, stream
+    from aigc_demo.services import digits_grid, imagegen
 
     assert not hasattr(digits_grid.generate_grid_batched, "zerogpu_duration")
     assert {k: v for k, v in GPU_TASKS.items() if k in GPU_BOUND} == GPU_BOUND

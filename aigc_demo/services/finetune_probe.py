@@ -11,7 +11,6 @@ plus the probe's peak memory. Probes run one at a time.
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import queue
 import shutil
 import tempfile
@@ -22,6 +21,7 @@ from typing import Any
 
 from aigc_demo.errors import UserError
 from aigc_demo.services.finetune import BaseModel
+from aigc_demo.services.job_process import job_context
 from aigc_demo.training.finetune import JobRequest
 from aigc_demo.training.finetune_probe import run_probe
 
@@ -108,7 +108,7 @@ class Prober:
         folder = tempfile.mkdtemp(prefix="aigc-probe-")
         request = JobRequest(job_id="probe", family=base.family, base=base.ref, base_title=base.title, data={},
                              data_summary="probe", settings=settings, out_dir=folder, threads=threads, cpu=cpu)
-        ctx = mp.get_context("spawn")
+        ctx = job_context()
         results = ctx.Queue()
         process = ctx.Process(target=self.target or run_probe, args=(request, folder, time.time(), results),
                               daemon=True, name="finetune-probe")

@@ -1,7 +1,8 @@
 """Fine-tuning jobs: a fair queue across visitors, one process per job, its events tailed from disk.
 
-Why a separate process per job (multiprocessing, spawn): a crash, a segfault or the kernel's
-out-of-memory killer ends that process only; the app keeps serving and reports what happened.
+Why a separate process per job (forked from a server that has imported torch & co once, see
+services/job_process.py): a crash, a segfault or the kernel's out-of-memory killer ends that
+process only; the app keeps serving and reports what happened.
 The process appends its events (losses, step, ETA, steps/s, device, samples) to a JSON Lines
 file in the job's folder (services/job_events.py); a monitor thread tails that file. The file
 and the job's record (services/job_records.py) outlive the app: a restarted app lists every
@@ -19,12 +20,12 @@ visitor's past jobs with their curves and samples (read back on that visitor's f
 from __future__ import annotations
 
 import atexit
-import multiprocessing as mp
 import secrets
 import shutil
 import threading
 import time
 from dataclasses import replace
+from multiprocessing.context import BaseContext
 from pathlib import Path
 from typing import Any, Callable
 
@@ -33,6 +34,7 @@ from aigc_demo.services import user_models
 from aigc_demo.services.finetune import BaseModel, PreparedData, base_model, check_settings
 from aigc_demo.services.finetune_data import ImageSet, safe_copy_text
 from aigc_demo.services.job_config import FinetuneConfig, job_on_cpu
+from aigc_demo.services.job_process import job_context
 from aigc_demo.services.job_events import EventLog, EventTail
 from aigc_demo.services.job_records import (
     ACTIVE,
@@ -62,9 +64,11 @@ NOTHING_YET = "There is nothing to {what} yet: wait until the job has stopped or
 class FinetuneManager:
     """Starts, watches, stops and resumes fine-tuning jobs; lists them again after a restart."""
 
-    def __init__(self, config: FinetuneConfig | None = None, target: Callable[..., None] | None = None) -> None:
+    def __init__(self, config: FinetuneConfig | None = None, target: Callable[..., None] | None = None,
+                 context: BaseContext | None = None) -> None:
         self.config = config or FinetuneConfig.from_settings()
         self.target = target  # the job process's main (tests swap in one that crashes)
+        self.context = context  # how job processes start (default: services/job_process.job_context)
         self._jobs: dict[str, Job] = {}
         self._queue: list[str] = []
         self._lock = threading.RLock()
@@ -214,7 +218,7 @@ class FinetuneManager:
                 self._launch(self._jobs[self._queue.pop(0)])
 
     def _launch(self, job: Job) -> None:
-        ctx = mp.get_context("spawn")
+        ctx = self.context or job_context()
         job.stop_event = ctx.Event()
         tail = EventTail(job.events_path)
         tail.offset = job.events_path.stat().st_size if job.events_path.is_file() else 0  # a resume appends
@@ -437,7 +441,7 @@ def current_manager() -> FinetuneManager | None:
 
 
 def get_manager() -> FinetuneManager:
-    """The app's one manager (configured from the environment on first use)."""
+    """The app's one manager (configured from the settings on first use)."""
     global _manager
     with _manager_lock:
         if _manager is None:

@@ -5,7 +5,7 @@ visitor's data; see training/finetune_tasks.py, imported when a job starts), so 
 Fine-tune tab reach training by the same route. Hub and other GPT-2-style causal LMs train LoRA
 adapters with `peft` instead.
 
-`run_job` is what the job process runs (multiprocessing, spawn): it sends plain-dict progress
+`run_job` is what the job process runs (its own process, see services/job_process.py): it sends plain-dict progress
 events (previews as PNG bytes or text) to `events` (anything with `.put(dict)`) and never lets
 an exception escape silently. Light at import (the tab reads the settings from here); nothing
 here imports gradio.
@@ -14,6 +14,7 @@ here imports gradio.
 from __future__ import annotations
 
 import math
+import multiprocessing as mp
 import os
 import signal
 import sys
@@ -106,7 +107,7 @@ def default_settings(family: str) -> FinetuneSettings:
 
 @dataclass
 class JobRequest:
-    """Everything the job process needs, as plain values (it is pickled for a spawned process)."""
+    """Everything the job process needs, as plain values (it is pickled for the job process)."""
 
     job_id: str
     family: str  # gan | vae | gpt | lora
@@ -196,6 +197,29 @@ PARENT_POLL_S = 0.5
 ORPHAN_GRACE_S = 8.0  # an orphaned job has this long to save a checkpoint, then it exits
 
 
+def app_pid() -> int:
+    """The app that started this process. Not os.getppid(): a job forked from the fork server
+    (services/job_process.py) has the server as its parent, and the server lives as long as its
+    jobs do, so only the app's own pid says whether the app is gone."""
+    parent = mp.parent_process()
+    return parent.pid if parent is not None and parent.pid else os.getppid()
+
+
+def process_alive(pid: int) -> bool:
+    """Whether `pid` runs (a zombie, dead but not yet reaped by its parent, does not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: it exists
+        return True
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):  # no /proc (macOS): kill(0) said it exists
+        return True
+
+
 def watch_parent(stop: Any, parent_pid: int, events: Any = None, poll_s: float = PARENT_POLL_S,
                  grace_s: float = ORPHAN_GRACE_S) -> threading.Thread:
     """A daemon thread that ends this process when the app that started it is gone.
@@ -205,7 +229,7 @@ def watch_parent(stop: Any, parent_pid: int, events: Any = None, poll_s: float =
     the process after `grace_s` seconds whatever it is doing (a queue whose reader is gone can
     block a normal exit forever)."""
     def watch() -> None:
-        while os.getppid() == parent_pid:
+        while process_alive(parent_pid):
             time.sleep(poll_s)
         stop.set()
         if events is not None:
@@ -233,7 +257,7 @@ def _stop_on_signals(stop: Any) -> None:
 
 def run_job(req: JobRequest, events: Any, stop: Any) -> None:
     """The job process's main: train, report every event, report any failure, then exit."""
-    watch_parent(stop, os.getppid(), events)
+    watch_parent(stop, app_pid(), events)
     _stop_on_signals(stop)
     try:
         if req.threads:
