@@ -44,7 +44,10 @@ def tree(path: Path) -> ast.Module:
 
 
 def module_path(name: str) -> Path | None:
-    rel = Path(*name.split(".")[1:])
+    parts = name.split(".")[1:]
+    if not parts:  # the package itself (`from aigc_demo import hub`)
+        return PACKAGE / "__init__.py"
+    rel = Path(*parts)
     for candidate in (PACKAGE / rel.with_suffix(".py"), PACKAGE / rel / "__init__.py"):
         if candidate.exists():
             return candidate

@@ -30,6 +30,7 @@ from typing import Any, Callable
 from aigc_demo.bench.common import print_table
 from aigc_demo.bench.digits import model_latency
 from aigc_demo.device import pick_device
+from aigc_demo.generation.settings import GenerationSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 WEIGHTS = ROOT / "weights"
@@ -126,7 +127,6 @@ def raw_generate(model: Any, batch: int, tokens: int, static: bool) -> Callable[
 
 def app_path(model: Any, tokenizer: Any, clients: int, tokens: int) -> Callable[[], int]:
     """`clients` threads streaming through `generation.stream_with` at once; returns tokens made."""
-    from aigc_demo.generation.settings import GenerationSettings
     from aigc_demo.generation.stream import generate_with
 
     prompt = " ".join(f"t{i + 1}" for i in range(PROMPT_TOKENS)) if len(tokenizer) > PROMPT_TOKENS else "To be"

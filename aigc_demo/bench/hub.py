@@ -25,6 +25,7 @@ from typing import Any, Callable
 
 from aigc_demo.bench.common import median, print_table
 from aigc_demo.device import pick_device
+from aigc_demo.generation.settings import GenerationSettings
 from aigc_demo.hub import TEXT_TO_IMAGE
 from aigc_demo.loading import registry
 from aigc_demo.services.imagegen import ImageSettings, generate_images, load_pipeline, run_pipeline, speed_settings
@@ -174,7 +175,6 @@ def _text_pairs(model: Any, tokenizer: Any, new_tokens: int, device: str) -> dic
     """Bare greedy `generate` against the app's streaming path (greedy, same token count)."""
     import torch
 
-    from aigc_demo.generation.settings import GenerationSettings
     from aigc_demo.generation.stream import generate_with
 
     ids = tokenizer(PROMPT, return_tensors="pt")["input_ids"].to(device)

@@ -21,6 +21,7 @@ from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
 from aigc_demo import hub
 from aigc_demo.errors import UserError
+from aigc_demo.generation.settings import GenerationSettings
 from aigc_demo.models import tokenizers as toks
 from aigc_demo.models.gpt import context_window
 from aigc_demo.training.engine import TrainResult, TrainSettings, make_optimizer
@@ -151,7 +152,6 @@ class LoraTask:
         return {"loss": self.last_loss, "val_loss": self.val_loss}
 
     def _sample(self, model: Any, tokens: int = 60) -> str:
-        from aigc_demo.generation.settings import GenerationSettings
         from aigc_demo.generation.stream import generate_with
 
         was = model.training

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from aigc_demo.evaluation.eval_gpt import measure
+from aigc_demo.generation.settings import GenerationSettings
 from aigc_demo.models import tokenizers as toks
 from aigc_demo.models.gpt import GPTModelConfig, build_gpt, context_window
 from aigc_demo.training.digits_common import hardware_name
@@ -172,7 +173,6 @@ class GPTTask:
 
     def preview(self) -> Any:
         """A short sample from the current weights (text), for the fine-tune tab."""
-        from aigc_demo.generation.settings import GenerationSettings
         from aigc_demo.generation.stream import generate_with
 
         model = self.accelerator.unwrap_model(self.model)
@@ -252,7 +252,6 @@ class GPTTask:
             tags=["gpt2", "fine-tuned"], library_name="transformers", pipeline_tag="text-generation")
 
     def _card_sample(self, model: Any) -> str:
-        from aigc_demo.generation.settings import GenerationSettings
         from aigc_demo.generation.stream import generate_with
 
         prompt = self.gpt.preset()["sample_prompt"]
