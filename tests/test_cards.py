@@ -75,9 +75,12 @@ def test_availability_of_folders_and_hub_ids(tmp_path: Path) -> None:
 
 
 def test_generate_view_offline_online_and_ready(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from aigc_demo import settings
     from aigc_demo.ui import model_refs
 
-    monkeypatch.setattr(model_refs, "_settings", None)  # the shipped weights, whatever app a test built last
+    # the shipped weights, whatever app a test built last in this process
+    monkeypatch.setattr(model_refs, "_settings", None)
+    monkeypatch.setattr(settings, "_current", settings.read_settings())
     ready = generate_view("gpt-shakespeare", "Generate")  # a shipped model, listed by its folder name
     assert (ready.note, ready.label, ready.variant, ready.interactive) == ("", "Generate", "primary", True)
     offline = generate_view("stabilityai/sd-turbo", "Generate")

@@ -17,6 +17,9 @@ def _settings(page, prefix: str, tokens: int) -> None:
     box = page.locator(f"#{prefix}-max-tokens input[type=number]")
     box.fill(str(tokens))
     box.press("Enter")
+    box.blur()
+    # the slider has taken the value (a loaded machine can lag): only then does Generate send it
+    expect(page.locator(f"#{prefix}-max-tokens input[type=range]")).to_have_value(str(tokens))
 
 
 def choose_model(page, prefix: str, title: str) -> None:

@@ -88,6 +88,7 @@ def test_click_a_token_to_look_inside(sized_page) -> None:
     page.locator("#text-generate").click()
     # finished: the stats say why it stopped (the 12 tokens), so the whole text is there to look inside
     expect(page.locator("#text-stats")).to_contain_text("stopped at max new tokens", timeout=60_000)
+    expect(page.locator("#text-stats")).to_contain_text("12 tokens")  # the settings took: a short text
     page.locator(".label-wrap:visible", has_text="Look inside").click()
     page.locator("#text-inside-go").click()
     spans = page.locator("#text-inside-tokens").get_by_role("button")  # each token is a button
