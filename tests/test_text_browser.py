@@ -15,11 +15,17 @@ SHIPPED_GPT = Path(__file__).resolve().parent.parent / "weights" / "gpt-shakespe
 def _settings(page, prefix: str, tokens: int) -> None:
     page.locator(".label-wrap:visible", has_text="Sampling settings").click()
     box = page.locator(f"#{prefix}-max-tokens input[type=number]")
-    box.fill(str(tokens))
-    box.press("Enter")
-    box.blur()
-    # the slider has taken the value (a loaded machine can lag): only then does Generate send it
-    expect(page.locator(f"#{prefix}-max-tokens input[type=range]")).to_have_value(str(tokens))
+    slider = page.locator(f"#{prefix}-max-tokens input[type=range]")
+    for _ in range(3):  # typing can be lost while the page is still settling on a loaded machine
+        box.fill(str(tokens))
+        box.press("Enter")
+        box.blur()
+        try:  # the slider has taken the value: only then does Generate send it
+            expect(slider).to_have_value(str(tokens), timeout=5_000)
+            return
+        except AssertionError:
+            continue
+    expect(slider).to_have_value(str(tokens))
 
 
 def choose_model(page, prefix: str, title: str) -> None:
