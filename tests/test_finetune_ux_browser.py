@@ -97,10 +97,12 @@ def test_estimate_before_start_then_stages_within_two_seconds(page) -> None:
     expect(status).to_contain_text("Finished", timeout=150_000)
     stages = page.evaluate("window.__stages.map(s => s.text)")
     joined = "\n".join(stages)
-    for stage in ("Queued", "loading the model", "Step "):
+    for stage in ("Queued", "Step "):
         assert stage in joined, (stage, stages)
-    # "running the first step" shows when that step outlasts a 1-s poll; a tiny model's does not
-    assert joined.index("Queued") < joined.index("loading the model") < joined.index("Step ")
+    # "loading the model" and "running the first step" show when they outlast a 1-s poll; a job
+    # forked from the preloaded job server loads a tiny model faster than that
+    order = [joined.index(stage) for stage in ("Queued", "loading the model", "Step ") if stage in joined]
+    assert order == sorted(order), stages
     assert "Training: Training" not in joined and "Finished: Finished" not in joined
     expect(page.locator("#finetune-keep")).to_be_visible()  # something was learned: Save is offered
     expect(page.locator("#finetune-save")).to_be_enabled()
