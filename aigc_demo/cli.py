@@ -23,16 +23,19 @@ COMMANDS: dict[str, tuple[str, dict[str, str]]] = {
         "vae": "aigc_demo.training.vae",
         "classifier": "aigc_demo.training.classifier",
         "gpt": "aigc_demo.training.gpt",
+        "diffusion": "aigc_demo.training.diffusion",
     }),
     "sample": ("write samples from a trained model to a file", {
         "gan": "aigc_demo.evaluation.sample_gan",
         "gpt": "aigc_demo.evaluation.sample_gpt",
+        "diffusion": "aigc_demo.evaluation.sample_diffusion",
     }),
     "eval": ("measure a model and record the metrics in its model card", {
         "gan": "aigc_demo.evaluation.eval_gan",
         "vae": "aigc_demo.evaluation.eval_vae",
         "classifier": "aigc_demo.evaluation.eval_classifier",
         "gpt": "aigc_demo.evaluation.eval_gpt",
+        "diffusion": "aigc_demo.evaluation.eval_diffusion",
     }),
     "bench": ("benchmarks that report ratios against a baseline run in the same command", {
         "startup": "aigc_demo.bench.startup",
