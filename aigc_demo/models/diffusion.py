@@ -122,6 +122,10 @@ class DigitDiffusion:
     def parameters(self) -> Any:  # so code that asks a digit model for its device works unchanged
         return self.unet.parameters()
 
+    @property
+    def components(self) -> dict[str, Any]:  # what the model registry counts, as for diffusers pipelines
+        return {"unet": self.unet}
+
     def _eps(self, x: torch.Tensor, t: torch.Tensor, labels: torch.Tensor, guidance: float) -> torch.Tensor:
         """The predicted noise, with classifier-free guidance when `guidance` != 1."""
         if guidance == 1.0:

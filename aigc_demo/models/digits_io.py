@@ -41,6 +41,12 @@ def load_classifier(folder: str | Path, device: Any = "cpu") -> Any:
     return _load(DigitClassifier, folder, device)
 
 
+def load_diffusion(folder: str | Path, device: Any = "cpu") -> Any:
+    from aigc_demo.models.diffusion import load_diffusion as load  # diffusers: on first use
+
+    return load(folder, device)
+
+
 def noise(n: int, z_dim: int, seed: int, truncation: float = 1.0) -> torch.Tensor:
     """(n, z_dim) standard normal noise from `seed`, made on the CPU so every device and batch size
     sees the same numbers; `truncation` < 1 scales it down (typical digits), > 1 up (wilder ones)."""

@@ -27,6 +27,7 @@ GAN_FOLDER = WEIGHTS_ROOT / "dcgan-mnist"
 VAE2D_FOLDER = WEIGHTS_ROOT / "vae-mnist-2d"
 VAE_FOLDER = WEIGHTS_ROOT / "vae-mnist-32d"
 CLASSIFIER_FOLDER = WEIGHTS_ROOT / "mnist-classifier"
+DIFFUSION_FOLDER = WEIGHTS_ROOT / "diffusion-mnist"
 
 MAX_GRID = 100  # digits in one grid; larger counts are clamped to this
 MAX_TEXT = 40  # characters in the handwriting box
@@ -125,10 +126,10 @@ def _get(kind: str, folder: str | Path | None, default: Path) -> Any:
     folder = validate.identifier(folder, f"The {kind} model", required=False)
     path = Path(folder) if folder else default
     loader = {"gan": digits_io.load_generator, "vae": digits_io.load_vae,
-              "classifier": digits_io.load_classifier}[kind]
+              "classifier": digits_io.load_classifier, "diffusion": digits_io.load_diffusion}[kind]
     device = pick_device().torch_device
     try:
-        found = (path / "model.safetensors").is_file()
+        found = (path / ("unet/config.json" if kind == "diffusion" else "model.safetensors")).is_file()
     except OSError:  # a name the file system refuses
         found = False
     if not found:
@@ -147,6 +148,11 @@ def load_vae(folder: str | Path | None = None) -> Any:
 
 def load_classifier(folder: str | Path | None = None) -> Any:
     return _get("classifier", folder, CLASSIFIER_FOLDER)
+
+
+def load_diffusion(folder: str | Path | None = None) -> Any:
+    """A `models.diffusion.DigitDiffusion` (UNet + noise schedule), loaded once."""
+    return _get("diffusion", folder, DIFFUSION_FOLDER)
 
 
 # ---------------------------------------------------------------- images
