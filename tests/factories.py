@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 from pathlib import Path
 
 import numpy as np
@@ -155,7 +156,25 @@ def make_tiny_digit_models(root: Path) -> dict[str, Path]:
              labels=rng.integers(0, 10, 200).astype(np.uint8))
     DigitClassifier(channels=8).save_pretrained(folders["tiny-classifier"])
     _card(folders["tiny-classifier"], "Tiny classifier", "classification", "classifier", "digits")
+    if importlib.util.find_spec("diffusers") is not None:  # the GPU machine may lack it
+        folders["tiny-diffusion"] = make_tiny_diffusion(root / "tiny-diffusion")
     return folders
+
+
+def make_tiny_diffusion(folder: Path, title: str = "Tiny diffusion", steps: int = 4) -> Path:
+    """A class-conditional diffusion folder as `train diffusion` writes it, random tiny UNet."""
+    import torch
+
+    from aigc_demo.models.diffusion import UNetShape, build_unet, train_scheduler
+
+    torch.manual_seed(0)
+    build_unet(UNetShape(channels=(16, 32), norm_groups=8)).save_pretrained(folder / "unet")
+    train_scheduler().save_pretrained(folder / "scheduler")
+    (folder / "config.json").write_text(json.dumps({"family": "diffusion", "patch": 2, "null_class": 10,
+                                                    "sampling_steps": steps, "guidance": 1.0}))
+    _card(folder, title, "image-generation", "diffusion", "digits",
+          [{"name": "FID / floor", "value": 2.5, "lower_is_better": True}])
+    return folder
 
 
 def make_weights_dir(root: Path) -> Path:
