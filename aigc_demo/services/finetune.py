@@ -7,6 +7,7 @@ that cannot train is refused with a UserError that says what to do.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,8 @@ from aigc_demo.training import finetune as training
 from aigc_demo.training.finetune import FinetuneSettings
 
 SETTING_NAMES = tuple(f.name for f in fields(FinetuneSettings))
+DEFAULT_SAMPLER_STEPS = 10  # DiffusionConfig.sampling_steps: a diffusion folder without its own
+MAX_SAMPLER_STEPS = training.MAX_SAMPLER_STEPS
 
 # ---------------------------------------------------------------- data the job trains on
 
@@ -75,7 +78,7 @@ def prepare_builtin(dataset: str, allow_download: bool = True, limit: int = 0) -
 @dataclass
 class BaseModel:
     ref: str  # folder or hub id
-    family: str  # gan | vae | gpt | lora
+    family: str  # gan | vae | gpt | lora | diffusion
     title: str
 
 
@@ -95,8 +98,10 @@ def base_model(ref: str) -> BaseModel:
             return BaseModel(str(folder), family, title)
         if family == "causal-lm":
             return BaseModel(str(folder), "lora", title)
+        if family == "diffusion" and is_digit_diffusion(folder, gallery):
+            return BaseModel(str(folder), "diffusion", title)
         raise UserError(f"{title} ({family or 'unknown family'}) cannot be fine-tuned here: pick a GAN, a VAE, "
-                        "a small GPT or a causal language model.")
+                        "a digit diffusion model, a small GPT or a causal language model.")
     repo_id = validate_repo_id(ref)
     entry = hub_entry(repo_id)
     if entry is not None and entry.family != "causal-lm":
@@ -106,14 +111,33 @@ def base_model(ref: str) -> BaseModel:
     return BaseModel(repo_id, "lora", entry.title if entry else repo_id)
 
 
+def is_digit_diffusion(folder: Path, gallery: dict[str, Any]) -> bool:
+    """Our class-conditional digit diffusion model (diffusers `unet/` + `scheduler/`, Digits tab), not
+    a text-to-image pipeline, which is also of the diffusion family."""
+    return (gallery.get("tab") == "digits" and (folder / "unet" / "config.json").is_file()
+            and (folder / "scheduler" / "scheduler_config.json").is_file())
+
+
+def preview_steps(base: BaseModel) -> int:
+    """The sampler steps a diffusion base draws with by default (its config.json): what its previews
+    use unless the visitor picks another number."""
+    try:
+        found = json.loads((Path(base.ref) / "config.json").read_text(encoding="utf-8"))
+        steps = int(found.get("sampling_steps", DEFAULT_SAMPLER_STEPS))
+    except (OSError, ValueError, TypeError, AttributeError):
+        return DEFAULT_SAMPLER_STEPS
+    return steps if 1 <= steps <= MAX_SAMPLER_STEPS else DEFAULT_SAMPLER_STEPS
+
+
 def finetunable(specs: list[Any], session: str | None = None) -> list[tuple[str, str]]:
-    """(label, id) for the catalog entries that can be fine-tuned: our GAN/VAE/GPTs, causal LMs (LoRA).
-    Ids as services/model_ids.py lists them (never a server path)."""
+    """(label, id) for the catalog entries that can be fine-tuned: our GAN/VAE/GPTs and digit diffusion
+    models, causal LMs (LoRA). Ids as services/model_ids.py lists them (never a server path)."""
     choices = []
     for spec in specs:
         if spec.error:
             continue
-        if spec.family in ("gan", "vae", "gpt") and spec.folder:
+        ours = spec.family in ("gan", "vae", "gpt") or (spec.family == "diffusion" and spec.tab == "digits")
+        if ours and spec.folder:
             choices.append((spec.title + (" (yours)" if spec.source == "user" else ""), listed_id(spec, session)))
         elif spec.family == "causal-lm":
             label = f"{spec.title} (Hub, LoRA)" if spec.source == "hub" else f"{spec.title} (LoRA)"
@@ -128,10 +152,10 @@ def default_settings(family: str) -> FinetuneSettings:
     return training.default_settings(family)
 
 
-def check_settings(settings: FinetuneSettings, max_steps: int = 0) -> FinetuneSettings:
-    """`settings` if they can train on this server; UserError with what to change otherwise."""
+def check_settings(settings: FinetuneSettings, max_steps: int = 0, family: str | None = None) -> FinetuneSettings:
+    """`settings` if they can train `family` on this server; UserError with what to change otherwise."""
     try:
-        settings.check(max_steps)
+        settings.check(max_steps, family)
     except UserError:
         raise
     except ValueError as err:  # every refusal of FinetuneSettings.check is written for the visitor
@@ -146,4 +170,4 @@ def make_settings(values: dict[str, Any], max_steps: int = 0, family: str | None
     if unknown:
         raise ValueError(f"unknown fine-tune settings: {', '.join(sorted(unknown))}")
     start = default_settings(family) if family else FinetuneSettings()
-    return check_settings(replace(start, **values), max_steps)
+    return check_settings(replace(start, **values), max_steps, family)

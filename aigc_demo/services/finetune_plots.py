@@ -1,7 +1,8 @@
 """Loss curves for the Fine-tune tab, drawn with matplotlib into a PIL image (no gradio here).
 
 One panel per quantity the article discusses separately: generator and discriminator for a GAN,
-reconstruction and KL for a VAE, training and validation loss (one panel) for a language model.
+reconstruction and KL for a VAE, training and validation loss (one panel) for a language model,
+the noise-prediction MSE and the Min-SNR weighted loss it trains on for a diffusion model.
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ PANELS: dict[str, list[tuple[str, tuple[str, ...]]]] = {
     "vae": [("Reconstruction (nats)", ("recon",)), ("KL divergence (nats)", ("kl",))],
     "gpt": [("Language-model loss (nats/token)", ("loss", "val_loss"))],
     "lora": [("Language-model loss (nats/token)", ("loss", "val_loss"))],
+    "diffusion": [("Noise-prediction error (MSE)", ("mse",)), ("Min-SNR weighted loss", ("weighted_loss",))],
 }
 LABELS = {"g_loss": "generator", "d_loss": "discriminator", "recon": "reconstruction", "kl": "KL",
-          "loss": "train", "val_loss": "validation"}
+          "loss": "train", "val_loss": "validation", "mse": "MSE", "weighted_loss": "weighted"}
 
 
 def x_limits(steps: list[float], total_steps: int | None = None) -> tuple[float, float]:

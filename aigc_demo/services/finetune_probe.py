@@ -56,6 +56,8 @@ def probe_key(base: BaseModel, settings: Any, threads: int, cpu: bool) -> tuple:
         key += (s.block_size,)
     if base.family == "lora":
         key += (s.lora_rank,)
+    if base.family == "diffusion":
+        key += (s.sampler_steps,)  # the cost of a preview
     return key
 
 

@@ -142,7 +142,7 @@ class FinetuneManager:
         self._read_back(session)  # its earlier checkpoints are dropped below like any other's
         client = (client or "")[:100]
         base = base if isinstance(base, BaseModel) else base_model(base)
-        check_settings(settings, self.config.max_steps)
+        check_settings(settings, self.config.max_steps, base.family)
         data.fits(base.family)
         self.storage().check_quota(session, len(data.text or "") + (data.images.images.nbytes if data.images else 0))
         with self._lock:

@@ -29,8 +29,9 @@ from aigc_demo.errors import UserError
 from aigc_demo.training.engine import OPTIMIZERS, ProgressEvent, TrainSettings, run_training
 from aigc_demo.training.finetune_card import FinetuneOrigin
 
-FAMILIES = ("gan", "vae", "gpt", "lora")
+FAMILIES = ("gan", "vae", "gpt", "lora", "diffusion")
 MAX_LR = 1.0  # above this every family here diverges at once
+MAX_SAMPLER_STEPS = 50  # diffusion previews: DPM-Solver++ gains nothing visible beyond ~25
 
 
 @dataclass
@@ -48,10 +49,12 @@ class FinetuneSettings:
     log_every: int = 5
     block_size: int = 128  # GPT / LoRA context in tokens (capped by the model and the data)
     lora_rank: int = 8
-    unlabelled_digit: int = 0  # GAN: the class given to images whose file name carries no digit
+    unlabelled_digit: int = 0  # GAN, diffusion: the class of images without a digit (-1: diffusion's "no digit")
+    sampler_steps: int = 0  # diffusion: DPM-Solver++ steps of each preview (0: the model's own)
 
-    def check(self, max_steps: int = 0) -> None:
-        """Refuse settings that cannot train, with a message a visitor can act on."""
+    def check(self, max_steps: int = 0, family: str | None = None) -> None:
+        """Refuse settings that cannot train, with a message a visitor can act on (`family`: the
+        base model's, for the settings only one family has)."""
         if not isinstance(self.steps, int) or self.steps < 1:
             raise UserError(f"Steps must be a whole number of at least 1 (got {self.steps}).")
         if max_steps and self.steps > max_steps:
@@ -80,8 +83,13 @@ class FinetuneSettings:
             raise UserError(f"The context length must be between 8 and 4096 tokens (got {self.block_size}).")
         if not 1 <= self.lora_rank <= 256:
             raise UserError(f"The LoRA rank must be between 1 and 256 (got {self.lora_rank}).")
-        if not 0 <= self.unlabelled_digit <= 9:
+        if family == "gan" and self.unlabelled_digit == -1:
+            raise UserError("A GAN has no \"no digit\" class: pick a digit 0-9 for the images without a label.")
+        if not -1 <= self.unlabelled_digit <= 9:
             raise UserError(f"The digit for unlabelled images must be 0-9 (got {self.unlabelled_digit}).")
+        if not 0 <= self.sampler_steps <= MAX_SAMPLER_STEPS:
+            raise UserError(f"Sampler steps must be between 0 (the model's own) and {MAX_SAMPLER_STEPS} "
+                            f"(got {self.sampler_steps}).")
         if not 0 <= self.seed < 2**32:
             raise UserError(f"The seed must be between 0 and 2^32 - 1 (got {self.seed}).")
 
@@ -95,6 +103,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "vae": dict(steps=150, batch_size=32, lr=5e-4, sample_every=25),
     "gpt": dict(steps=60, batch_size=4, lr=3e-4, sample_every=20, block_size=64),
     "lora": dict(steps=30, batch_size=2, lr=1e-3, sample_every=10, block_size=64),
+    "diffusion": dict(steps=150, batch_size=32, lr=5e-4, sample_every=25, unlabelled_digit=-1),
 }
 
 
@@ -110,7 +119,7 @@ class JobRequest:
     """Everything the job process needs, as plain values (it is pickled for the job process)."""
 
     job_id: str
-    family: str  # gan | vae | gpt | lora
+    family: str  # gan | vae | gpt | lora | diffusion
     base: str  # a weights folder, or a hub id (lora)
     base_title: str
     data: dict[str, Any]  # {"kind": "images", "path": npz} | {"kind": "builtin", "dir", "dataset"} | {"kind": "text", "path"}

@@ -1,6 +1,7 @@
 """How a visitor's fine-tune request becomes a training task.
 
-GAN, VAE and our GPTs: the family's own trainer (GanTask, VaeTask, GPTTask) with `init_from`
+GAN, VAE, diffusion and our GPTs: the family's own trainer (GanTask, VaeTask, DiffusionTask via
+training/finetune_diffusion.py, GPTTask) with `init_from`
 the base folder, the visitor's data and settings sized for a short interactive run, plus a
 FinetuneOrigin so the saved folder's card says what it was fine-tuned from. Hub and other
 GPT-2-style causal LMs: LoRA adapters with `peft` (LoraTask), saved merged, so every tab loads
@@ -27,6 +28,7 @@ from aigc_demo.models.gpt import context_window
 from aigc_demo.training.engine import TrainResult, TrainSettings, make_optimizer
 from aigc_demo.training.finetune import JobRequest
 from aigc_demo.training.finetune_card import card_gallery, final_loss_metrics
+from aigc_demo.training.finetune_diffusion import diffusion_task
 from aigc_demo.training.gan import GanConfig, GanTask
 from aigc_demo.training.gpt import GPTSettings, GPTTask
 from aigc_demo.training.vae import VaeConfig, VaeTask
@@ -40,7 +42,11 @@ def make_task(req: JobRequest, settings: TrainSettings) -> Any:
         return GPTTask(gpt_settings(req), settings, req.origin())
     data = digits_source(req.data)
     s = req.settings
+    if req.family == "diffusion":
+        return diffusion_task(req, settings, data)
     if req.family == "gan":
+        if s.unlabelled_digit < 0:
+            raise UserError("A GAN has no \"no digit\" class: pick a digit 0-9 for the images without a label.")
         config = GanConfig(**data, init_from=req.base, loss=s.gan_loss, n_critic=1, ema_decay=0.9,
                            lr_schedule="constant", warmup_steps=0, unlabelled_digit=s.unlabelled_digit,
                            preview_side=8, bn_samples=2000)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
-from gradio.context import Context, LocalContext
+from gradio.context import Context
 
 from aigc_demo.catalog import build_catalog
 from aigc_demo.errors import UserError
@@ -30,6 +30,8 @@ from aigc_demo.ui import model_refs, sessions
 from aigc_demo.ui.context import AppContext
 from aigc_demo.ui.sketchpad import digit_sketchpad, gate
 from aigc_demo.ui.errors import user_errors
+from aigc_demo.ui.finetune_api import estimate_api, job_status_api
+from aigc_demo.ui.finetune_diffusion import diffusion_settings, sampler_default
 from aigc_demo.ui.finetune_status import TEXT_FAMILIES, estimate_markdown, status_markdown
 from aigc_demo.ui.files import serve_file, uploaded, uploaded_list
 from aigc_demo.ui.lead import build_lead
@@ -38,7 +40,7 @@ from aigc_demo.ui.strings import t
 POLL_S = 1.0
 SOURCES = ("text", "images", "sketches", "builtin")
 IMAGE_SOURCES = ("images", "sketches", "builtin")
-NO_DIGIT = -1
+NO_DIGIT = -1  # the "not a digit" choice of the drawing and diffusion dropdowns
 
 
 def _manager() -> FinetuneManager:
@@ -84,8 +86,15 @@ def _number(value: Any, name: str, kind: type = float) -> Any:
 
 
 def settings_from(steps: Any, batch: Any, lr: Any, optimizer: str, gan_loss: str, kl_weight: Any, seed: Any,
-                  sample_every: Any, block_size: Any, lora_rank: Any, digit: Any) -> dict[str, Any]:
-    """The settings fields as plain values, each checked and named in the visitor's language."""
+                  sample_every: Any, block_size: Any, lora_rank: Any, digit: Any, sampler_steps: Any = 0,
+                  diffusion_digit: Any = NO_DIGIT, family: str | None = None) -> dict[str, Any]:
+    """The settings fields as plain values, each checked and named in the visitor's language (the
+    class of unlabelled images from the GAN's or the diffusion model's own control)."""
+    if family == "diffusion":
+        unlabelled = validate.integer(diffusion_digit, t("finetune.diffusion.unlabelled"), low=NO_DIGIT, high=9,
+                                      default=NO_DIGIT)
+    else:
+        unlabelled = max(0, validate.integer(digit, t("finetune.unlabelled_digit"), default=0))
     return dict(
         steps=_number(steps, t("finetune.steps"), int), batch_size=_number(batch, t("finetune.batch"), int),
         lr=_number(lr, t("finetune.lr")), optimizer=validate.text(optimizer, t("finetune.optimizer"), max_chars=64) or "adam",
@@ -94,8 +103,8 @@ def settings_from(steps: Any, batch: Any, lr: Any, optimizer: str, gan_loss: str
         kl_weight=_number(kl_weight, t("finetune.kl_weight")),
         sample_every=_number(sample_every, t("finetune.sample_every"), int),
         block_size=_number(block_size, t("finetune.block_size"), int),
-        lora_rank=_number(lora_rank, t("finetune.lora_rank"), int),
-        unlabelled_digit=max(0, validate.integer(digit, t("finetune.unlabelled_digit"), default=0)))
+        lora_rank=_number(lora_rank, t("finetune.lora_rank"), int), unlabelled_digit=unlabelled,
+        sampler_steps=_number(sampler_steps or 0, t("finetune.diffusion.sampler_steps"), int))
 
 
 def source_choices(family: str | None) -> list[tuple[str, str]]:
@@ -114,10 +123,12 @@ def show_source(kind: str | None) -> tuple[Any, ...]:
 
 
 def family_view(family: str | None) -> tuple[Any, ...]:
-    """Only the settings and sample panes of `family`: GAN loss and digit, KL weight, context, rank."""
+    """Only the settings and sample panes of `family`: GAN loss and digit, KL weight, context, rank,
+    the diffusion model's sampler steps and class for unlabelled images."""
     text = family in TEXT_FAMILIES
     return (gr.Column(visible=family == "gan"), gr.Column(visible=family == "vae"), gr.Column(visible=text),
-            gr.Column(visible=family == "lora"), gr.Column(visible=not text), gr.Column(visible=text))
+            gr.Column(visible=family == "lora"), gr.Column(visible=family == "diffusion"),
+            gr.Column(visible=not text), gr.Column(visible=text))
 
 
 def build_finetune_tab(ctx: AppContext) -> None:
@@ -207,6 +218,8 @@ def build_finetune_tab(ctx: AppContext) -> None:
                                        elem_id="finetune-block")
             with gr.Column(visible=first_family == "lora", elem_id="finetune-lora-settings") as lora_box:
                 lora_rank = gr.Number(defaults.lora_rank, precision=0, minimum=1, label=t("finetune.lora_rank"))
+            with gr.Column(visible=first_family == "diffusion", elem_id="finetune-diffusion-settings") as diffusion_box:
+                sampler_steps, diffusion_unlabelled = diffusion_settings(first, first_family)
 
     estimate = gr.Markdown(t("finetune.estimate_pending"), elem_id="finetune-estimate")
     with gr.Row():
@@ -252,20 +265,21 @@ def build_finetune_tab(ctx: AppContext) -> None:
     def pick_model(ref: str | None) -> tuple[Any, ...]:
         family = _family(ref)
         if family is None:
-            return (gr.skip(),) * 12
+            return (gr.skip(),) * 14
         d = svc.default_settings(family)
         return (gr.Radio(choices=source_choices(family), value=default_source(family)), d.steps, d.batch_size,
-                d.lr, d.sample_every, d.block_size, *family_view(family))
+                d.lr, d.sample_every, d.block_size, sampler_default(ref, family), *family_view(family))
 
     def measure(model_ref: str | None, steps_n: Any, batch_size: Any, learning_rate: Any, optimizer_name: str,
                 gan_loss_name: str, kl: Any, seed_n: Any, sample_every_n: Any, block: Any, rank: Any,
-                unlabelled_digit: Any) -> str:
+                unlabelled_digit: Any, sampler_steps_n: Any = 0, diffusion_digit: Any = NO_DIGIT) -> str:
         """The pre-flight estimate: a few real steps of these settings on this machine (cached)."""
         try:
             base = svc.base_model(model_refs.resolve(model_ref or ""))
             settings = svc.make_settings(settings_from(steps_n, batch_size, learning_rate, optimizer_name,
                                                        gan_loss_name, kl, seed_n, sample_every_n, block, rank,
-                                                       unlabelled_digit), manager.config.max_steps)
+                                                       unlabelled_digit, sampler_steps_n, diffusion_digit,
+                                                       base.family), manager.config.max_steps, base.family)
             return estimate_markdown(probe.estimate(probe.get_prober(), base, settings, manager.config.threads(),
                                                     job_on_cpu(), measure_now=manager.active_jobs() == 0))
         except LookupError:
@@ -319,15 +333,16 @@ def build_finetune_tab(ctx: AppContext) -> None:
     def start_job(model_ref: str, source_kind: str, text_value: str, text_path: Any, files: Any, dataset_name: str,
                   steps_n: Any, batch_size: Any, learning_rate: Any, optimizer_name: str, gan_loss_name: str,
                   kl: Any, seed_n: Any, sample_every_n: Any, block: Any, rank: Any, unlabelled_digit: Any,
-                  request: gr.Request) -> tuple[str, str]:
+                  sampler_steps_n: Any, diffusion_digit: Any, request: gr.Request) -> tuple[str, str]:
         """Start fine-tuning `ref` on the chosen data; returns the job id and its status."""
         session = session_of(request)
         if model_ref not in [value for _, value in model_choices(ctx)] and not ctx.settings.public.allow_local_paths:
             raise UserError(t("finetune.pick_model"))  # the same text whatever was sent
         base = svc.base_model(model_refs.resolve(model_ref))
         settings = svc.make_settings(settings_from(steps_n, batch_size, learning_rate, optimizer_name, gan_loss_name,
-                                                   kl, seed_n, sample_every_n, block, rank, unlabelled_digit),
-                                     manager.config.max_steps)
+                                                   kl, seed_n, sample_every_n, block, rank, unlabelled_digit,
+                                                   sampler_steps_n, diffusion_digit, base.family),
+                                     manager.config.max_steps, base.family)
         data = prepare(session, source_kind, text_value, text_path, files, dataset_name)
         probe.get_prober().cancel()  # the job gets the CPU; a cancelled estimate is measured again later
         new_id = manager.start(session, base, data, settings, client=sessions.client_address(request))
@@ -403,17 +418,17 @@ def build_finetune_tab(ctx: AppContext) -> None:
 
     # ---------------------------------------------------------------- wiring
     settings_inputs = [steps, batch, lr, optimizer, gan_loss, kl_weight, seed, sample_every, block_size, lora_rank,
-                       unlabelled]
-    view_outputs = [gan_box, vae_box, lm_box, lora_box, image_panes, text_panes]
+                       unlabelled, sampler_steps, diffusion_unlabelled]
+    view_outputs = [gan_box, vae_box, lm_box, lora_box, diffusion_box, image_panes, text_panes]
     estimate_inputs = [model, *settings_inputs]
     probe_run = dict(fn=measure, inputs=estimate_inputs, outputs=estimate, show_progress="hidden",
                      trigger_mode="always_last", concurrency_limit=1, concurrency_id="finetune-probe",
                      api_visibility="private")
-    model.change(pick_model, model, [source, steps, batch, lr, sample_every, block_size, *view_outputs],
+    model.change(pick_model, model, [source, steps, batch, lr, sample_every, block_size, sampler_steps, *view_outputs],
                  api_visibility="private").then(measuring, model, estimate, queue=False,
                                                 api_visibility="private").then(**probe_run)
     gr.on([steps.input, batch.input, sample_every.input, block_size.input, lora_rank.input, gan_loss.input,
-           optimizer.input], **probe_run)
+           optimizer.input, sampler_steps.input], **probe_run)
     if this_tab is not None and hasattr(this_tab, "select"):
         this_tab.select(measuring, model, estimate, queue=False, api_visibility="private").then(**probe_run)
     gr.api(estimate_api(manager), api_name="finetune_estimate")
@@ -440,28 +455,3 @@ def build_finetune_tab(ctx: AppContext) -> None:
                api_visibility="private", queue=False)
     log_scale.change(poll, [job_id, seen, log_scale], poll_outputs, show_progress="hidden",
                      api_visibility="private")
-
-
-def estimate_api(manager: FinetuneManager) -> Any:
-    @user_errors
-    def finetune_estimate(model_ref: str, steps: int = 0, batch_size: int = 0, block_size: int = 0) -> dict[str, Any]:
-        """How long a fine-tune would take here, measured by a few real steps: seconds per step, startup,
-        total seconds and peak memory in MB. Zeros mean the family's defaults."""
-        base = svc.base_model(model_refs.resolve(model_ref))
-        overrides = {"steps": steps, "batch_size": batch_size, "block_size": block_size}
-        settings = svc.make_settings({k: int(v) for k, v in overrides.items() if v}, manager.config.max_steps,
-                                     family=base.family)
-        return probe.estimate(probe.get_prober(), base, settings, manager.config.threads(), job_on_cpu()).public()
-    return finetune_estimate
-
-
-def job_status_api(manager: FinetuneManager) -> Any:
-    @user_errors
-    def finetune_status(job_id: str = "") -> dict[str, Any]:
-        """A fine-tuning job's progress as JSON: status, step, losses history, ETA, steps/s, device, queue position."""
-        session = sessions.resolve(None, LocalContext.request.get(None))  # gr.api injects no gr.Request
-        view = manager.view(session, job_id) if job_id else manager.latest(session)
-        if view is None:
-            raise UserError(t("finetune.no_job"))
-        return view.public()
-    return finetune_status

@@ -313,14 +313,14 @@ STRINGS: dict[str, str] = {
     "finetune.lead": "Teach a small model your own text or drawings and watch it learn.",
     "finetune.intro": (
         "Teach a small model your own data and watch it learn. Pick a model, give it text (for the "
-        "GPTs) or images (for the GAN and the VAEs: upload files or a zip, draw on the sketchpad, or "
+        "GPTs) or images (for the GAN, the VAEs and the diffusion model: upload files or a zip, draw on the sketchpad, or "
         "use a built-in set), press **Start**, and watch the loss curves and samples change. **Stop** "
         "keeps what was learned; **Resume** goes on from there. Save the result to find it in the "
         "gallery and the other tabs (only you see it). This server allows up to {max_steps} steps per "
         "job, uploads up to {max_mb} MB, and {jobs} job(s) training at once; others wait in a queue."
     ),
     "finetune.model": "Model to fine-tune",
-    "finetune.model_info": "GAN, VAEs and small GPTs train fully; Hub causal LMs train LoRA adapters.",
+    "finetune.model_info": "GAN, VAEs, the diffusion model and small GPTs train fully; Hub causal LMs train LoRA adapters.",
     "finetune.source": "Train on",
     "finetune.source.text": "Text",
     "finetune.source.images": "Uploaded images",
@@ -336,11 +336,11 @@ STRINGS: dict[str, str] = {
     "finetune.images_help": (
         "Upload image files or a zip of them (up to {max_mb} MB each). Any size or colour works: each "
         "becomes a 28x28 grayscale digit like MNIST's. Name files `3_anything.png` or put them in a "
-        "folder `3/` to tell the GAN which digit they show."
+        "folder `3/` to tell the GAN or the diffusion model which digit they show."
     ),
     "finetune.image_files": "Images or a zip",
     "finetune.images_preview": "What the model will see",
-    "finetune.draw_help": "Draw a digit, pick which digit it is, press **Add**; a few dozen drawings are enough to see a GAN or VAE move toward your handwriting.",
+    "finetune.draw_help": "Draw a digit, pick which digit it is, press **Add**; a few dozen drawings are enough to see a GAN, a VAE or the diffusion model move toward your handwriting.",
     "finetune.sketch": "Draw here",
     "finetune.sketch_digit": "This drawing is the digit",
     "finetune.no_digit": "(not a digit / unknown)",
@@ -355,7 +355,7 @@ STRINGS: dict[str, str] = {
     "finetune.steps": "Steps",
     "finetune.batch": "Batch size",
     "finetune.lr": "Learning rate",
-    "finetune.lr_info": "2e-4 for a GAN, 5e-4 for a VAE, 3e-4 for a GPT, 1e-3 for LoRA",
+    "finetune.lr_info": "2e-4 for a GAN, 5e-4 for a VAE or the diffusion model, 3e-4 for a GPT, 1e-3 for LoRA",
     "finetune.optimizer": "Optimizer",
     "finetune.seed": "Seed",
     "finetune.gan_loss": "GAN loss",
@@ -580,7 +580,7 @@ STRINGS: dict[str, str] = {
     'msg.imagegen.became_multiples_of_from': '{name_capitalize} {value} became {snapped} (multiples of 8 from {min_size} to {max_size}).',
     'msg.finetune.this_page_has_no': 'This page has no session yet: reload the page and try again.',
     'msg.finetune.pick_a_model_to': 'Pick a model to fine-tune first.',
-    'msg.finetune.cannot_be_fine_tuned': '{title} ({family_or_unknown_family}) cannot be fine-tuned here: pick a GAN, a VAE, a small GPT or a causal language model.',
+    'msg.finetune.cannot_be_fine_tuned': '{title} ({family_or_unknown_family}) cannot be fine-tuned here: pick a GAN, a VAE, a digit diffusion model, a small GPT or a causal language model.',
     'msg.finetune.cannot_be_fine_tuned2': '{entry_title} cannot be fine-tuned here: only causal language models (LoRA).',
     'msg.finetune.paste_a_hugging_face': 'Paste a Hugging Face access token with write permission (huggingface.co/settings/tokens).',
     'msg.finetune.save_the_model_first': 'Save the model first, then push it.',
@@ -693,4 +693,12 @@ STRINGS: dict[str, str] = {
     'msg.hub.is_to_download_this': '{repo_id} is {human_size} to download; this server downloads at most {cap_gb} GB per model (AIGC_HUB_MAX_DOWNLOAD_GB). Pick a smaller model.',
     'msg.catalog.type_a_hugging_face2': 'Type a Hugging Face model id such as `stabilityai/sd-turbo` (got {type_repo_id_name}).',
     'msg.catalog.you_have_added_hub': 'You have added {len_mine} hub models, the most one visitor can add on this server: pick one of them, or reload the page later.',
+    # ---- issue 15 (ft): fine-tuning the diffusion model
+    "finetune.diffusion.sampler_steps": "Sampler steps per preview (diffusion)",
+    "finetune.diffusion.sampler_info": "DPM-Solver++ steps for each sample grid: fewer are faster and blurrier; 0 uses the model's own number",
+    "finetune.diffusion.unlabelled": "Images without a digit train (diffusion)",
+    "finetune.diffusion.unlabelled_info": "The diffusion model has a class for \"no digit given\": unlabelled images teach that class, or the digit you pick here",
+    "finetune.diffusion.no_digit": "No digit (the model's unconditional class)",
+    "msg.finetune.diffusion.gan_no_null": "A GAN has no \"no digit\" class: pick a digit 0-9 for the images without a label.",
+    "msg.finetune.diffusion.sampler_steps": "Sampler steps must be between 0 (the model's own) and {max} (got {value}).",
 }

@@ -269,14 +269,14 @@ STRINGS: dict[str, str] = {
     "inside.where": "位置 {position} 上的词元是 {token!r}；该模型共有 {layers} 层，每层 {heads} 个注意力头。",
     # fine-tune
     "finetune.intro": (
-        "用你自己的数据教一个小模型，并看着它学习。选一个模型，给它文本（用于 GPT）或图像（用于 GAN 和 "
-        "VAE：上传文件或 zip 压缩包、在画板上手绘，或使用内置数据集），点击**开始**，观察损失曲线和样本的"
+        "用你自己的数据教一个小模型，并看着它学习。选一个模型，给它文本（用于 GPT）或图像（用于 GAN、"
+        "VAE 和扩散模型：上传文件或 zip 压缩包、在画板上手绘，或使用内置数据集），点击**开始**，观察损失曲线和样本的"
         "变化。**停止**会保留已学到的内容；**继续**则从停下的地方接着训练。保存结果后，可以在画廊和其他"
         "标签页中找到它（只有你自己能看到）。本服务器每个任务最多 {max_steps} 步，上传文件最大 {max_mb} MB，"
         "同时最多训练 {jobs} 个任务，其余任务排队等候。"
     ),
     "finetune.model": "要微调的模型",
-    "finetune.model_info": "GAN、VAE 和小型 GPT 做全量训练；Hub 上的因果语言模型训练 LoRA 适配器。",
+    "finetune.model_info": "GAN、VAE、扩散模型和小型 GPT 做全量训练；Hub 上的因果语言模型训练 LoRA 适配器。",
     "finetune.source": "训练数据",
     "finetune.source.text": "文本",
     "finetune.source.images": "上传的图像",
@@ -292,11 +292,11 @@ STRINGS: dict[str, str] = {
     "finetune.images_help": (
         "上传图像文件或它们的 zip 压缩包（每个最大 {max_mb} MB）。尺寸和颜色不限：每张图都会像 MNIST 一样"
         "转成 28×28 的灰度数字图。把文件命名为 `3_任意名称.png`，或放进名为 `3/` 的文件夹，"
-        "就能告诉 GAN 图上是哪个数字。"
+        "就能告诉 GAN 或扩散模型图上是哪个数字。"
     ),
     "finetune.image_files": "图像或 zip 压缩包",
     "finetune.images_preview": "模型将看到的图像",
-    "finetune.draw_help": "写一个数字，选好它是几，点击**添加**；几十张手绘就足以看到 GAN 或 VAE 向你的笔迹靠拢。",
+    "finetune.draw_help": "写一个数字，选好它是几，点击**添加**；几十张手绘就足以看到 GAN、VAE 或扩散模型向你的笔迹靠拢。",
     "finetune.sketch": "在这里书写",
     "finetune.sketch_digit": "这张图上的数字是",
     "finetune.no_digit": "（不是数字 / 未知）",
@@ -311,7 +311,7 @@ STRINGS: dict[str, str] = {
     "finetune.steps": "步数",
     "finetune.batch": "批大小",
     "finetune.lr": "学习率",
-    "finetune.lr_info": "GAN 用 2e-4，VAE 用 5e-4，GPT 用 3e-4，LoRA 用 1e-3",
+    "finetune.lr_info": "GAN 用 2e-4，VAE 和扩散模型用 5e-4，GPT 用 3e-4，LoRA 用 1e-3",
     "finetune.optimizer": "优化器",
     "finetune.seed": "随机种子",
     "finetune.gan_loss": "GAN 损失函数",
@@ -568,7 +568,7 @@ STRINGS: dict[str, str] = {
     'msg.imagegen.became_multiples_of_from': '{name_capitalize} {value} 已调整为 {snapped}（须为 8 的倍数，范围 {min_size} 到 {max_size}）。',
     'msg.finetune.this_page_has_no': '此页面还没有会话：请刷新页面后重试。',
     'msg.finetune.pick_a_model_to': '请先选择要微调的模型。',
-    'msg.finetune.cannot_be_fine_tuned': '{title}（{family_or_unknown_family}）不能在这里微调：请选择 GAN、VAE、小型 GPT 或因果语言模型。',
+    'msg.finetune.cannot_be_fine_tuned': '{title}（{family_or_unknown_family}）不能在这里微调：请选择 GAN、VAE、数字扩散模型、小型 GPT 或因果语言模型。',
     'msg.finetune.cannot_be_fine_tuned2': '{entry_title} 不能在这里微调：只支持因果语言模型（LoRA）。',
     'msg.finetune.paste_a_hugging_face': '请粘贴一个具有写权限的 Hugging Face 访问令牌（huggingface.co/settings/tokens）。',
     'msg.finetune.save_the_model_first': '请先保存模型，再推送。',
@@ -681,4 +681,12 @@ STRINGS: dict[str, str] = {
     'msg.hub.is_to_download_this': '{repo_id} 需要下载 {human_size}；本服务器每个模型最多下载 {cap_gb} GB（AIGC_HUB_MAX_DOWNLOAD_GB）。请选择更小的模型。',
     'msg.catalog.type_a_hugging_face2': '请输入 Hugging Face 模型 ID，例如 `stabilityai/sd-turbo`（当前为 {type_repo_id_name}）。',
     'msg.catalog.you_have_added_hub': '你已添加了 {len_mine} 个 Hub 模型，达到本服务器对每位访客的上限：请从中选择一个，或稍后重新加载页面。',
+    # ---- issue 15 (ft): fine-tuning the diffusion model
+    "finetune.diffusion.sampler_steps": "每张预览的采样步数（扩散模型）",
+    "finetune.diffusion.sampler_info": "每张样本网格的 DPM-Solver++ 步数：步数越少越快、也越模糊；0 表示用模型自己的步数",
+    "finetune.diffusion.unlabelled": "无标签图像用来训练（扩散模型）",
+    "finetune.diffusion.unlabelled_info": "扩散模型有一个“不指定数字”的类别：无标签图像默认用来训练这个类别，也可以在这里指定一个数字",
+    "finetune.diffusion.no_digit": "不指定数字（模型的无条件类别）",
+    "msg.finetune.diffusion.gan_no_null": "GAN 没有“不指定数字”的类别：请为无标签图像选一个 0-9 的数字。",
+    "msg.finetune.diffusion.sampler_steps": "采样步数须在 0（用模型自己的步数）到 {max} 之间（当前为 {value}）。",
 }
