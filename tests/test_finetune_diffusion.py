@@ -215,3 +215,15 @@ def test_the_estimate_runs_real_diffusion_steps(base):
     longer = estimate(prober, model, replace(settings, steps=80), threads=1, cpu=True)  # cached: no new probe
     assert longer.seconds_per_step == first.seconds_per_step
     assert probe_key(model, settings, 1, True) != probe_key(model, replace(settings, sampler_steps=8), 1, True)
+
+
+def test_every_preview_asked_for_is_drawn_whatever_the_log_interval(tmp_path):
+    from aigc_demo.training.finetune import train_settings
+
+    def loop(sample_every: int, log_every: int = 5) -> int:
+        settings = replace(default_settings("diffusion"), sample_every=sample_every, log_every=log_every)
+        req = JobRequest(job_id="j", family="diffusion", base="b", base_title="B", data={}, data_summary="",
+                         settings=settings, out_dir=str(tmp_path))
+        return train_settings(req).log_every
+
+    assert (loop(4), loop(25), loop(10), loop(0), loop(6, 4)) == (1, 5, 5, 5, 2)

@@ -137,11 +137,19 @@ class JobRequest:
                               data_summary=self.data_summary, settings=asdict(self.settings))
 
 
+def loop_log_every(s: FinetuneSettings) -> int:
+    """How often the loop logs. It draws previews only on logged steps: logging every gcd(log, preview)
+    steps gives each preview the visitor asked for (a preview every 4 steps with a log every 5 would
+    otherwise show none until step 20)."""
+    return math.gcd(s.log_every, s.sample_every) if s.sample_every else s.log_every
+
+
 def train_settings(req: JobRequest, checkpoint_every: int = 0) -> TrainSettings:
     """The loop settings of a job (no checkpoints along the way: a stopped job saves one)."""
     s = req.settings
+    log_every = loop_log_every(s)
     return TrainSettings(steps=s.steps, batch_size=s.batch_size, lr=s.lr, optimizer=s.optimizer,
-                         seed=s.seed, out_dir=req.out_dir, log_every=s.log_every,
+                         seed=s.seed, out_dir=req.out_dir, log_every=log_every,
                          sample_every=s.sample_every, checkpoint_every=checkpoint_every,
                          resume=req.resume, cpu=req.cpu, progress_bar=False)
 

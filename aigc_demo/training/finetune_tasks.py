@@ -26,7 +26,7 @@ from aigc_demo.generation.settings import GenerationSettings
 from aigc_demo.models import tokenizers as toks
 from aigc_demo.models.gpt import context_window
 from aigc_demo.training.engine import TrainResult, TrainSettings, make_optimizer
-from aigc_demo.training.finetune import JobRequest
+from aigc_demo.training.finetune import JobRequest, loop_log_every
 from aigc_demo.training.finetune_card import card_gallery, final_loss_metrics
 from aigc_demo.training.finetune_diffusion import diffusion_task
 from aigc_demo.training.gan import GanConfig, GanTask
@@ -153,7 +153,7 @@ class LoraTask:
         self.accelerator.backward(loss)
         self.accelerator.clip_grad_norm_(self.model.parameters(), 1.0)
         self.opt.step()
-        if (step + 1) % self.s.log_every == 0 or step + 1 == self.s.steps or math.isnan(self.last_loss):
+        if (step + 1) % loop_log_every(self.s) == 0 or step + 1 == self.s.steps or math.isnan(self.last_loss):
             self.last_loss = float(loss.detach())
         return {"loss": self.last_loss, "val_loss": self.val_loss}
 

@@ -108,9 +108,17 @@ def settings_from(steps: Any, batch: Any, lr: Any, optimizer: str, gan_loss: str
 
 
 def source_choices(family: str | None) -> list[tuple[str, str]]:
-    """The data a family learns from: text for language models, images (three ways) for the rest."""
-    kinds = ("text",) if family in TEXT_FAMILIES else IMAGE_SOURCES
+    """The data a family learns from: text for language models, images (three ways) for the rest
+    (every kind when the family is unknown)."""
+    kinds = SOURCES if family is None else ("text",) if family in TEXT_FAMILIES else IMAGE_SOURCES
     return [(t(f"finetune.source.{s}"), s) for s in kinds]
+
+
+def narrow_sources(ref: str | None) -> Any:
+    """The "Train on" choices of the picked model's family, shown when the tab opens. The control is
+    built with every kind, so an API caller (a session whose page never picked a model) may send
+    any; a kind the model cannot learn from is refused by the service with a clear message."""
+    return gr.Radio(choices=source_choices(_family(ref))) if ref else gr.skip()
 
 
 def default_source(family: str | None) -> str:
@@ -147,7 +155,7 @@ def build_finetune_tab(ctx: AppContext) -> None:
     with gr.Row():
         model = gr.Dropdown(choices, value=first, label=t("finetune.model"), info=t("finetune.model_info"),
                             elem_id="finetune-model", scale=3, allow_custom_value=True)  # checked in start_job
-        source = gr.Radio(source_choices(first_family), value=default_source(first_family),
+        source = gr.Radio(source_choices(None), value=default_source(first_family),
                           label=t("finetune.source"), info=t("finetune.source_info"), elem_id="finetune-source",
                           scale=2)
     ctx.register_picker(model, lambda: model_choices(ctx))
@@ -430,6 +438,7 @@ def build_finetune_tab(ctx: AppContext) -> None:
     gr.on([steps.input, batch.input, sample_every.input, block_size.input, lora_rank.input, gan_loss.input,
            optimizer.input, sampler_steps.input], **probe_run)
     if this_tab is not None and hasattr(this_tab, "select"):
+        this_tab.select(narrow_sources, model, source, queue=False, show_progress="hidden", api_visibility="private")
         this_tab.select(measuring, model, estimate, queue=False, api_visibility="private").then(**probe_run)
     gr.api(estimate_api(manager), api_name="finetune_estimate")
     source.change(show_source, source, [text_box, images_box, draw_box, builtin_box], queue=False,

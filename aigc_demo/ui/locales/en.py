@@ -701,4 +701,5 @@ STRINGS: dict[str, str] = {
     "finetune.diffusion.no_digit": "No digit (the model's unconditional class)",
     "msg.finetune.diffusion.gan_no_null": "A GAN has no \"no digit\" class: pick a digit 0-9 for the images without a label.",
     "msg.finetune.diffusion.sampler_steps": "Sampler steps must be between 0 (the model's own) and {max} (got {value}).",
+    "msg.finetune.diffusion.not_diffusion": "{folder} does not hold a diffusion model (no unet/ and scheduler/ folders)",
 }

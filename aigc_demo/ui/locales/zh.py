@@ -689,4 +689,5 @@ STRINGS: dict[str, str] = {
     "finetune.diffusion.no_digit": "不指定数字（模型的无条件类别）",
     "msg.finetune.diffusion.gan_no_null": "GAN 没有“不指定数字”的类别：请为无标签图像选一个 0-9 的数字。",
     "msg.finetune.diffusion.sampler_steps": "采样步数须在 0（用模型自己的步数）到 {max} 之间（当前为 {value}）。",
+    "msg.finetune.diffusion.not_diffusion": "{folder} 里没有扩散模型（缺少 unet/ 和 scheduler/ 文件夹）",
 }
