@@ -91,8 +91,8 @@ def test_a_diffusion_job_trains_previews_and_saves_a_model_that_samples_digits(m
 
     grids = [p for p in view.previews if Path(p.get("image", "")).is_file()]
     assert [p["step"] for p in grids][:3] == [8, 16, 24]
-    with Image.open(grids[0]["image"]) as grid:  # two classes in the data: 4 rows of 8 samples, 2-px gaps
-        assert grid.size == (8 * 30 + 2, 4 * 30 + 2)
+    with Image.open(grids[0]["image"]) as grid:  # two classes in the data: each in 2 columns of 4, 2-px gaps
+        assert grid.size == (4 * 30 + 2, 4 * 30 + 2)
 
     saved = manager.save(A, job, "my-diffusion")
     before, after = unet_weights(base), unet_weights(saved)
@@ -131,11 +131,14 @@ def test_unlabelled_images_train_the_no_digit_class_or_the_chosen_digit(tmp_path
     default = task_for(-1)
     assert default.config.init_from == str(base) and default.config.sampling_steps == 4  # the base's own
     assert default.data.labels.tolist() == [NULL_CLASS] * 4 + [3, NULL_CLASS]
-    assert default.present == [3] and default.preview_labels() == ([3, 3, 3, 3], False)
+    assert default.present == [3] and default.preview_columns() == ([3, 3, 3, 3], False)
     as_five = task_for(5)
     assert sorted(set(as_five.data.labels.tolist())) == [3, 5] and as_five.present == [3, 5]
-    grid = as_five.preview()  # 4 rows of 8 digits at the model's own 4 sampler steps
-    assert grid.size == (8 * 30 + 2, 4 * 30 + 2)
+    grid = as_five.preview()  # 4 x 4 digits at the model's own 4 sampler steps
+    assert grid.size == (4 * 30 + 2, 4 * 30 + 2)
+    as_five.present = list(range(10))  # all ten digits: one column each, 4 rows sharing their noise
+    assert as_five.preview_columns() == (list(range(10)), True)
+    assert as_five.preview().size == (10 * 30 + 2, 4 * 30 + 2)
 
 
 # ---------------------------------------------------------------- what the tab offers for it

@@ -96,14 +96,15 @@ class FinetuneSettings:
 
 # Sized from the speed probe (services/finetune_probe.py) on a shared 2-core CPU with one torch thread,
 # under load: GAN 1.6 s/step at batch 16, VAE 0.43 s/step at batch 32, char GPT 5.4 s/step at
-# batch 4 x 64 tokens. An idle laptop core is several times faster: these runs take 1-2 minutes there.
+# batch 4 x 64 tokens; diffusion 0.4-0.6 s/step at batch 16 and 2.8-3.9 s per 40-digit preview at
+# 10 sampler steps. An idle laptop core is several times faster: these runs take 1-2 minutes there.
 # The tab shows the measured estimate for this machine before Start, and how many steps fit in 90 s.
 DEFAULTS: dict[str, dict[str, Any]] = {
     "gan": dict(steps=150, batch_size=16, lr=2e-4, sample_every=25),
     "vae": dict(steps=150, batch_size=32, lr=5e-4, sample_every=25),
     "gpt": dict(steps=60, batch_size=4, lr=3e-4, sample_every=20, block_size=64),
     "lora": dict(steps=30, batch_size=2, lr=1e-3, sample_every=10, block_size=64),
-    "diffusion": dict(steps=150, batch_size=32, lr=5e-4, sample_every=25, unlabelled_digit=-1),
+    "diffusion": dict(steps=150, batch_size=16, lr=5e-4, sample_every=50, unlabelled_digit=-1),
 }
 
 

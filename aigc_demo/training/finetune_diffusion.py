@@ -17,40 +17,44 @@ from aigc_demo.training.diffusion import DiffusionConfig, DiffusionTask
 from aigc_demo.training.engine import TrainSettings
 from aigc_demo.training.finetune import JobRequest
 
-PREVIEW_COLUMNS = 8
+PREVIEW_ROWS = 4  # samples of each class in a preview
 PREVIEW_SEED = 1234
-MIN_ROWS = 4  # with fewer classes, each is drawn on several rows (different noise on each)
+MIN_COLUMNS = 4  # with fewer classes, each is drawn in several columns (different noise in each)
 EMA_DECAY = 0.995  # a short run: the average must follow the weights within a few dozen steps
 
 
 class FinetuneDiffusionTask(DiffusionTask):
-    """DiffusionTask whose previews show the data's classes at the visitor's sampler steps."""
+    """DiffusionTask whose previews show the data's classes at the visitor's sampler steps.
+
+    A preview is a small grid, one column per class in the data (4 samples each): 40 samples for all
+    ten digits. Measured with the shipped architecture at 10 sampler steps on one CPU thread of a
+    loaded 2-core machine: 2.8-3.9 s a preview (an 80-sample grid took 11-12 s), beside 0.4-0.6 s a
+    step at batch 16, so a preview every 50 steps adds about a sixth to a run."""
 
     def __init__(self, config: DiffusionConfig, settings: TrainSettings, origin: Any, preview_steps: int = 0) -> None:
         super().__init__(config, settings, origin)
         self.preview_steps = preview_steps or self.config.sampling_steps  # the base's own, read by resolve_init
 
-    def preview_labels(self) -> tuple[list[int], bool]:
-        """The class of each preview row, and whether rows share their noise (one row per class)."""
-        if len(self.present) >= MIN_ROWS:
+    def preview_columns(self) -> tuple[list[int], bool]:
+        """The class of each preview column, and whether a row shares its noise (one column per class)."""
+        if len(self.present) >= MIN_COLUMNS:
             return list(self.present[:10]), True
-        rows = [self.present[i % len(self.present)] for i in range(MIN_ROWS)]
-        return rows, False
+        return [self.present[i % len(self.present)] for i in range(MIN_COLUMNS)], False
 
     def preview(self) -> Any:
         import numpy as np
 
         from aigc_demo.models.diffusion import DigitDiffusion, initial_noise
 
-        rows, shared = self.preview_labels()
+        columns, shared = self.preview_columns()
         model = DigitDiffusion(self._ema_unet(), dict(self.noise_scheduler.config), self.preview_steps,
                                self.config.guidance)
-        labels = np.repeat(np.asarray(rows), PREVIEW_COLUMNS)
-        if shared:  # the same noise in each column: the rows differ only by their digit
-            noise = initial_noise(PREVIEW_COLUMNS, PREVIEW_SEED).repeat(len(rows), 1, 1, 1)
+        labels = np.tile(np.asarray(columns), PREVIEW_ROWS)  # row by row
+        if shared:  # the same noise along a row: the columns differ only by their class
+            noise = initial_noise(PREVIEW_ROWS, PREVIEW_SEED).repeat_interleave(len(columns), dim=0)
         else:
             noise = initial_noise(len(labels), PREVIEW_SEED)
-        return preview_grid(model.sample(labels, noise), len(rows), PREVIEW_COLUMNS)
+        return preview_grid(model.sample(labels, noise), PREVIEW_ROWS, len(columns))
 
 
 def diffusion_task(req: JobRequest, settings: TrainSettings, data: dict[str, Any]) -> FinetuneDiffusionTask:
