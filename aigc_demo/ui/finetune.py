@@ -432,13 +432,14 @@ def build_finetune_tab(ctx: AppContext) -> None:
     probe_run = dict(fn=measure, inputs=estimate_inputs, outputs=estimate, show_progress="hidden",
                      trigger_mode="always_last", concurrency_limit=1, concurrency_id="finetune-probe",
                      api_visibility="private")
+    in_order = dict(concurrency_id="finetune-pick", concurrency_limit=1)  # a pick's choices win over the tab's
     model.change(pick_model, model, [source, steps, batch, lr, sample_every, block_size, sampler_steps, *view_outputs],
-                 api_visibility="private").then(measuring, model, estimate, queue=False,
+                 api_visibility="private", **in_order).then(measuring, model, estimate, queue=False,
                                                 api_visibility="private").then(**probe_run)
     gr.on([steps.input, batch.input, sample_every.input, block_size.input, lora_rank.input, gan_loss.input,
            optimizer.input, sampler_steps.input], **probe_run)
     if this_tab is not None and hasattr(this_tab, "select"):
-        this_tab.select(narrow_sources, model, source, queue=False, show_progress="hidden", api_visibility="private")
+        this_tab.select(narrow_sources, model, source, show_progress="hidden", api_visibility="private", **in_order)
         this_tab.select(measuring, model, estimate, queue=False, api_visibility="private").then(**probe_run)
     gr.api(estimate_api(manager), api_name="finetune_estimate")
     source.change(show_source, source, [text_box, images_box, draw_box, builtin_box], queue=False,
