@@ -9,6 +9,8 @@ size. Conditional accuracy: how often the classifier names the digit the generat
 from __future__ import annotations
 
 import time
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -17,11 +19,9 @@ from aigc_demo.evaluation.digits_eval_common import base_parser, classifier_fold
 from aigc_demo.evaluation.fid import classifier_features, fid_from_features
 
 
-def evaluate_gan(generator: object, classifier: object, test_images: np.ndarray, train_images: np.ndarray,
-                 per_class: int, device: object, seed: int = 0) -> dict[str, float]:
-    from aigc_demo.models.digits_io import generate_per_digit
-
-    fake, labels = generate_per_digit(generator, range(10), per_class, seed)
+def score_digits(fake: np.ndarray, labels: np.ndarray, classifier: object, test_images: np.ndarray,
+                 train_images: np.ndarray, device: object) -> dict[str, float]:
+    """FID of generated digits vs the test set, the train-vs-test floor, and conditional accuracy."""
     f_fake, p_fake = classifier_features(classifier, fake, device)
     f_test, _ = classifier_features(classifier, test_images, device)
     f_train, _ = classifier_features(classifier, train_images, device)
@@ -35,6 +35,39 @@ def evaluate_gan(generator: object, classifier: object, test_images: np.ndarray,
             "n_generated": int(len(fake)), "n_test": int(len(test_images)), "n_train": int(len(train_images))}
 
 
+def evaluate_gan(generator: object, classifier: object, test_images: np.ndarray, train_images: np.ndarray,
+                 per_class: int, device: object, seed: int = 0) -> dict[str, float]:
+    from aigc_demo.models.digits_io import generate_per_digit
+
+    fake, labels = generate_per_digit(generator, range(10), per_class, seed)
+    return score_digits(fake, labels, classifier, test_images, train_images, device)
+
+
+def eval_splits(data_dir: str, dataset: str, limit: int) -> tuple[np.ndarray, np.ndarray]:
+    """(test digits, an equally large fixed random subset of the training digits) for FID and its floor."""
+    folder = resolve_data_dir(data_dir, dataset)
+    test_images, _ = load_split(folder, "test")
+    train_images, _ = load_split(folder, "train")
+    n = limit or len(test_images)
+    pick = np.random.default_rng(12345).choice(len(train_images), size=min(n, len(train_images)), replace=False)
+    return test_images[:n], train_images[np.sort(pick)]
+
+
+def digit_metrics(result: dict[str, Any], per_class: int, classifier_dir: Path) -> list[dict[str, Any]]:
+    """The card's metric rows for a conditional digit generator."""
+    feat, n = f"penultimate features of {classifier_dir.name}", result["n_test"]
+    return [
+        {"name": "FID", "value": float(f"{result['fid']:.4g}"), "lower_is_better": True,
+         "note": f"{result['n_generated']} generated ({per_class}/class) vs {n} test digits, {feat}"},
+        {"name": "FID floor (train vs test)", "value": float(f"{result['fid_floor']:.4g}"), "lower_is_better": True,
+         "note": f"{n} training digits vs {n} test digits: the best a generator can score"},
+        {"name": "FID / floor", "value": round(result["fid_ratio"], 2), "lower_is_better": True},
+        {"name": "Conditional accuracy", "value": round(100 * result["conditional_accuracy"], 2), "unit": "%",
+         "lower_is_better": False, "note": f"classifier agrees with the requested digit; worst class "
+         f"{100 * result['worst_class_accuracy']:.1f}%"},
+    ]
+
+
 def main(argv: list[str] | None = None) -> int:
     from aigc_demo.models.digits_io import load_classifier, load_generator, torch_device
 
@@ -46,27 +79,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     started = time.perf_counter()
     device = torch_device(args.device)
-    folder = resolve_data_dir(args.data_dir, args.dataset)
-    test_images, _ = load_split(folder, "test")
-    train_images, _ = load_split(folder, "train")
-    n = args.limit or len(test_images)
-    test_images = test_images[:n]
-    pick = np.random.default_rng(12345).choice(len(train_images), size=min(n, len(train_images)), replace=False)
-    train_images = train_images[np.sort(pick)]
+    test_images, train_images = eval_splits(args.data_dir, args.dataset, args.limit)
     classifier_dir = classifier_folder(args.model, args.classifier)
     result = evaluate_gan(load_generator(args.model, device), load_classifier(classifier_dir, device),
                           test_images, train_images, args.per_class, device, args.seed)
-    feat = f"penultimate features of {classifier_dir.name}"
-    metrics = [
-        {"name": "FID", "value": float(f"{result['fid']:.4g}"), "lower_is_better": True,
-         "note": f"{result['n_generated']} generated ({args.per_class}/class) vs {n} test digits, {feat}"},
-        {"name": "FID floor (train vs test)", "value": float(f"{result['fid_floor']:.4g}"), "lower_is_better": True,
-         "note": f"{n} training digits vs {n} test digits: the best a generator can score"},
-        {"name": "FID / floor", "value": round(result["fid_ratio"], 2), "lower_is_better": True},
-        {"name": "Conditional accuracy", "value": round(100 * result["conditional_accuracy"], 2), "unit": "%",
-         "lower_is_better": False, "note": f"classifier agrees with the requested digit; worst class "
-         f"{100 * result['worst_class_accuracy']:.1f}%"},
-    ]
+    metrics = digit_metrics(result, args.per_class, classifier_dir)
     record(args.model, metrics, {**result, "seconds": round(time.perf_counter() - started, 1),
                                  "device": str(device), "classifier": str(classifier_dir)}, not args.no_card)
     return 0
