@@ -109,7 +109,8 @@ def test_denoise_keeps_every_step(watched: diff.DenoiseResult) -> None:
     assert watched.noisy.shape == watched.predicted.shape == (steps, n, 28, 28)
     assert watched.final.shape == (n, 28, 28)
     # The strip: steps + 1 columns (each step, then the finished digits), two rows per digit.
-    assert watched.strip.size == _cells(steps + 1, 2 * n)
+    width, height = _cells(steps + 1, 2 * n)
+    assert watched.strip.size == (width, height + diff.STRIP_HEADER)  # and a band for the step numbers
     gif = Image.open(__import__("io").BytesIO(watched.gif))
     assert gif.n_frames == steps + 1
     assert len(watched.readings) == steps + 1
@@ -123,7 +124,7 @@ def test_denoise_keeps_every_step(watched: diff.DenoiseResult) -> None:
     expected = np.abs(watched.predicted[2].astype(int) - watched.predicted[1]).mean() / 255
     assert watched.readings[2].change == pytest.approx(expected)
     # ... and the strip's last column is the finished digit (upper-left cell of that column).
-    cell = np.asarray(watched.strip)[2 * 2:2 * 30, 2 * (steps * 30 + 2):2 * (steps * 30 + 30)][::2, ::2]
+    cell = np.asarray(watched.strip)[diff.STRIP_HEADER:][2 * 2:2 * 30, 2 * (steps * 30 + 2):2 * (steps * 30 + 30)][::2, ::2]
     assert np.array_equal(cell, watched.final[0])
 
 
@@ -192,7 +193,8 @@ def test_api_grid_is_the_same_alone_twice_and_batched(client) -> None:
 
 def test_api_denoise_returns_strip_gif_and_sentences(client) -> None:
     strip, gif, text = client.predict("27", 3, 4, 1.0, MODEL, CLASSIFIER, api_name="/digits_denoise")
-    assert Image.open(_path(strip)).size == _cells(5, 4)
+    width, height = _cells(5, 4)
+    assert Image.open(_path(strip)).size == (width, height + diff.STRIP_HEADER)
     animation = Image.open(_path(gif))
     assert animation.format == "GIF" and animation.n_frames == 5
     assert Path(_path(gif)).name == "diffusion-denoise-27-seed3-4steps.gif"
@@ -212,3 +214,44 @@ def test_api_refuses_an_unknown_model_and_bad_values(client) -> None:
     with pytest.raises(AppError, match="At most 6 digits can be watched"):
         client.predict("12345678", 1, 2, 1.0, MODEL, CLASSIFIER, api_name="/digits_denoise")
     assert _grid(client, ["1"], 1, 1).shape == _cells(1, 1)[::-1]  # and it still draws
+
+
+# ---------------------------------------------------------------- gallery
+def test_a_diffusion_folder_is_a_gallery_card_that_opens_its_part(tmp_path: Path) -> None:
+    """As `train diffusion` writes it: unet/, scheduler/, config.json, a card and sample.png, and no
+    top-level model.safetensors. It is listed, counted, shown with its sample, runnable and loadable."""
+    from aigc_demo.catalog import discover_local
+    from aigc_demo.modelcard import write_model_card
+    from aigc_demo.services import availability, digits
+    from aigc_demo.services.gallery import models_for_tab
+    from aigc_demo.ui.cards import card_html
+    from tests.factories import make_tiny_diffusion
+
+    folder = make_tiny_diffusion(tmp_path / "diffusion-mnist", title="Digits by diffusion")
+    Image.fromarray(np.full((60, 60), 255, np.uint8)).save(folder / "sample.png")
+    write_model_card(folder, gallery={"title": "Digits by diffusion", "task": "image-generation",
+                                      "family": "diffusion", "tab": "digits", "sample": "sample.png",
+                                      "metrics": [{"name": "FID / floor", "value": 1.2, "lower_is_better": True}]},
+                     body="# Digits by diffusion")
+    assert not (folder / "model.safetensors").exists()
+    (spec,) = discover_local(tmp_path)
+    assert spec.error is None and (spec.family, spec.tab) == ("diffusion", "digits")
+    unet = digits.load_diffusion(folder).unet
+    assert spec.parameters == sum(p.numel() for p in unet.parameters())  # read from unet/*.safetensors
+    assert spec.size_mb and spec.size_mb > 0 and spec.sample_image == str(folder / "sample.png")
+    page = card_html(spec, ["gallery", "digits"])
+    assert 'data-tab="digits" data-part="diffusion"' in page and 'class="card-sample"' in page
+    assert "FID / floor <b>1.2</b>" in page
+    assert availability.check(str(folder)).runnable
+    assert models_for_tab(tmp_path, "digits", families=("diffusion",)) == [("Digits by diffusion", "diffusion-mnist")]
+
+
+def test_a_card_open_picks_the_part_of_its_family() -> None:
+    class Event:
+        def __init__(self, data: dict) -> None:
+            self._data = data
+
+    assert ui.open_from_card(Event({"tab": "digits", "part": "diffusion"})).selected == "digits-diffusion"
+    assert ui.open_from_card(Event({"tab": "digits", "part": "gan"})).selected == "digits-grid"
+    for other in ({"tab": "text", "part": "diffusion"}, {"tab": "digits", "part": "vae"}, {}):
+        assert not hasattr(ui.open_from_card(Event(other)), "selected")  # gr.skip(): nothing changes

@@ -30,6 +30,7 @@ STEPS_RANGE = (1, 50)  # sampler steps a visitor may ask for (model calls per im
 GUIDANCE_RANGE = (0.0, 5.0)
 MAX_WATCH = 6  # digits in one 'watch it denoise' row
 STRIP_SCALE = 2  # the strip's 28-px cells drawn at 56 px
+STRIP_HEADER = 16  # px above the strip for the step numbers
 GIF_SCALE = (6, 4)  # the animation's cells drawn at 168 px, at 112 px for rows of more than 3 digits
 GIF_STEP_MS, GIF_HOLD_MS = 350, 1800  # per step, and on the finished digits
 
@@ -194,12 +195,23 @@ def _classify(images: np.ndarray, classifier_folder: str | Path | None) -> np.nd
 
 
 def _strip(noisy: np.ndarray, predicted: np.ndarray, final: np.ndarray) -> Any:
+    """Each step's column numbered in a band on top (numbers only: the same in every language)."""
+    from PIL import Image, ImageDraw, ImageFont
+
     steps, n = noisy.shape[:2]
     top = np.concatenate([noisy, final[None]])  # (steps + 1, n, 28, 28)
     bottom = np.concatenate([predicted, final[None]])
     rows = np.stack([top, bottom], axis=2)  # (steps + 1, n, 2, 28, 28)
     cells = rows.transpose(1, 2, 0, 3, 4).reshape(-1, 28, 28)  # digit by digit: its x_t row, its prediction row
-    return grid_image(cells, steps + 1, pad=2, scale=STRIP_SCALE)
+    grid = grid_image(cells, steps + 1, pad=2, scale=STRIP_SCALE)
+    strip = Image.new("L", (grid.width, grid.height + STRIP_HEADER), 0)
+    strip.paste(grid, (0, STRIP_HEADER))
+    draw, font = ImageDraw.Draw(strip), ImageFont.load_default(size=STRIP_HEADER - 3)
+    for column in range(steps + 1):
+        centre = STRIP_SCALE * (2 + 30 * column + 14)
+        draw.text((centre, STRIP_HEADER // 2), str(column + 1) if column < steps else "=", fill=220, anchor="mm",
+                  font=font)
+    return strip
 
 
 def _frame(top: np.ndarray, bottom: np.ndarray, caption: str) -> Any:

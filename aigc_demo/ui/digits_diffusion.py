@@ -200,6 +200,7 @@ def build_diffusion_part(ctx: AppContext, classifier: Any, next_seed: Callable[.
                                elem_classes=["aigc-out"])
         strip = gr.Image(label=t("digits.diffusion.strip"), type="pil", format="png", elem_id="digits-denoise-strip",
                          elem_classes=["aigc-out"])
+        gr.Markdown(t("digits.diffusion.strip_caption"), elem_classes="aigc-caption")
         sentences = gr.Markdown(elem_id="digits-denoise-steps")
         denoise_slot = gr.Column()
 

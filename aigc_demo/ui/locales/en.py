@@ -716,10 +716,11 @@ STRINGS: dict[str, str] = {
     "digits.diffusion.watch": "Digits to watch",
     "digits.diffusion.watch_info": "one digit, or a row of up to {max} (e.g. 2026); the seed, steps and guidance above",
     "digits.diffusion.watch_button": "Watch it denoise",
-    "digits.diffusion.gif": "Animation: the noisy sample (top) and the model's guess of the clean digit (bottom)",
-    "digits.diffusion.strip": (
-        "Every step, left to right: the noisy sample (upper row) and the clean digit the model predicts "
-        "from it (lower row); the last column is the finished digit"
+    "digits.diffusion.gif": "Animation",
+    "digits.diffusion.strip": "Every step",
+    "digits.diffusion.strip_caption": (
+        "Two rows per digit: above, the noisy sample at each step; below, the clean digit the model "
+        "predicts from it. Columns are the steps, numbered; the last one (=) is the finished digit."
     ),
     "digits.diffusion.step": (
         "**Step {step}/{steps}**: {noise:.0f}% of the sample's variance is still noise; the model's guess "
