@@ -176,8 +176,10 @@ def _path(result: object) -> str:
 
 
 def _grid(client, digits: list[str], count: int, seed: int, steps: int = 2) -> np.ndarray:
-    return np.asarray(Image.open(_path(client.predict(digits, count, seed, steps, 1.0, MODEL,
-                                                      api_name="/digits_diffusion"))))
+    image, note = client.predict(digits, count, seed, steps, 1.0, MODEL, api_name="/digits_diffusion")
+    assert re.fullmatch(rf"{count} digit\(s\) in \d+\.\d\d s: {steps} steps × 1 model call\(s\), "
+                        r"\*\*\d+ ms per digit\*\*\.", note), note  # measured, per request
+    return np.asarray(Image.open(_path(image)))
 
 
 def test_api_grid_is_the_same_alone_twice_and_batched(client) -> None:
@@ -198,6 +200,7 @@ def test_api_denoise_returns_strip_gif_and_sentences(client) -> None:
     animation = Image.open(_path(gif))
     assert animation.format == "GIF" and animation.n_frames == 5
     assert Path(_path(gif)).name == "diffusion-denoise-27-seed3-4steps.gif"
+    assert re.match(r"Sampled 2 digit\(s\) in \d+\.\d\d s \(4 steps × 1 model call\(s\)\)\.", text)
     lines = [line for line in text.splitlines() if re.match(r"^\d+\. ", line)]
     assert len(lines) == 5 and "**Step 1/4**" in lines[0] and "% of the sample's variance is still noise" in lines[0]
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -170,6 +171,7 @@ class DenoiseResult:
     final: np.ndarray  # uint8 (n, 28, 28)
     strip: Any  # PIL: 2 rows per digit (x_t, prediction) x (steps + 1) columns, the last the result
     gif: bytes  # animated GIF: each step's x_t over its prediction, then the result held
+    seconds: float = 0.0  # the sampling, measured (model calls and sampler, not the pictures)
 
     @property
     def first_read(self) -> int | None:
@@ -254,8 +256,10 @@ def denoise(digits: Any = "7", seed: Any = 0, steps: Any = None, guidance: Any =
     model = load_diffusion(folder)
     steps, guidance = _settings(model, steps, guidance)
     seen: list[DenoiseStep] = []
+    started = time.perf_counter()
     final = model.sample(np.asarray(labels), initial_noise(len(labels), seed), steps, guidance,
                          on_step=seen.append)  # 2.
+    seconds = time.perf_counter() - started
     noisy = np.stack([s.noisy for s in seen])
     predicted = np.stack([s.predicted for s in seen])
     n = len(labels)
@@ -273,4 +277,4 @@ def denoise(digits: Any = "7", seed: Any = 0, steps: Any = None, guidance: Any =
             read_as=[int(p.argmax()) for p in probs[i]], confidence=[float(p.max()) for p in probs[i]],
             asked_probability=[float(p[d]) for p, d in zip(probs[i], labels)], change=change, asked=list(labels)))
     return DenoiseResult(labels, seed, steps, guidance, readings, noisy, predicted, final,
-                         _strip(noisy, predicted, final), _gif(noisy, predicted, final))
+                         _strip(noisy, predicted, final), _gif(noisy, predicted, final), seconds)

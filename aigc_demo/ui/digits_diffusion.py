@@ -10,6 +10,7 @@ moved). Services: services/digits_diffusion.py.
 from __future__ import annotations
 
 import io
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -60,7 +61,7 @@ def _download_stem(kind: str, digits: Any, seed: Any, steps: int) -> str:
 
 @user_errors
 def diffusion_batched(digits: list, counts: list, seeds: list, steps: list, guidances: list,
-                      models: list) -> tuple[list]:
+                      models: list) -> tuple[list, list]:
     """Gradio batch handler: the requests for the same model, steps and guidance share one
     sampling run; each request's digits come from its own seed, so batching changes nothing.
 
@@ -68,6 +69,7 @@ def diffusion_batched(digits: list, counts: list, seeds: list, steps: list, guid
     (rare: a direct API call with a bad value) it gets an empty result, and the others still run.
     """
     images: list[Any] = [None] * len(digits)
+    notes: list[str] = [""] * len(digits)
     groups: dict[tuple[str, int, float], list[int]] = {}
     owners = sessions.batch_sessions(len(models))  # each request's own visitor, for `yours/<name>`
     errors: list[UserError] = []
@@ -83,17 +85,24 @@ def diffusion_batched(digits: list, counts: list, seeds: list, steps: list, guid
     if errors and not groups:
         raise errors[0]
     for (folder, n_steps, guidance), indices in groups.items():
+        svc.load_diffusion(folder)  # loaded once (registry): the time below is sampling only
+        started = time.perf_counter()
         grids = diff.diffusion_grid_batched([digits[i] or None for i in indices], [counts[i] for i in indices],
                                             [seeds[i] for i in indices], n_steps, guidance, folder)
-        for i, png in zip(indices, encode_pngs(grids)):
+        sizes = [svc.clamp_count(counts[i]) for i in indices]
+        per_digit = (time.perf_counter() - started) / sum(sizes)  # the batch's time, shared by its digits
+        for i, n, png in zip(indices, sizes, encode_pngs(grids)):
             which = "".join(str(d) for d in svc.parse_digit_choice(digits[i]) or [])
             images[i] = serve_bytes(png, _download_stem("diffusion-grid", which, seeds[i], n_steps) + ".png")
-    return (images,)
+            notes[i] = t("digits.diffusion.timing", n=n, seconds=per_digit * n, steps=n_steps,
+                         calls=1 if guidance == 1.0 else 2, ms=1000 * per_digit)
+    return images, notes
 
 
 def diffusion_single(digits: Any, count: Any, seed: Any, steps: Any, guidance: Any, model: Any) -> Any:
-    """One grid (what a share link's run=1 asks for), through the batch handler."""
-    return diffusion_batched([digits], [count], [seed], [steps], [guidance], [model])[0][0]
+    """One grid and its timing (what a share link's run=1 asks for), through the batch handler."""
+    images, notes = diffusion_batched([digits], [count], [seed], [steps], [guidance], [model])
+    return images[0], notes[0]
 
 
 def _percent(value: float) -> float:
@@ -129,8 +138,10 @@ def steps_markdown(result: diff.DenoiseResult) -> str:
     first = result.first_read
     head = (t("digits.diffusion.first_read", step=first, steps=result.steps) if first is not None
             else t("digits.diffusion.never_read", steps=result.steps))
+    timing = t("digits.diffusion.watch_timing", n=len(result.labels), seconds=result.seconds, steps=result.steps,
+               calls=1 if result.guidance == 1.0 else 2)
     lines = [f"{i}. {step_sentence(r)}" for i, r in enumerate(result.readings, start=1)]
-    return head + "\n\n" + "\n".join(lines)
+    return timing + " " + head + "\n\n" + "\n".join(lines)
 
 
 @user_errors
@@ -188,6 +199,7 @@ def build_diffusion_part(ctx: AppContext, classifier: Any, next_seed: Callable[.
             with gr.Column(scale=2):
                 grid = gr.Image(label=t("digits.diffusion.grid_out"), type="pil", format="png", height=420,
                                 elem_id="digits-diffusion-out", elem_classes=["aigc-out"])
+                timing = gr.Markdown(elem_id="digits-diffusion-info")
                 grid_slot = gr.Column()
         gr.Markdown(t("digits.diffusion.watch_title"), elem_id="digits-denoise-title")
         with gr.Row():
@@ -209,7 +221,7 @@ def build_diffusion_part(ctx: AppContext, classifier: Any, next_seed: Callable[.
                 api_visibility="private")  # a picked model brings its own defaults (a link's values stay)
     grid_inputs = [chosen, count, seed, steps, guidance, model]
     grid_event = generate.click(next_seed, [seed, randomize], seed, api_visibility="private").then(
-        diffusion_batched, grid_inputs, [grid], batch=True, max_batch_size=BATCH, api_name="digits_diffusion",
+        diffusion_batched, grid_inputs, [grid, timing], batch=True, max_batch_size=BATCH, api_name="digits_diffusion",
         concurrency_limit=1)  # one group at a time, so waiting requests share a sampling run
     watch_inputs = [watch, seed, steps, guidance, model, classifier]
     watch_outputs = [strip, gif, sentences]
@@ -221,7 +233,7 @@ def build_diffusion_part(ctx: AppContext, classifier: Any, next_seed: Callable[.
 
     common = {"seed": seed, "sampler_steps": steps, "guidance": guidance, "diffusion": model}
     params = {"diffusion": {"digits": chosen, "count": count, **common}, "denoise": {"watch": watch, **common}}
-    runners = {"diffusion": share.Runner(diffusion_single, grid_inputs, [grid], {"concurrency_limit": 1},
+    runners = {"diffusion": share.Runner(diffusion_single, grid_inputs, [grid, timing], {"concurrency_limit": 1},
                                          capture=params["diffusion"]),
                "denoise": share.Runner(watch_denoise, watch_inputs, watch_outputs, capture=params["denoise"])}
     events = [(grid_event, "diffusion")] + [(event, "denoise") for event in watch_events]

@@ -732,6 +732,8 @@ STRINGS: dict[str, str] = {
     "digits.diffusion.moved": "It moved {change:.1f}% of the pixel range since the step before.",
     "digits.diffusion.done": "**Finished**: no noise left; the result {verdict}.",
     "digits.diffusion.first_read": "The model's guess reads as the digits asked for from step {step} of {steps} on.",
+    "digits.diffusion.timing": "{n} digit(s) in {seconds:.2f} s: {steps} steps × {calls} model call(s), **{ms:.0f} ms per digit**.",
+    "digits.diffusion.watch_timing": "Sampled {n} digit(s) in {seconds:.2f} s ({steps} steps × {calls} model call(s)).",
     "digits.diffusion.never_read": (
         "The model's guess did not settle on the digits asked for within {steps} steps: try more steps, "
         "or guidance above 1."

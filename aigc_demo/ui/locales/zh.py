@@ -712,6 +712,8 @@ STRINGS: dict[str, str] = {
     "digits.diffusion.moved": "与上一步相比，它变化了像素范围的 {change:.1f}%。",
     "digits.diffusion.done": "**完成**：已无噪声；结果{verdict}。",
     "digits.diffusion.first_read": "从第 {step} 步（共 {steps} 步）起，模型的猜测就能读作所要的数字。",
+    "digits.diffusion.timing": "{n} 个数字用时 {seconds:.2f} 秒：{steps} 步 × 每步 {calls} 次模型调用，**每个数字 {ms:.0f} 毫秒**。",
+    "digits.diffusion.watch_timing": "采样 {n} 个数字用时 {seconds:.2f} 秒（{steps} 步 × 每步 {calls} 次模型调用）。",
     "digits.diffusion.never_read": "在 {steps} 步内，模型的猜测没有稳定成所要的数字：试试更多步数，或把引导强度调到 1 以上。",
     'msg.digits.diffusion.steps_whole': '采样步数须为 {low} 到 {high} 之间的整数',
     'msg.digits.diffusion.steps_range': '采样步数须在 {low} 到 {high} 之间（当前为 {value}）',
