@@ -56,6 +56,7 @@ def test_generate_and_watch_it_denoise(open_page, viewport: dict) -> None:
     page.locator("#digits-diffusion-which").get_by_label("5").check()
     page.locator("#digits-diffusion-generate").click()
     expect(page.locator("#digits-diffusion-out img")).to_be_visible(timeout=LONG)
+    expect(page.locator("#digits-diffusion-info")).to_contain_text("ms per digit")  # measured, under the grid
 
     page.locator("#digits-denoise-digits textarea, #digits-denoise-digits input").first.fill("38")
     page.locator("#digits-denoise-go").click()
