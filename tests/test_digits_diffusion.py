@@ -141,11 +141,13 @@ def test_step_sentences_say_the_measured_numbers() -> None:
         other = ui.step_sentence(_reading([1], [7]))
         row = ui.step_sentence(_reading([2, 0, 2, 1], [2, 0, 2, 6], change=None))
         done = ui.step_sentence(_reading([7], [7], step=11, noise_share=0.0))
+        missed = ui.step_sentence(_reading([1], [7], step=11, noise_share=0.0))
     assert ok.startswith("**Step 3/10**") and "58% of the sample's variance is still noise" in ok
     assert "already reads as a 7 (classifier: 93%)" in ok and "4.2% of the pixel range" in ok
     assert "reads as a 1 (classifier: 93%), not yet the 7 asked for (5%)" in other
-    assert "reads as 2 0 2 1: 3 of 4 already the digits asked for" in row and "pixel range" not in row
-    assert done.startswith("**Finished**") and "7" in done
+    assert "reads as 2 0 2 1: 3 of 4 as asked (mean classifier confidence 93%)" in row and "pixel range" not in row
+    assert done == "**Finished**: no noise left; the result reads as a 7 (classifier: 93%)."
+    assert missed == "**Finished**: no noise left; the result reads as a 1 (classifier: 93%), not the 7 asked for (5%)."
     with in_lang("zh"):
         assert "58%" in ui.step_sentence(_reading([7], [7])) and "第 3/10 步" in ui.step_sentence(_reading([7], [7]))
 

@@ -113,10 +113,11 @@ def verdict(reading: diff.Reading) -> str:
     """What the classifier reads in the model's guess at one step, against the digits asked for."""
     if len(reading.asked) == 1:
         read, asked, p = reading.read_as[0], reading.asked[0], _percent(reading.confidence[0])
+        done = reading.step > reading.steps  # the finished digit: no "already", no "not yet"
         if read == asked:
-            return t("digits.diffusion.reads_ok", digit=asked, p=p)
-        return t("digits.diffusion.reads_other", read=read, p=p, digit=asked,
-                 asked=_percent(reading.asked_probability[0]))
+            return t("digits.diffusion.reads_final" if done else "digits.diffusion.reads_ok", digit=asked, p=p)
+        return t("digits.diffusion.reads_not" if done else "digits.diffusion.reads_other", read=read, p=p,
+                 digit=asked, asked=_percent(reading.asked_probability[0]))
     mean = _percent(sum(reading.confidence) / len(reading.confidence))
     return t("digits.diffusion.reads_row", read=" ".join(str(d) for d in reading.read_as), ok=reading.matches,
              n=len(reading.asked), p=mean)
