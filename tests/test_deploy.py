@@ -19,6 +19,8 @@ GPU_BOUND = {
     "aigc_demo.services.digits_walk.vae_walk": 30,
     "aigc_demo.services.digits_sketch.reconstruct_sketch": 30,
     "aigc_demo.services.digits_map.latent_map": 30,
+    "aigc_demo.services.digits_diffusion.diffusion_grid_batched": 30,
+    "aigc_demo.services.digits_diffusion.denoise": 30,
     "aigc_demo.generation.stream.stream_with": 120,
     "aigc_demo.generation.inside.look_inside_with": 30,
     "aigc_demo.services.imagegen.generate_images": 120,

@@ -47,7 +47,7 @@ element.addEventListener('click', (event) => {
   const button = event.target.closest('button[data-tab]');
   if (!button) return;
   event.preventDefault();
-  trigger('click', {tab: button.dataset.tab});
+  trigger('click', {tab: button.dataset.tab, part: button.dataset.part || ''});
 });
 fold();
 apply();
@@ -123,7 +123,7 @@ def open_button(spec: ModelSpec, tab_ids: list[str]) -> str:
     label = _tab_label(spec.tab)
     if spec.tab not in tab_ids:
         return f'<p class="card-note"><i>{esc(t("gallery.no_tab", tab=label))}</i></p>'
-    return (f'<button type="button" class="card-open" data-tab="{esc(spec.tab)}">'
+    return (f'<button type="button" class="card-open" data-tab="{esc(spec.tab)}" data-part="{esc(spec.family)}">'
             f'{esc(t("gallery.open", tab=label))}</button>')
 
 

@@ -20,6 +20,7 @@ class AppContext:
     models_changed: Any = None  # gr.State bumped when a visitor saves a model: pickers refresh
     pickers: list[tuple[Any, Callable[[], list[tuple[str, str]]]]] = field(default_factory=list)
     links: dict[str, Any] = field(default_factory=dict)  # tab id -> ui.share.LinkTarget (share links)
+    gallery_view: Any = None  # the gallery's cards: a card's Open click names its tab and part (family)
 
     def register_picker(self, component: Any, choices: Callable[[], list[tuple[str, str]]]) -> Any:
         """Refresh `component`'s choices with `choices()` on page load and after a model is saved,

@@ -1,7 +1,8 @@
 """The Digits tab: the GAN draws digits, the VAE squeezes them through a tiny latent space.
 
-Sections: a grid of generated digits, typed digits rendered as handwriting, a latent walk, a
-sketchpad the VAE reconstructs and places on its 2-D latent map, and that map itself.
+Sections: a grid of generated digits, the diffusion model's digits and its denoising steps
+(ui/digits_diffusion.py), typed digits rendered as handwriting, a latent walk, a sketchpad the
+VAE reconstructs and places on its 2-D latent map, and that map itself.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from aigc_demo.services.gallery import models_for_tab
 from aigc_demo.services.validate import identifier
 from aigc_demo.ui import model_refs, sessions, share
 from aigc_demo.ui.context import AppContext
+from aigc_demo.ui.digits_diffusion import build_diffusion_part, open_from_card
 from aigc_demo.ui.files import serve_bytes
 from aigc_demo.ui.errors import user_errors
 from aigc_demo.ui.sketchpad import digit_sketchpad, gate, has_ink
@@ -180,6 +182,8 @@ def build_digits_tab(ctx: AppContext) -> None:
                 grid_batched, grid_inputs, [grid], batch=True, max_batch_size=BATCH, api_name="digits_grid",
                 concurrency_limit=1)  # one group at a time, so waiting requests share a forward pass
 
+        diffusion = build_diffusion_part(ctx, classifier, next_seed)
+
         with gr.Tab(t("digits.write"), id="digits-write"):
             build_help("digits.write_lead", "digits.write_help", "digits-write")
             with gr.Row():
@@ -260,18 +264,21 @@ def build_digits_tab(ctx: AppContext) -> None:
         "write": {"text": text, "seed": style, "truncation": neatness, "model": gan},
         "walk": {"walk": kind, "seed": seed_a, "seed_b": seed_b, "digit": walk_digit, "digit_a": digit_a,
                  "digit_b": digit_b, "steps": steps, "model": gan, "vae": vae},
+        **diffusion.params,
     }
 
     def open_part(values: dict[str, Any]) -> dict[Any, Any]:
         part = values.get("part", "grid")
-        updates: dict[Any, Any] = {parts: gr.Tabs(selected=f"digits-{part}")}
-        if part == "grid" and "seed" in values:
-            updates[randomize] = False
+        in_diffusion = part in diffusion.params  # its grid and its denoising share one sub-tab
+        updates: dict[Any, Any] = {parts: gr.Tabs(selected="digits-diffusion" if in_diffusion else f"digits-{part}")}
+        if part in ("grid", *diffusion.params) and "seed" in values:
+            updates[diffusion.randomize if in_diffusion else randomize] = False
         return updates
 
     link = share.target(ctx, "digits", {}, parts=part_params, part_param="part", default_part="grid",
-                        models={"model": lambda: digit_models(ctx)["gan"], "vae": lambda: digit_models(ctx)["vae"]},
-                        extra=open_part, extra_outputs=[parts, randomize])
+                        models={"model": lambda: digit_models(ctx)["gan"], "vae": lambda: digit_models(ctx)["vae"],
+                                "diffusion": diffusion.choices},
+                        extra=open_part, extra_outputs=[parts, randomize, diffusion.randomize])
     link.runners["grid"] = share.Runner(grid_single, grid_inputs, [grid], {"concurrency_limit": 1},
                                         capture=part_params["grid"])
     link.runners["write"] = share.Runner(write_digits, [text, style, neatness, gan], [line, download],
@@ -281,6 +288,12 @@ def build_digits_tab(ctx: AppContext) -> None:
     for event in write_events:
         link.capture(event, part_params["write"], "write")
     link.capture(walk_event, part_params["walk"], "walk")
-    for part, slot in (("grid", grid_share), ("write", write_share), ("walk", walk_share)):
+    link.runners.update(diffusion.runners)
+    for event, part in diffusion.events:
+        link.capture(event, part_params[part], part)
+    if ctx.gallery_view is not None:  # a card's Open goes to its model's part (the diffusion model: Diffusion)
+        ctx.gallery_view.click(open_from_card, None, parts, show_progress="hidden", queue=False,
+                               api_visibility="private")
+    for part, slot in (("grid", grid_share), ("write", write_share), ("walk", walk_share), *diffusion.slots.items()):
         with slot:
             share.share_button(link, part)

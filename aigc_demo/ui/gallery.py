@@ -38,6 +38,7 @@ def build_gallery_tab(ctx: AppContext) -> None:
         return gallery_html(list_models(ctx.settings.weights_dir, ALL, ALL, ctx.user_dirs), ctx.tab_ids)
 
     view = gr.HTML(cards(), elem_id="gallery-view", js_on_load=GALLERY_JS, min_height=0)
+    ctx.gallery_view = view  # later tabs open their own part from a card (ui/digits_diffusion.py)
     for control in (task, source):  # in the browser only: hide and show the cards already there
         control.change(None, [task, source], None, js=FILTER_JS, queue=False, api_visibility="private")
     inputs = [ctx.session] if ctx.session is not None else []

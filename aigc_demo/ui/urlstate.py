@@ -19,6 +19,7 @@ from urllib.parse import urlencode
 
 from aigc_demo.catalog import SOURCES, TASKS
 from aigc_demo.services import digits as digits_svc
+from aigc_demo.services import digits_diffusion as diffusion_svc
 from aigc_demo.services import imagegen, textgen
 from aigc_demo.settings import current as current_settings
 
@@ -123,7 +124,7 @@ def _sampling(prompt_chars: int) -> tuple[Param, ...]:
     )
 
 
-DIGIT_PARTS = ("grid", "write", "walk")
+DIGIT_PARTS = ("grid", "write", "walk", "diffusion", "denoise")
 
 PARAMS: dict[str, tuple[Param, ...]] = {
     "gallery": (Param("task", "choice", choices=("all", *TASKS)),
@@ -143,6 +144,10 @@ PARAMS: dict[str, tuple[Param, ...]] = {
         Param("digit_a", "int", 0, 9),
         Param("digit_b", "int", 0, 9),
         Param("steps", "int", 2, digits_svc.MAX_WALK_STEPS),
+        Param("diffusion", "model", max_len=300),  # the diffusion part: its model, sampler and watched digits
+        Param("sampler_steps", "int", *diffusion_svc.STEPS_RANGE),
+        Param("guidance", "float", *diffusion_svc.GUIDANCE_RANGE),
+        Param("watch", "str", max_len=4 * diffusion_svc.MAX_WATCH),
     ),
     "text": _sampling(4000),
     "code": (*_sampling(4000), Param("function_end", "bool")),

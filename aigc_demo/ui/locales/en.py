@@ -702,4 +702,57 @@ STRINGS: dict[str, str] = {
     "msg.finetune.diffusion.gan_no_null": "A GAN has no \"no digit\" class: pick a digit 0-9 for the images without a label.",
     "msg.finetune.diffusion.sampler_steps": "Sampler steps must be between 0 (the model's own) and {max} (got {value}).",
     "msg.finetune.diffusion.not_diffusion": "{folder} does not hold a diffusion model (no unet/ and scheduler/ folders)",
+    # ---- digits.diffusion.* (issue 15: the Digits tab's diffusion part)
+    "digits.diffusion.tab": "Diffusion",
+    "digits.diffusion.lead": "Diffusion: from noise to a digit. Generate a grid, or watch one digit come out of the noise.",
+    "digits.diffusion.help": (
+        "The diffusion model learned to undo noise: in training, MNIST digits get Gaussian noise at one of "
+        "1,000 levels and the network (a small UNet) learns to predict that noise, told which digit it is. "
+        "To draw, it starts from pure noise made from the **seed** and takes a few **sampler steps** "
+        "(DPM-Solver++): at each one it predicts the noise, so also the clean digit under it, and moves "
+        "the sample a little toward that guess. More steps cost more time and give cleaner digits. "
+        "**Guidance** above 1 (classifier-free) also asks the model what it would draw with no digit given "
+        "and pushes away from that, toward the digit asked for: two model calls per step instead of one. "
+        "**Watch it denoise** shows every step, with what the classifier reads in the model's guess."
+    ),
+    "digits.diffusion.model": "Diffusion model",
+    "digits.diffusion.steps": "Sampler steps",
+    "digits.diffusion.steps_info": "model calls per digit: fewer is faster, more is cleaner",
+    "digits.diffusion.guidance": "Guidance",
+    "digits.diffusion.guidance_info": "1 = as trained; above 1 follows the asked digit harder, at two model calls per step",
+    "digits.diffusion.grid_out": "Digits from the diffusion model",
+    "digits.diffusion.watch_title": "### Watch it denoise",
+    "digits.diffusion.watch": "Digits to watch",
+    "digits.diffusion.watch_info": "one digit, or a row of up to {max} (e.g. 2026); the seed, steps and guidance above",
+    "digits.diffusion.watch_button": "Watch it denoise",
+    "digits.diffusion.gif": "Animation",
+    "digits.diffusion.strip": "Every step",
+    "digits.diffusion.strip_caption": (
+        "Two rows per digit: above, the noisy sample at each step; below, the clean digit the model "
+        "predicts from it. Columns are the steps, numbered; the last one (=) is the finished digit."
+    ),
+    "digits.diffusion.step": (
+        "**Step {step}/{steps}**: {noise:.0f}% of the sample's variance is still noise; the model's guess "
+        "of the clean image {verdict}."
+    ),
+    "digits.diffusion.reads_ok": "already reads as a {digit} (classifier: {p:.0f}%)",
+    "digits.diffusion.reads_other": "reads as a {read} (classifier: {p:.0f}%), not yet the {digit} asked for ({asked:.0f}%)",
+    "digits.diffusion.reads_row": "reads as {read}: {ok} of {n} as asked (mean classifier confidence {p:.0f}%)",
+    "digits.diffusion.reads_final": "reads as a {digit} (classifier: {p:.0f}%)",
+    "digits.diffusion.reads_not": "reads as a {read} (classifier: {p:.0f}%), not the {digit} asked for ({asked:.0f}%)",
+    "digits.diffusion.moved": "It moved {change:.1f}% of the pixel range since the step before.",
+    "digits.diffusion.done": "**Finished**: no noise left; the result {verdict}.",
+    "digits.diffusion.first_read": "The model's guess reads as the digits asked for from step {step} of {steps} on.",
+    "digits.diffusion.timing": "{n} digit(s) in {seconds:.2f} s: {steps} steps × {calls} model call(s), **{ms:.0f} ms per digit**.",
+    "digits.diffusion.watch_timing": "Sampled {n} digit(s) in {seconds:.2f} s ({steps} steps × {calls} model call(s)).",
+    "digits.diffusion.never_read": (
+        "The model's guess did not settle on the digits asked for within {steps} steps: try more steps, "
+        "or guidance above 1."
+    ),
+    'msg.digits.diffusion.steps_whole': 'Sampler steps must be a whole number from {low} to {high}',
+    'msg.digits.diffusion.steps_range': 'Sampler steps must be from {low} to {high} (got {value})',
+    'msg.digits.diffusion.guidance_number': 'Guidance must be a number from {low} to {high}',
+    'msg.digits.diffusion.guidance_range': 'Guidance must be a number from {low} to {high} (got {value})',
+    'msg.digits.diffusion.watch_type': 'Type up to {max_watch} digits to watch, e.g. 7 or 2026',
+    'msg.digits.diffusion.watch_many': 'At most {max_watch} digits can be watched at once (got {n})',
 }

@@ -690,4 +690,46 @@ STRINGS: dict[str, str] = {
     "msg.finetune.diffusion.gan_no_null": "GAN 没有“不指定数字”的类别：请为无标签图像选一个 0-9 的数字。",
     "msg.finetune.diffusion.sampler_steps": "采样步数须在 0（用模型自己的步数）到 {max} 之间（当前为 {value}）。",
     "msg.finetune.diffusion.not_diffusion": "{folder} 里没有扩散模型（缺少 unet/ 和 scheduler/ 文件夹）",
+    # ---- digits.diffusion.* (issue 15: the Digits tab's diffusion part)
+    "digits.diffusion.tab": "扩散模型",
+    "digits.diffusion.lead": "扩散模型：从噪声到数字。批量生成，或看一个数字如何从噪声中浮现。",
+    "digits.diffusion.help": (
+        "扩散模型学会的是去除噪声：训练时，给 MNIST 数字加上 1000 个强度之一的高斯噪声，网络（一个小型 UNet）"
+        "在知道是哪个数字的前提下学习预测这份噪声。生成时，它从由**随机种子**生成的纯噪声出发，走若干**采样步数**"
+        "（DPM-Solver++）：每一步预测噪声，也就得到了噪声下面那个干净数字的猜测，再把样本朝这个猜测挪一点。"
+        "步数越多越慢，数字也越干净。**引导强度**大于 1 时（无分类器引导），模型还要回答「不指定数字时会画什么」，"
+        "并朝远离它、靠近所要数字的方向推：每步要调用模型两次而不是一次。"
+        "**看它去噪**会展示每一步，以及分类器从模型的猜测中读出了什么。"
+    ),
+    "digits.diffusion.model": "扩散模型",
+    "digits.diffusion.steps": "采样步数",
+    "digits.diffusion.steps_info": "每个数字调用模型的次数：越少越快，越多越干净",
+    "digits.diffusion.guidance": "引导强度",
+    "digits.diffusion.guidance_info": "1 = 按训练时的方式；大于 1 更贴近所要的数字，但每步调用模型两次",
+    "digits.diffusion.grid_out": "扩散模型生成的数字",
+    "digits.diffusion.watch_title": "### 看它去噪",
+    "digits.diffusion.watch": "要观看的数字",
+    "digits.diffusion.watch_info": "一个数字，或最多 {max} 个数字的一行（如 2026）；使用上方的随机种子、步数和引导强度",
+    "digits.diffusion.watch_button": "看它去噪",
+    "digits.diffusion.gif": "动画",
+    "digits.diffusion.strip": "每一步",
+    "digits.diffusion.strip_caption": "每个数字占两行：上面是每一步带噪声的样本，下面是模型据此预测的干净数字。每列是一步（已编号）；最后一列（=）是最终的数字。",
+    "digits.diffusion.step": "**第 {step}/{steps} 步**：样本方差中仍有 {noise:.0f}% 是噪声；模型对干净图像的猜测{verdict}。",
+    "digits.diffusion.reads_ok": "已经能读作 {digit}（分类器：{p:.0f}%）",
+    "digits.diffusion.reads_other": "读作 {read}（分类器：{p:.0f}%），还不是所要的 {digit}（{asked:.0f}%）",
+    "digits.diffusion.reads_row": "读作 {read}：{n} 个中有 {ok} 个是所要的数字（分类器平均置信度 {p:.0f}%）",
+    "digits.diffusion.reads_final": "读作 {digit}（分类器：{p:.0f}%）",
+    "digits.diffusion.reads_not": "读作 {read}（分类器：{p:.0f}%），不是所要的 {digit}（{asked:.0f}%）",
+    "digits.diffusion.moved": "与上一步相比，它变化了像素范围的 {change:.1f}%。",
+    "digits.diffusion.done": "**完成**：已无噪声；结果{verdict}。",
+    "digits.diffusion.first_read": "从第 {step} 步（共 {steps} 步）起，模型的猜测就能读作所要的数字。",
+    "digits.diffusion.timing": "{n} 个数字用时 {seconds:.2f} 秒：{steps} 步 × 每步 {calls} 次模型调用，**每个数字 {ms:.0f} 毫秒**。",
+    "digits.diffusion.watch_timing": "采样 {n} 个数字用时 {seconds:.2f} 秒（{steps} 步 × 每步 {calls} 次模型调用）。",
+    "digits.diffusion.never_read": "在 {steps} 步内，模型的猜测没有稳定成所要的数字：试试更多步数，或把引导强度调到 1 以上。",
+    'msg.digits.diffusion.steps_whole': '采样步数须为 {low} 到 {high} 之间的整数',
+    'msg.digits.diffusion.steps_range': '采样步数须在 {low} 到 {high} 之间（当前为 {value}）',
+    'msg.digits.diffusion.guidance_number': '引导强度须为 {low} 到 {high} 之间的数',
+    'msg.digits.diffusion.guidance_range': '引导强度须为 {low} 到 {high} 之间的数（当前为 {value}）',
+    'msg.digits.diffusion.watch_type': '请输入最多 {max_watch} 个要观看的数字，例如 7 或 2026',
+    'msg.digits.diffusion.watch_many': '一次最多观看 {max_watch} 个数字（当前为 {n} 个）',
 }
