@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any, Iterator
 
+from aigc_demo.engines.registry import is_remote_ref
 from aigc_demo.errors import UserError
 from aigc_demo.services import availability, textgen, validate
 
@@ -53,9 +54,17 @@ def _ready(ref: str) -> None:
         raise UserError(f"{ref} is not downloaded yet: download it in the Text tab first")
 
 
+def _load(ref: str) -> None:
+    """Load a local model before its column's thread starts: the columns' models load one after
+    another (two transformers loads at once in two threads can collide on the meta device), and
+    the tokens/s a column shows is decoding only."""
+    _ready(ref)
+    if not is_remote_ref(ref):
+        textgen.load_causal_lm(ref)
+
+
 def _updates(ref: str, prompt: str, settings: textgen.GenerationSettings, stop: threading.Event,
              update_interval_s: float) -> Iterator[textgen.GenerationUpdate]:
-    _ready(ref)
     if textgen.is_chat_model(ref):
         yield from textgen.stream_chat(ref, [{"role": "user", "content": prompt}], settings, stop,
                                        update_interval_s=update_interval_s)
@@ -63,16 +72,21 @@ def _updates(ref: str, prompt: str, settings: textgen.GenerationSettings, stop: 
         yield from textgen.stream_text(ref, prompt, settings, stop, update_interval_s=update_interval_s)
 
 
+def _failure(ref: str, err: Exception) -> UserError:
+    """What a column shows when its model fails: a visitor's message as it is, else a short one."""
+    if isinstance(err, UserError):
+        return err
+    log.exception("compare: %s failed", ref, exc_info=err)
+    return UserError(f"This model could not run here ({type(err).__name__})")
+
+
 def _run_column(index: int, ref: str, prompt: str, settings: textgen.GenerationSettings,
                 stop: threading.Event, out: queue.Queue, update_interval_s: float) -> None:
     try:
         for update in _updates(ref, prompt, settings, stop, update_interval_s):
             out.put((index, update))
-    except UserError as err:
-        out.put((index, err))
     except Exception as err:  # noqa: BLE001 - one failing model must not end the other columns
-        log.exception("compare: %s failed", ref)
-        out.put((index, UserError(f"This model could not run here ({type(err).__name__})")))
+        out.put((index, _failure(ref, err)))
     finally:
         out.put((index, _DONE))
 
@@ -90,8 +104,13 @@ def stream_columns(refs: list[str], prompt: str, settings: textgen.GenerationSet
     stop = stop or threading.Event()
     out: queue.Queue = queue.Queue()
     columns = [ColumnState(ref) for ref in refs]
-    threads = [threading.Thread(target=_run_column, args=(i, ref, prompt, settings, stop, out, update_interval_s),
-                                name=f"compare-{i}", daemon=True) for i, ref in enumerate(refs)]
+    for column in columns:
+        try:
+            _load(column.model_id)
+        except Exception as err:  # noqa: BLE001 - the column says why; the others still run
+            column.error, column.done = str(_failure(column.model_id, err)), True
+    threads = [threading.Thread(target=_run_column, args=(i, c.model_id, prompt, settings, stop, out, update_interval_s),
+                                name=f"compare-{i}", daemon=True) for i, c in enumerate(columns) if not c.done]
     for thread in threads:
         thread.start()
     try:
