@@ -103,7 +103,8 @@ def test_bad_requests_are_clear_messages(digits, per_digit, message) -> None:
 def test_no_digits_means_all_ten() -> None:
     request = compare.check_request([], 2, 1)
     assert request.digits == list(range(10)) and list(request.labels[:10]) == list(range(10))
-    assert len(request.labels) == 20
+    assert len(request.labels) == 20 and request.columns == 5  # two rows of five per copy: squarish
+    assert compare.check_request("3 3 1", 1, 0).digits == [1, 3] and compare.check_request("13", 1, 0).columns == 2
 
 
 # ---- text --------------------------------------------------------------------------------------
@@ -247,6 +248,8 @@ def test_blind_votes_reveal_names_and_stay_with_the_visitor(app_url: str) -> Non
     alice, bob = Client(app_url, verbose=False), Client(app_url, verbose=False)
     with pytest.raises(AppError, match="Nothing to vote on yet"):
         alice.predict("A", api_name="/compare_vote")
+    with pytest.raises(AppError, match="two different models"):  # a model against itself says nothing
+        _compare_text(alice, True, ("tiny-gpt", "tiny-gpt", ""))
     result = _compare_text(alice, True)
     assert all("·" not in head for head in result[0:3])  # blind: no names
     revealed = alice.predict("A", api_name="/compare_vote")

@@ -47,6 +47,12 @@ class DigitsRequest:
     def labels(self) -> np.ndarray:
         return np.asarray(self.digits * self.per_digit, dtype=np.int64)
 
+    @property
+    def columns(self) -> int:
+        """Grid width: the digits in one row (two rows of five for all ten, so the grid stays
+        squarish and each digit large in a third of the page)."""
+        return len(self.digits) if len(self.digits) <= 5 else -(-len(self.digits) // 2)
+
 
 @dataclass
 class FamilyResult:
@@ -111,7 +117,7 @@ def card_info(folder: str | Path) -> tuple[str, list[Metric]]:
 def _gan(request: DigitsRequest, folder: str) -> tuple[np.ndarray, float]:
     load_gan(folder)  # loaded before the clock starts (a first load is not the model's speed)
     started = time.perf_counter()
-    images = generate_digits_batched([GridRequest(request.labels, request.seed, 1.0, len(request.digits))], folder)[0]
+    images = generate_digits_batched([GridRequest(request.labels, request.seed, 1.0, request.columns)], folder)[0]
     return images, time.perf_counter() - started
 
 
@@ -190,7 +196,7 @@ def compare_digits(digits: Any, per_digit: Any, seed: Any, folders: dict[str, st
                 log.exception("compare: the %s model %s failed", family, Path(folder).name)
                 result.error = f"The {family} model could not run here"
         if result.images is not None:
-            result.grid = grid_image(result.images, len(request.digits), scale=scale)
+            result.grid = grid_image(result.images, request.columns, scale=scale)
         results.append(result)
         if on_column:
             on_column(result)

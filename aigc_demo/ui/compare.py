@@ -104,8 +104,23 @@ def compare_digits(digits: Any, per_digit: Any, seed: Any, gan: Any, diffusion: 
     return (*outputs, figures(results))
 
 
-def _picker(label: str, choices: list[tuple[str, str]], elem_id: str) -> gr.Dropdown:
-    return gr.Dropdown(choices, value=choices[0][1] if choices else None, label=label, elem_id=elem_id,
+def default_choice(family: str, choices: list[tuple[str, str]]) -> str | None:
+    """The column's first pick: the first model, or for the VAE the one with the largest latent
+    space (the 2-D one is for drawing maps; the larger one draws better digits)."""
+    if not choices:
+        return None
+    if family != "vae":
+        return choices[0][1]
+    return max(choices, key=lambda c: _latent_dim(c[1]))[1]
+
+
+def _latent_dim(ref: str) -> int:
+    folder = model_refs.resolve_or_none(ref)
+    return (digits_svc.latent_dim(folder) or 0) if folder else 0
+
+
+def _picker(label: str, choices: list[tuple[str, str]], value: str | None, elem_id: str) -> gr.Dropdown:
+    return gr.Dropdown(choices, value=value, label=label, elem_id=elem_id,
                        allow_custom_value=True)  # a visitor's saved models join after page load
 
 
@@ -130,13 +145,16 @@ def build_digits_part(ctx: AppContext) -> tuple[dict[str, Any], share.Runner, An
         for family in svc.FAMILIES:
             with gr.Column(elem_classes="compare-col", elem_id=f"compare-{family}", min_width=240):
                 gr.Markdown(f"### {t(f'compare.family.{family}')}")
-                pickers[family] = _picker(t("compare.model"), family_choices(ctx, family), f"compare-{family}-model")
+                choices = family_choices(ctx, family)
+                pickers[family] = _picker(t("compare.model"), choices, default_choice(family, choices),
+                                          f"compare-{family}-model")
                 if family == "vae":
-                    classifier = _picker(t("compare.classifier"), family_choices(ctx, "classifier"),
+                    classifiers = family_choices(ctx, "classifier")
+                    classifier = _picker(t("compare.classifier"), classifiers, default_choice("classifier", classifiers),
                                          "compare-classifier")
                     gr.Markdown(t("compare.vae_note"), elem_classes="avail-note")
                 image = gr.Image(label=t(f"compare.family.{family}"), show_label=False, type="filepath",
-                                 elem_id=f"compare-{family}-out", height=300)
+                                 elem_id=f"compare-{family}-out")
                 info = gr.HTML(elem_id=f"compare-{family}-info", elem_classes="compare-info")
                 outputs += [image, info]
     data = gr.JSON(visible=False)

@@ -88,6 +88,8 @@ def make_stream(ctx: AppContext) -> Callable[..., Iterator[tuple[Any, ...]]]:
         picked = svc.check_columns([model_a, model_b, model_c])
         refs = [model_refs.resolve(m) for m in picked]  # only ids the app lists to this visitor
         blind = validate.flag(blind, "Blind", default=False)
+        if blind and len(set(refs)) < 2:
+            raise UserError(t("compare.blind_same"))
         settings = make_settings(max_new_tokens, temperature, top_k, top_p, repetition_penalty, seed, randomize)
         order = list(range(len(picked)))
         if blind:
@@ -169,6 +171,8 @@ def build_text_part(ctx: AppContext) -> TextPart:
         model_b = _picker(t("compare.model_letter", letter="B"), initial,
                           ids[1] if len(ids) > 1 else (ids[0] if ids else None), "compare-model-b")
         model_c = _picker(t("compare.model_letter", letter="C"), _none() + initial, "", "compare-model-c")
+    if len(initial) < 2:  # e.g. a server with one text model of its own and no hub model downloaded
+        gr.Markdown(t("compare.few_models"), elem_classes="avail-note", elem_id="compare-few-models")
     ctx.register_picker(model_a, lambda: text_choices(ctx))
     ctx.register_picker(model_b, lambda: text_choices(ctx))
     ctx.register_picker(model_c, lambda: _none() + text_choices(ctx))

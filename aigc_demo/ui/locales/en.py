@@ -766,6 +766,8 @@ STRINGS: dict[str, str] = {
     "compare.vote_nothing": "Nothing to vote on yet: run a blind comparison and let it finish.",
     "compare.vote_blind_only": "Votes are taken on blind comparisons only: tick Blind and compare again.",
     "compare.vote_twice": "You already voted on this comparison: compare again to vote again.",
+    "compare.blind_same": "A blind vote needs two different models: pick another model in one of the columns.",
+    "compare.few_models": "Only one text model can run here now: download a hub model in the Text tab (GPT-2, SmolLM2) to compare two.",
     "msg.compare.digits_must_be": "Digits must be 0-9, e.g. 0123456789",
     "msg.compare.copies_per_digit": "Copies per digit must be a whole number from 1 to {max}",
     "msg.compare.vae_needs_classifier": "The VAE needs the digit classifier to find the digits asked for, and none is available",

@@ -747,6 +747,8 @@ STRINGS: dict[str, str] = {
     "compare.vote_nothing": "还没有可投票的对比：先运行一次盲评对比并等它结束。",
     "compare.vote_blind_only": "只有盲评对比才能投票：勾选“盲评”后再对比一次。",
     "compare.vote_twice": "你已经对这次对比投过票了：再对比一次才能再投票。",
+    "compare.blind_same": "盲评需要两个不同的模型：请在其中一栏换一个模型。",
+    "compare.few_models": "这里现在只有一个文本模型可以运行：在“文本”标签页下载一个 Hub 模型（GPT-2、SmolLM2）即可比较两个模型。",
     "msg.compare.digits_must_be": "数字必须是 0-9，例如 0123456789",
     "msg.compare.copies_per_digit": "每个数字的份数必须是 1 到 {max} 之间的整数",
     "msg.compare.vae_needs_classifier": "VAE 需要数字分类器来找出所要的数字，但这里没有可用的分类器",
