@@ -266,3 +266,21 @@ def test_blind_votes_reveal_names_and_stay_with_the_visitor(app_url: str) -> Non
     _compare_text(alice, False)
     with pytest.raises(AppError, match="blind comparisons only"):
         alice.predict("A", api_name="/compare_vote")
+
+
+def test_share_links_of_both_parts_round_trip() -> None:
+    from urllib.parse import parse_qsl
+
+    from aigc_demo.ui.urlstate import build_query, parse_query
+
+    digits = {"part": "digits", "digits": ["3", "5"], "per_digit": 2, "seed": 9, "gan": "tiny-gan",
+              "diffusion": "tiny-diffusion", "vae": "tiny-vae-4d"}
+    text = {"part": "text", "prompt": "To be", "model_a": "tiny-gpt", "model_b": "tiny-char-gpt", "model_c": "",
+            "blind": True, "max_new_tokens": 12, "temperature": 0.5, "seed": 3}
+    listed = {"tiny-gan", "tiny-diffusion", "tiny-vae-4d", "tiny-gpt", "tiny-char-gpt"}
+    for values in (digits, text):
+        state = parse_query(dict(parse_qsl(build_query("compare", values))), lambda tab, param: listed)
+        assert state.tab == "compare" and state.run and not state.notices
+        assert state.values == {k: v for k, v in values.items() if v != ""}
+    state = parse_query({"tab": "compare", "gan": "../../etc", "per_digit": "11"}, lambda tab, param: listed)
+    assert {n.name: n.reason for n in state.notices} == {"gan": "unknown_model", "per_digit": "out_of_range"}

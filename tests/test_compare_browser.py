@@ -83,3 +83,23 @@ def test_compare_digits_text_and_a_blind_vote(screen) -> None:
     expect(page.locator("#compare-board-everyone")).to_contain_text("Tiny")
     expect(page.locator("#compare-vote-row")).to_be_hidden()
     no_overflow(page, viewport)
+
+
+def test_a_share_link_reproduces_a_digits_comparison(browser, app_url: str) -> None:
+    context = browser.new_context(viewport=DESKTOP)
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    try:
+        page.goto(app_url + "?tab=compare&part=digits&digits=3,5&per_digit=1&seed=9&gan=tiny-gan"
+                  "&diffusion=tiny-diffusion&vae=tiny-vae-4d&run=1")
+        for family in ("gan", "diffusion", "vae"):
+            expect(page.locator(f"#compare-{family}-info")).to_contain_text("ms per image", timeout=120_000)
+        expect(page.locator("#compare-seed input")).to_have_value("9")
+        expect(page.locator("#compare-digits-which").get_by_label("3", exact=True)).to_be_checked()
+        expect(page.locator("#compare-digits-which").get_by_label("4", exact=True)).not_to_be_checked()
+        expect(page.locator("#compare-gan-info")).to_contain_text("2 images")
+        page.locator("#compare-digits-share").click()
+        expect(page.locator("#compare-digits-share-link input, #compare-digits-share-link textarea")).to_have_value(
+            re.compile(r"tab=compare&part=digits&digits=3%2C5&per_digit=1&seed=9&gan=tiny-gan"))
+    finally:
+        context.close()

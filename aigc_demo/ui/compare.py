@@ -50,8 +50,9 @@ def _folder(ref: Any, family: str) -> str | None:
     return model_refs.resolve(ref) if ref else None
 
 
-def info_html(result: svc.FamilyResult) -> str:
-    """A column's figures: time per image, the VAE's draws, the card's metrics, or why it has none."""
+def info_html(result: svc.FamilyResult, fastest: svc.FamilyResult | None = None) -> str:
+    """A column's figures: time per image (and how many times the fastest column's), the VAE's
+    draws, the card's metrics, or why it has none."""
     parts = []
     if result.title:
         parts.append(f"<p><b>{esc(result.title)}</b></p>")
@@ -60,6 +61,8 @@ def info_html(result: svc.FamilyResult) -> str:
         return "".join(parts) + f'<p class="compare-problem">{esc(message)}</p>'
     per_image = result.per_image_s or 0.0
     parts.append(f'<p class="compare-time">{esc(t("compare.per_image", ms=per_image * 1000, count=result.count, seconds=result.seconds))}</p>')
+    if fastest is not None and fastest is not result and fastest.per_image_s:
+        parts.append(f"<p>{esc(t('compare.relative', times=per_image / fastest.per_image_s, fastest=t(f'compare.family.{fastest.family}')))}</p>")
     if result.draws is not None:
         key = "compare.vae_gave_up" if result.missing else "compare.vae_draws"
         missing = ", ".join(str(d) for d in result.missing)
@@ -98,9 +101,11 @@ def compare_digits(digits: Any, per_digit: Any, seed: Any, gan: Any, diffusion: 
             continue
         images.append(serve_bytes(pngs.pop(0), digits_svc.download_name(f"compare-{result.family}", which,
                                                                        f"seed{request.seed}")))
+    timed = [r for r in results if r.per_image_s]
+    fastest = min(timed, key=lambda r: r.per_image_s) if len(timed) > 1 else None
     outputs: list[Any] = []
     for image, result in zip(images, results):
-        outputs += [image, info_html(result)]
+        outputs += [image, info_html(result, fastest)]
     return (*outputs, figures(results))
 
 

@@ -150,7 +150,8 @@ def _none() -> list[tuple[str, str]]:
 
 
 def _picker(label: str, choices: list[tuple[str, str]], value: str | None, elem_id: str) -> gr.Dropdown:
-    return gr.Dropdown(choices, value=value, label=label, elem_id=elem_id, allow_custom_value=True)
+    return gr.Dropdown(choices, value=value, label=label, elem_id=elem_id, allow_custom_value=True,
+                       min_width=220)  # on a phone each picker takes its own line, its title whole
 
 
 def build_text_part(ctx: AppContext) -> TextPart:

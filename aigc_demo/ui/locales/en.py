@@ -733,6 +733,7 @@ STRINGS: dict[str, str] = {
     "compare.vae_draws": "Found every digit in {draws} draws from its prior.",
     "compare.vae_gave_up": "Gave up after {draws} draws: the classifier never read a {digits} (blank cells).",
     "compare.no_metrics": "Its card records no metrics.",
+    "compare.relative": "{times:.1f}× the time of the {fastest}",
     "compare.text_lead": "One prompt, 2 or 3 text models streaming at once: compare them as they write.",
     "compare.text_help": (
         "Every column streams at the same time, with the same settings and seed, through the same "

@@ -716,6 +716,7 @@ STRINGS: dict[str, str] = {
     "compare.vae_draws": "从先验中抽样 {draws} 次，找到了所有数字。",
     "compare.vae_gave_up": "抽样 {draws} 次后放弃：分类器从未读出 {digits}（空白格）。",
     "compare.no_metrics": "其模型卡没有记录指标。",
+    "compare.relative": "耗时是{fastest}的 {times:.1f} 倍",
     "compare.text_lead": "一个提示词，2 到 3 个文本模型同时流式生成：边写边比较。",
     "compare.text_help": (
         "所有栏同时生成，使用相同的设置和随机种子，走的是与“文本”标签页相同的路径（“停止”会停止全部）。"
