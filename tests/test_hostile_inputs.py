@@ -49,7 +49,7 @@ BASELINE: dict[str, dict[str, Any]] = {
     "/generate_image": {"prompt_text": "a cat", "negative_text": "", "n_steps": 1, "w": 32, "h": 32},
     "/digits_grid": {"counts": 2},
     "/digits_walk": {"steps": 2},
-    "/compare_digits": {"digits": ["1"], "per_digit": 1},
+    "/compare_digits": {"digits": ["1"], "per_digit": 1, "diffusion": "", "vae": ""},  # the GAN alone: fast
     "/compare_text": {"prompt": "To be", "max_new_tokens": 2},
     "/finetune_start": {"text_value": "", "steps_n": 1},  # no data: every check runs, no job starts
     "/finetune_push": {"repo_id": "me/model", "token_v": "hf_x"},
