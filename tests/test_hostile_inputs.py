@@ -51,6 +51,8 @@ BASELINE: dict[str, dict[str, Any]] = {
     "/digits_walk": {"steps": 2},
     "/digits_diffusion": {"counts": 2, "steps": 1},
     "/digits_denoise": {"steps": 1},
+    "/compare_digits": {"digits": ["1"], "per_digit": 1, "diffusion": "", "vae": ""},  # the GAN alone: fast
+    "/compare_text": {"prompt": "To be", "max_new_tokens": 2},
     "/finetune_start": {"text_value": "", "steps_n": 1},  # no data: every check runs, no job starts
     "/finetune_push": {"repo_id": "me/model", "token_v": "hf_x"},
     "/finetune_save": {"model_name": "m"},

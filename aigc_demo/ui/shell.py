@@ -10,6 +10,8 @@ from aigc_demo.settings import ServeSettings
 from aigc_demo.settings import current as current_settings
 from aigc_demo.ui import files, model_refs, sessions, share
 from aigc_demo.ui.code import build_code_tab
+from aigc_demo.ui.compare import CSS as COMPARE_CSS
+from aigc_demo.ui.compare import build_compare_tab
 from aigc_demo.ui.context import AppContext
 from aigc_demo.ui.digits import build_digits_tab
 from aigc_demo.ui.finetune import build_finetune_tab
@@ -27,6 +29,7 @@ TABS: list[tuple[str, Callable[[AppContext], None]]] = [
     ("text", build_text_tab),
     ("code", build_code_tab),
     ("image", build_image_tab),
+    ("compare", build_compare_tab),
     ("finetune", build_finetune_tab),
     ("system", build_system_tab),
 ]
@@ -110,6 +113,7 @@ CSS += """
 .inside-tokens .token { cursor: pointer; }
 #finetune-estimate { min-height: 1.5em; }
 """
+CSS += COMPARE_CSS  # issue #15: the Compare tab's columns
 
 
 def theme() -> gr.themes.Base:

@@ -23,7 +23,7 @@ from aigc_demo.services import digits_diffusion as diffusion_svc
 from aigc_demo.services import imagegen, textgen
 from aigc_demo.settings import current as current_settings
 
-TABS = ("gallery", "digits", "text", "code", "image", "finetune", "system")
+TABS = ("gallery", "digits", "text", "code", "image", "compare", "finetune", "system")
 LANGS = ("en", "zh")
 MAX_QUERY_PARAMS = 40
 MAX_VALUE_CHARS = 4000
@@ -164,6 +164,22 @@ PARAMS: dict[str, tuple[Param, ...]] = {
     ),
     "finetune": (),
     "system": (),
+    "compare": (  # issue #15: digits from every family, or text from 2-3 models, side by side
+        Param("part", "choice", choices=("digits", "text")),
+        Param("digits", "digits", max_len=40),
+        Param("per_digit", "int", 1, 10),
+        Param("seed", "int", 0, 2**31 - 1),
+        Param("gan", "model", max_len=300),
+        Param("diffusion", "model", max_len=300),
+        Param("vae", "model", max_len=300),
+        Param("prompt", "str", max_len=4000),
+        Param("model_a", "model", max_len=300),
+        Param("model_b", "model", max_len=300),
+        Param("model_c", "model", max_len=300),
+        Param("blind", "bool"),
+        Param("max_new_tokens", "int", 1, textgen.MAX_NEW_TOKENS_LIMIT),
+        Param("temperature", "float", 0.0, 2.0),
+    ),
 }
 GLOBAL = (Param("tab", "choice", choices=TABS), Param("run", "bool"), Param("lang", "choice", choices=LANGS))
 

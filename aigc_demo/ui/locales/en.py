@@ -755,4 +755,92 @@ STRINGS: dict[str, str] = {
     'msg.digits.diffusion.guidance_range': 'Guidance must be a number from {low} to {high} (got {value})',
     'msg.digits.diffusion.watch_type': 'Type up to {max_watch} digits to watch, e.g. 7 or 2026',
     'msg.digits.diffusion.watch_many': 'At most {max_watch} digits can be watched at once (got {n})',
+    # ---- compare (issue #15): the Compare tab
+    "tab.compare": "Compare",
+    "compare.lead": "The generative families side by side on the same task: the same digits and seed from a GAN, a diffusion model and a VAE, or one prompt from several text models at once.",
+    "compare.intro": (
+        "**Digits** asks every digit family for the same digits with the same seed. Each column shows "
+        "what its model drew, its time per image (measured now, on this machine, with the model already "
+        "loaded) and the metrics its model card records (FID against the train-vs-test floor, conditional "
+        "accuracy, likelihoods). The families run one after another, so each time is the model's own.\n\n"
+        "**Text** streams one prompt from 2 or 3 text models at once, each in its own column with its "
+        "tokens per second. Tick **Blind** to hide which model is which until you vote; your votes stay "
+        "in this page session, and the board of everyone's votes counts one verdict per visitor and "
+        "pair of models."
+    ),
+    "compare.digits_part": "Digits",
+    "compare.text_part": "Text",
+    "compare.digits_lead": "Pick digits and a seed, press Compare: every digit family draws the same digits.",
+    "compare.digits_help": (
+        "The GAN and the diffusion model are told which digit to draw. The VAE is not: it decodes "
+        "random points of its latent space, so it is asked honestly: it decodes draws from its prior "
+        "and keeps those the digit classifier reads as a digit you asked for, at most 4,096 draws; its "
+        "column says how many it took, or which digits it gave up on. Its time includes those draws. "
+        "Times are wall time per image on this machine; the badges come from each model's card."
+    ),
+    "compare.digits": "Digits",
+    "compare.digits_info": "none ticked: all ten",
+    "compare.per_digit": "Copies of each digit",
+    "compare.seed": "Seed",
+    "compare.random_seed": "New random seed each time",
+    "compare.digits_go": "Compare",
+    "compare.family.gan": "GAN",
+    "compare.family.diffusion": "Diffusion",
+    "compare.family.vae": "VAE decoder",
+    "compare.family.classifier": "Classifier",
+    "compare.model": "Model",
+    "compare.classifier": "Classifier (reads the VAE's digits)",
+    "compare.vae_note": "Unconditional: it keeps the prior draws the classifier reads as the digits asked for.",
+    "compare.per_image": "{ms:.2f} ms per image ({count} images in {seconds:.2f} s)",
+    "compare.vae_draws": "Found every digit in {draws} draws from its prior.",
+    "compare.vae_gave_up": "Gave up after {draws} draws: the classifier never read a {digits} (blank cells).",
+    "compare.no_metrics": "Its card records no metrics.",
+    "compare.relative": "{times:.1f}× the time of the {fastest}",
+    "compare.text_lead": "One prompt, 2 or 3 text models streaming at once: compare them as they write.",
+    "compare.text_help": (
+        "Every column streams at the same time, with the same settings and seed, through the same "
+        "path as the Text tab (Stop stops them all). Models with a chat template get the prompt as "
+        "your message; the others continue it. The list holds the models that run now: ours, yours, "
+        "downloaded hub models and remote engines. **Blind** shuffles the columns and hides the names "
+        "until you vote."
+    ),
+    "compare.prompt": "Prompt",
+    "compare.blind": "Blind",
+    "compare.blind_info": "hide the names until you vote",
+    "compare.text_go": "Compare",
+    "compare.model_letter": "Model {letter}",
+    "compare.none": "(none: two columns)",
+    "compare.output": "Output",
+    "compare.waiting": "Waiting for the first tokens…",
+    "compare.better": "{letter} is better",
+    "compare.tie": "Tie",
+    "compare.vote_question": "Which one is better?",
+    "compare.vote": "Vote and reveal",
+    "compare.boards": "Leaderboards of blind votes",
+    "compare.board.model": "Model",
+    "compare.board.wins": "Wins",
+    "compare.board.losses": "Losses",
+    "compare.board.ties": "Ties",
+    "compare.board.rate": "Win rate",
+    "compare.board.votes": "Votes",
+    "compare.board.mine": "Your votes",
+    "compare.board.everyone": "Everyone (one verdict per visitor and pair)",
+    "compare.voted": "Thanks: you voted {winner}. The models were {names}.",
+    "compare.vote_nothing": "Nothing to vote on yet: run a blind comparison and let it finish.",
+    "compare.vote_blind_only": "Votes are taken on blind comparisons only: tick Blind and compare again.",
+    "compare.vote_twice": "You already voted on this comparison: compare again to vote again.",
+    "compare.blind_same": "A blind vote needs two different models: pick another model in one of the columns.",
+    "compare.few_models": "Only one text model can run here now: download a hub model in the Text tab (GPT-2, SmolLM2) to compare two.",
+    "msg.compare.digits_must_be": "Digits must be 0-9, e.g. 0123456789",
+    "msg.compare.copies_per_digit": "Copies per digit must be a whole number from 1 to {max}",
+    "msg.compare.vae_needs_classifier": "The VAE needs the digit classifier to find the digits asked for, and none is available",
+    "msg.compare.could_not_run": "The {family} model could not run here",
+    "msg.compare.no_family_model": "No {family} model is available here",
+    "msg.compare.pick_models": "Pick {low} or {high} models to compare",
+    "msg.compare.not_downloaded": "{ref} is not downloaded yet: download it in the Text tab first",
+    "msg.compare.text_failed": "This model could not run here ({kind})",
+    "msg.compare.vote_for": "Vote for one of {letters} or tie",
+    "msg.word.gan": "GAN",
+    "msg.word.diffusion": "diffusion",
+    "msg.word.vae": "VAE",
 }

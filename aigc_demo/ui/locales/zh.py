@@ -732,4 +732,85 @@ STRINGS: dict[str, str] = {
     'msg.digits.diffusion.guidance_range': '引导强度须为 {low} 到 {high} 之间的数（当前为 {value}）',
     'msg.digits.diffusion.watch_type': '请输入最多 {max_watch} 个要观看的数字，例如 7 或 2026',
     'msg.digits.diffusion.watch_many': '一次最多观看 {max_watch} 个数字（当前为 {n} 个）',
+    # ---- compare (issue #15): the Compare tab
+    "tab.compare": "对比",
+    "compare.lead": "同一任务上并排比较各类生成模型：用同一个随机种子让 GAN、扩散模型和 VAE 画同样的数字，或让几个文本模型同时续写同一个提示词。",
+    "compare.intro": (
+        "**数字**：让每一类数字模型用同一个随机种子画同样的数字。每一栏显示该模型画出的图、每张图的耗时"
+        "（在本机当场测得，模型已加载）以及其模型卡记录的指标（相对训练集-测试集下限的 FID、条件准确率、似然）。"
+        "各类模型依次运行，所以每个耗时都只属于该模型。\n\n"
+        "**文本**：2 到 3 个文本模型同时流式生成同一个提示词，每个模型一栏，并显示每秒生成的 token 数。"
+        "勾选**盲评**会在你投票前隐藏模型名称；你的投票只保存在本页会话中，所有人的排行榜对每位访客的每对模型只计一票。"
+    ),
+    "compare.digits_part": "数字",
+    "compare.text_part": "文本",
+    "compare.digits_lead": "选好数字和随机种子，点“对比”：每一类数字模型都画同样的数字。",
+    "compare.digits_help": (
+        "GAN 和扩散模型会被告知要画哪个数字，VAE 则不会：它解码的是隐空间中的随机点，所以我们如实地向它要数字："
+        "从先验中抽样并解码，只保留数字分类器读作你所要数字的那些，最多抽 4,096 次；它的一栏会写明用了多少次，"
+        "或放弃了哪些数字。它的耗时包含这些抽样。耗时为本机上每张图的实际时间；徽章来自各模型的模型卡。"
+    ),
+    "compare.digits": "数字",
+    "compare.digits_info": "都不勾选：全部十个数字",
+    "compare.per_digit": "每个数字的份数",
+    "compare.seed": "随机种子",
+    "compare.random_seed": "每次使用新的随机种子",
+    "compare.digits_go": "对比",
+    "compare.family.gan": "GAN",
+    "compare.family.diffusion": "扩散模型",
+    "compare.family.vae": "VAE 解码器",
+    "compare.family.classifier": "分类器",
+    "compare.model": "模型",
+    "compare.classifier": "分类器（识别 VAE 画的数字）",
+    "compare.vae_note": "无条件模型：只保留分类器读作所要数字的先验抽样。",
+    "compare.per_image": "每张图 {ms:.2f} 毫秒（{count} 张图共 {seconds:.2f} 秒）",
+    "compare.vae_draws": "从先验中抽样 {draws} 次，找到了所有数字。",
+    "compare.vae_gave_up": "抽样 {draws} 次后放弃：分类器从未读出 {digits}（空白格）。",
+    "compare.no_metrics": "其模型卡没有记录指标。",
+    "compare.relative": "耗时是{fastest}的 {times:.1f} 倍",
+    "compare.text_lead": "一个提示词，2 到 3 个文本模型同时流式生成：边写边比较。",
+    "compare.text_help": (
+        "所有栏同时生成，使用相同的设置和随机种子，走的是与“文本”标签页相同的路径（“停止”会停止全部）。"
+        "带聊天模板的模型把提示词当作你的消息，其他模型则接着续写。列表中是现在就能运行的模型：我们的、你的、"
+        "已下载的 Hub 模型和远程推理引擎。**盲评**会打乱各栏顺序并隐藏名称，直到你投票。"
+    ),
+    "compare.prompt": "提示词",
+    "compare.blind": "盲评",
+    "compare.blind_info": "投票前隐藏模型名称",
+    "compare.text_go": "对比",
+    "compare.model_letter": "模型 {letter}",
+    "compare.none": "（无：两栏）",
+    "compare.output": "输出",
+    "compare.waiting": "正在等待第一批 token…",
+    "compare.better": "{letter} 更好",
+    "compare.tie": "平局",
+    "compare.vote_question": "哪一个更好？",
+    "compare.vote": "投票并揭晓",
+    "compare.boards": "盲评排行榜",
+    "compare.board.model": "模型",
+    "compare.board.wins": "胜",
+    "compare.board.losses": "负",
+    "compare.board.ties": "平",
+    "compare.board.rate": "胜率",
+    "compare.board.votes": "票数",
+    "compare.board.mine": "你的投票",
+    "compare.board.everyone": "所有人（每位访客的每对模型只计一票）",
+    "compare.voted": "谢谢：你投给了{winner}。各模型是 {names}。",
+    "compare.vote_nothing": "还没有可投票的对比：先运行一次盲评对比并等它结束。",
+    "compare.vote_blind_only": "只有盲评对比才能投票：勾选“盲评”后再对比一次。",
+    "compare.vote_twice": "你已经对这次对比投过票了：再对比一次才能再投票。",
+    "compare.blind_same": "盲评需要两个不同的模型：请在其中一栏换一个模型。",
+    "compare.few_models": "这里现在只有一个文本模型可以运行：在“文本”标签页下载一个 Hub 模型（GPT-2、SmolLM2）即可比较两个模型。",
+    "msg.compare.digits_must_be": "数字必须是 0-9，例如 0123456789",
+    "msg.compare.copies_per_digit": "每个数字的份数必须是 1 到 {max} 之间的整数",
+    "msg.compare.vae_needs_classifier": "VAE 需要数字分类器来找出所要的数字，但这里没有可用的分类器",
+    "msg.compare.could_not_run": "{family} 模型无法在这里运行",
+    "msg.compare.no_family_model": "这里没有可用的 {family} 模型",
+    "msg.compare.pick_models": "请选择 {low} 或 {high} 个模型进行对比",
+    "msg.compare.not_downloaded": "{ref} 尚未下载：请先在“文本”标签页下载",
+    "msg.compare.text_failed": "该模型无法在这里运行（{kind}）",
+    "msg.compare.vote_for": "请在 {letters} 或平局中投一票",
+    "msg.word.gan": "GAN",
+    "msg.word.diffusion": "扩散",
+    "msg.word.vae": "VAE",
 }
