@@ -64,12 +64,18 @@ def train_scheduler() -> Any:
 
 
 def sampler_from(scheduler_config: dict[str, Any]) -> Any:
-    """DPM-Solver++ (2M) on the same noise schedule: the fast sampler used at inference."""
+    """DPM-Solver++ (2M) on the same noise schedule: the fast sampler used at inference.
+
+    Timesteps are spaced "leading" (for 10 steps: 900, 800, ..., 0), never 999: with cosine betas
+    the last training level is almost pure noise (alpha_bar ~ 0), and turning a noise prediction
+    there into a clean-image prediction divides by ~0. The config is cleaned of diffusers'
+    bookkeeping keys so a live scheduler's config and one read from disk give the same sampler."""
     from diffusers import DPMSolverMultistepScheduler
 
-    return DPMSolverMultistepScheduler.from_config(
-        scheduler_config, algorithm_type="dpmsolver++", solver_order=2, final_sigmas_type="zero",
-        lower_order_final=True)
+    config = {k: v for k, v in dict(scheduler_config).items() if not k.startswith("_")}
+    config.update(algorithm_type="dpmsolver++", solver_order=2, final_sigmas_type="zero", lower_order_final=True,
+                  timestep_spacing="leading", steps_offset=0)
+    return DPMSolverMultistepScheduler.from_config(config)
 
 
 def to_patches(images: torch.Tensor) -> torch.Tensor:
