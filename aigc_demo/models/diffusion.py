@@ -136,7 +136,8 @@ class DigitDiffusion:
         """The predicted noise, with classifier-free guidance when `guidance` != 1."""
         if guidance == 1.0:
             return self.unet(x, t, class_labels=labels).sample
-        both = self.unet(torch.cat([x, x]), torch.cat([t, t]), class_labels=torch.cat([labels, torch.full_like(labels, NULL_CLASS)])).sample
+        no_digit = torch.full_like(labels, NULL_CLASS)
+        both = self.unet(torch.cat([x, x]), torch.cat([t, t]), class_labels=torch.cat([labels, no_digit])).sample
         cond, uncond = both.chunk(2)
         return uncond + guidance * (cond - uncond)
 

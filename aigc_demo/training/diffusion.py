@@ -226,7 +226,10 @@ def write_diffusion_card(out_dir: Path, record: dict[str, Any]) -> None:
         "A denoising diffusion model: training adds Gaussian noise to digits at 1,000 levels and teaches "
         "a small UNet (diffusers `UNet2DModel`, the digit's class added to the time embedding) to predict "
         "that noise (MSE). Generating starts from pure noise and removes it step by step; DPM-Solver++ "
-        f"does that in {c['sampling_steps']} model calls. The UNet works on 2x2-pixel patches (14x14x4) "
+        f"does that in {c['sampling_steps']} steps"
+        + (f", each with classifier-free guidance {c['guidance']:g} (two model calls per step: with the "
+           "digit and without it, pushed apart)" if c["guidance"] != 1 else "")
+        + ". The UNet works on 2x2-pixel patches (14x14x4) "
         "for speed. Load with `aigc_demo.models.diffusion.load_diffusion`; `unet/` and `scheduler/` are "
         "standard diffusers folders.",
         record, c.get("note", ""))
