@@ -32,7 +32,7 @@ def test_models_endpoint_lists_the_catalog(client, weights_dir: Path) -> None:
 
 def test_models_endpoint_filters(client) -> None:
     shipped_images = client.predict(task="image-generation", source="shipped", api_name="/models")
-    assert [m["id"] for m in shipped_images] == ["tiny-gan", "tiny-vae-2d", "tiny-vae-4d"]
+    assert [m["id"] for m in shipped_images] == ["tiny-diffusion", "tiny-gan", "tiny-vae-2d", "tiny-vae-4d"]
     hub = client.predict(task="all", source="hub", api_name="/models")
     assert hub and {m["source"] for m in hub} == {"hub"}
 

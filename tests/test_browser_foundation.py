@@ -26,10 +26,10 @@ def test_gallery_shows_cards_and_filters_by_task(page) -> None:
     assert everything >= 8
 
     choose(page, "gallery-task", "Image generation")
-    expect(page.locator("#gallery-count")).to_have_text("3 model(s)")
+    expect(page.locator("#gallery-count")).to_have_text("4 model(s)")  # GAN, two VAEs, diffusion
     expect(page.get_by_text("Tiny GAN", exact=True)).to_be_visible()
     expect(page.get_by_text("Toy GPT", exact=True)).to_be_hidden()  # filtered out in the page
-    expect(page.get_by_text("FID")).to_be_visible()  # the measured metric badge
+    expect(page.get_by_text("FID 3.5")).to_be_visible()  # the tiny GAN's measured metric badge
     page.get_by_role("button", name="Open in the Digits tab").first.click()
     expect(page.get_by_role("tab", name="Digits", selected=True)).to_be_visible()
     page.get_by_role("tab", name="Gallery").click()

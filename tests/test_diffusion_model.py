@@ -68,7 +68,7 @@ def test_every_sampler_step_is_reported_from_noise_to_digit(tiny):
     final = model.sample([5], initial_noise(1, 0), steps=4, on_step=seen.append)
     assert [s.index for s in seen] == [0, 1, 2, 3]
     fractions = [s.noise_fraction for s in seen]
-    assert fractions == sorted(fractions, reverse=True) and fractions[0] > 0.99 and fractions[-1] < fractions[0]
+    assert fractions == sorted(fractions, reverse=True) and fractions[0] > 0.95 and fractions[-1] < 0.8
     assert seen[0].noisy.shape == seen[0].predicted.shape == (1, 28, 28)
     assert final.shape == (1, 28, 28)
     # guidance != 1 runs the unconditional branch too, and changes the result
