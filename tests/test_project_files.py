@@ -58,6 +58,7 @@ KEY_METRICS = {
     "mnist-classifier": ["Test accuracy"],
     "gpt-shakespeare": ["val loss"],
     "gpt-python": ["val bits per byte"],
+    "diffusion-mnist": ["FID", "FID / floor", "Conditional accuracy", "Sampling time"],
 }
 
 
