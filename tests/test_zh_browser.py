@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 pytestmark = pytest.mark.browser
 LONG = 90_000
 TABS_ZH = {"gallery": "画廊", "digits": "手写数字", "text": "文本", "code": "代码", "image": "图像",
-           "finetune": "微调", "system": "系统"}
+           "compare": "对比", "finetune": "微调", "system": "系统"}
 # Proper nouns, units, code and library words that stay as they are in a Chinese page.
 ALLOWED = {
     "aigc", "gan", "vae", "gpt", "gpts", "mnist", "fashion", "hugging", "face", "hub", "python", "pytorch",
@@ -27,7 +27,9 @@ ALLOWED = {
 # Content, not interface: generated text, code, example prompts, model cards' own words and names.
 CONTENT = ["#text-output", "#code-editor", ".cm-editor", "[data-testid='examples']", ".gallery",
            ".model-card h3", ".model-card code", ".card-title", ".card-code", ".card-error",
-           ".card-desc",  # model descriptions come from model cards and the hub catalog, in English (a known gap) ".model-card pre", ".model-card .cm-scroller", ".model-card p:last-child", "#system-libraries",
+           ".card-desc",  # model descriptions come from model cards and the hub catalog, in English (a known gap)
+           ".metric-badge",  # metric names are the model card's own words (a known gap)
+           ".model-card pre", ".model-card .cm-scroller", ".model-card p:last-child", "#system-libraries",
            "#text-model", "#code-model", "#image-model", "#digits-gan", "table", "#system-summary code",
            "#system-loaded",  # the loaded models: their names and kinds (model data)
            # Gradio's own status line while an event runs ("processing", "In queue"), screen-reader only text
