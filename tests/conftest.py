@@ -112,12 +112,29 @@ def browser():
         instance.close()
 
 
-@pytest.fixture
-def page(browser, app_url: str):
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
+def _opened_page(browser, app_url: str, viewport: dict[str, int]):
+    """A fresh browser context at `viewport`, on the app's first page (the Gallery shown)."""
+    context = browser.new_context(viewport=viewport)
     page = context.new_page()
     page.set_default_timeout(30_000)
     page.goto(app_url)
     page.get_by_role("tab", name="Gallery").wait_for()
+    return context, page
+
+
+@pytest.fixture
+def page(browser, app_url: str):
+    context, page = _opened_page(browser, app_url, {"width": 1280, "height": 900})
+    yield page
+    context.close()
+
+
+VIEWPORTS = {"desktop": {"width": 1366, "height": 900}, "phone": {"width": 390, "height": 844}}
+
+
+@pytest.fixture(params=list(VIEWPORTS))
+def sized_page(request, browser, app_url: str):
+    """The app's page at desktop and at phone size (each test that takes it runs at both)."""
+    context, page = _opened_page(browser, app_url, VIEWPORTS[request.param])
     yield page
     context.close()

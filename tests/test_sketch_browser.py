@@ -12,18 +12,6 @@ from tests.browser_tabs import open_tab
 pytestmark = pytest.mark.browser
 expect.set_options(timeout=20_000)  # a loaded 2-core machine: updates can take seconds
 
-VIEWPORTS = {"desktop": {"width": 1366, "height": 900}, "phone": {"width": 390, "height": 844}}
-
-
-@pytest.fixture(params=list(VIEWPORTS))
-def sized_page(request, browser, app_url: str):
-    context = browser.new_context(viewport=VIEWPORTS[request.param])
-    page = context.new_page()
-    page.set_default_timeout(30_000)
-    page.goto(app_url)
-    page.get_by_role("tab", name="Gallery").wait_for()
-    yield page
-    context.close()
 
 
 def _open(page, tab: str, sub: str | None = None) -> None:
