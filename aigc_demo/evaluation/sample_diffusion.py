@@ -8,45 +8,26 @@ whatever the batch size (and, up to float rounding, whatever the device).
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
-
-import numpy as np
-
-from aigc_demo.evaluation.sample_gan import parse_digits
+from aigc_demo.evaluation.sample_gan import checked_digits, sample_parser, save_samples
 
 
 def main(argv: list[str] | None = None) -> int:
     from aigc_demo.models.diffusion import generate_per_digit, load_diffusion
     from aigc_demo.models.digits_io import torch_device
 
-    parser = argparse.ArgumentParser(prog="python -m aigc_demo sample diffusion", description=__doc__.split("\n")[0])
-    parser.add_argument("--model", required=True, help="diffusion weights folder (unet/ and scheduler/)")
-    parser.add_argument("--digits", default="0123456789")
-    parser.add_argument("--per-digit", type=int, default=100)
-    parser.add_argument("--seed", type=int, default=0)
+    parser = sample_parser("python -m aigc_demo sample diffusion", __doc__.split("\n")[0],
+                           "diffusion weights folder (unet/ and scheduler/)", 500)
     parser.add_argument("--steps", type=int, default=0, help="sampler steps (0: the folder's default)")
     parser.add_argument("--guidance", type=float, default=-1.0, help="classifier-free guidance (<0: the folder's default)")
-    parser.add_argument("--batch-size", type=int, default=500)
-    parser.add_argument("--device", default="auto", choices=["auto", "cuda", "mps", "cpu"])
-    parser.add_argument("--out", required=True, help="output .npz file")
     args = parser.parse_args(argv)
-    if args.per_digit < 1:
-        parser.error("--per-digit must be at least 1")
+    digits = checked_digits(parser, args)
     if args.steps < 0 or args.steps > 1000:
         parser.error("--steps must be from 1 to 1000 (0: the folder's default)")
-    try:
-        digits = parse_digits(args.digits)
-    except ValueError as err:
-        parser.error(str(err))
     try:
         model = load_diffusion(args.model, torch_device(args.device))
     except FileNotFoundError as err:
         parser.error(str(err))
     images, labels = generate_per_digit(model, digits, args.per_digit, args.seed, args.steps or None,
                                         None if args.guidance < 0 else args.guidance, args.batch_size)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(out, images=images, labels=labels)
-    print(f"wrote {len(images)} digits to {out}")
+    save_samples(args.out, images, labels)
     return 0
