@@ -34,6 +34,7 @@ from typing import Any, Callable
 from aigc_demo.bench.common import median, print_table
 from aigc_demo.bench.digits import GAN, WEIGHTS, _free_port
 
+PROMPT = "ROMEO:\n"  # every text request's prompt
 _TOKENS = re.compile(r"(\d+) tokens")
 _SERVER_TTFT = re.compile(r"first token after ([\d.]+) s")
 
@@ -86,7 +87,7 @@ def connect(url: str, count: int) -> list[Any]:
 def text_request(client: Any, model: str, tokens: int, seed: int) -> dict[str, float]:
     """One streamed /text_generate call: tokens made, seconds, client-side time to first token."""
     started = time.perf_counter()
-    job = client.submit(model, "ROMEO:\n", tokens, 0.8, 40, 1.0, 1.0, seed, False, api_name="/text_generate")
+    job = client.submit(model, PROMPT, tokens, 0.8, 40, 1.0, 1.0, seed, False, api_name="/text_generate")
     first = None
     for update in job:
         if first is None and update and update[0]:
@@ -161,8 +162,40 @@ def text_rows(conns: list[Any], model: str, tokens: int, rounds: int) -> list[di
         {"what": f"text {name}: time to first token, {clients} clients / 1 (target <= 2x)", "per_s": float("nan"),
          "ttft_s": ttft_n, "ratio": ttft_n / ttft1},
         {"what": f"text {name}: same, measured in the service (from its call to the first token)",
-         "per_s": float("nan"), "ttft_s": median(many_server), "ratio": median(many_server) / median(one_server)},
+         "per_s": float("nan"), "ttft_s": median(many_server),
+         "ratio": _ratio(median(many_server), median(one_server))},
     ]
+
+
+def _ratio(a: float, b: float) -> float:
+    """a / b; NaN when b is 0 (the stats line gives times to 0.01 s: a tiny model's first token reads 0.00)."""
+    return a / b if b else float("nan")
+
+
+def prefill_rows(weights: Path, model: str, clients: int, rounds: int = 5) -> list[dict[str, Any]]:
+    """The floor under the time to first token: the model's forward pass over the bench's prompt for
+    `clients` rows at once against one row (in this process, no app), interleaved, median of `rounds`.
+    Every visitor's prompt has to go through the model before their first token can be drawn."""
+    import torch
+
+    from aigc_demo.services import textgen
+
+    folder = weights / model
+    if not folder.is_dir():
+        return []
+    lm, tokenizer = textgen.load_causal_lm(str(folder), device="cpu")
+    ids = torch.tensor([tokenizer(PROMPT)["input_ids"]])
+    one, many = [], []
+    with torch.inference_mode():
+        lm(input_ids=ids)  # warm
+        for _ in range(rounds):
+            for batch, times in ((1, one), (clients, many)):
+                started = time.perf_counter()
+                lm(input_ids=ids.repeat(batch, 1), use_cache=True)
+                times.append(time.perf_counter() - started)
+    return [{"what": f"text {model}: prompt forward pass, {clients} rows / 1 row (model only: the floor "
+                     "under the first-token ratio)", "per_s": float("nan"), "ttft_s": median(many),
+             "ratio": median(many) / median(one)}]
 
 
 def digits_rows(conns: list[Any], gan: str, requests: int, count: int, rounds: int) -> list[dict[str, Any]]:
@@ -219,6 +252,7 @@ def main(argv: list[str] | None = None) -> int:
         if "text" not in skip:
             for model in models:
                 rows += text_rows(conns, model, args.tokens, args.rounds)
+                rows += prefill_rows(weights, model, args.clients)
         if "digits" not in skip:
             rows += digits_rows(conns, gan, args.requests, args.grid, args.rounds)
     print_table(f"1 vs {args.clients} clients through the app's API (app in its own process, "
