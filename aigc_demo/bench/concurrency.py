@@ -27,7 +27,7 @@ import tempfile
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Callable
 
@@ -40,15 +40,17 @@ _SERVER_TTFT = re.compile(r"first token after ([\d.]+) s")
 
 
 @contextlib.contextmanager
-def served_app(weights: str | Path, device: str = "auto", timeout_s: float = 300.0) -> Iterator[str]:
-    """The app in its own process (`python -m aigc_demo serve`), as visitors meet it: the clients
-    here do not share its interpreter lock. Yields its URL; stopped with SIGTERM afterwards."""
+def served_app(weights: str | Path, device: str = "auto", timeout_s: float = 300.0,
+               extra_args: Sequence[str] = (), env: dict[str, str] | None = None) -> Iterator[str]:
+    """The app in its own process (`python -m aigc_demo serve ... extra_args`, in `env` if given),
+    as visitors meet it: the clients here do not share its interpreter lock. Yields its URL;
+    stopped with SIGTERM afterwards."""
     port = _free_port()
     url = f"http://127.0.0.1:{port}/"
     log = tempfile.TemporaryFile(mode="w+")  # a pipe nobody reads could fill up and stall the app
     server = subprocess.Popen([sys.executable, "-m", "aigc_demo", "serve", "--host", "127.0.0.1", "--port", str(port),
-                               "--weights-dir", str(weights), "--device", device],
-                              stdout=subprocess.DEVNULL, stderr=log, text=True)
+                               "--weights-dir", str(weights), "--device", device, *extra_args],
+                              stdout=subprocess.DEVNULL, stderr=log, text=True, env=env)
     try:
         deadline = time.monotonic() + timeout_s
         while True:
@@ -84,10 +86,10 @@ def connect(url: str, count: int) -> list[Any]:
     return [Client(url, verbose=False, ssl_verify=False, httpx_kwargs={"timeout": 300}) for _ in range(count)]
 
 
-def text_request(client: Any, model: str, tokens: int, seed: int) -> dict[str, float]:
+def text_request(client: Any, model: str, tokens: int, seed: int, top_k: int = 40) -> dict[str, float]:
     """One streamed /text_generate call: tokens made, seconds, client-side time to first token."""
     started = time.perf_counter()
-    job = client.submit(model, PROMPT, tokens, 0.8, 40, 1.0, 1.0, seed, False, api_name="/text_generate")
+    job = client.submit(model, PROMPT, tokens, 0.8, top_k, 1.0, 1.0, seed, False, api_name="/text_generate")
     first = None
     for update in job:
         if first is None and update and update[0]:
