@@ -260,3 +260,13 @@ def test_a_card_open_picks_the_part_of_its_family() -> None:
     assert ui.open_from_card(Event({"tab": "digits", "part": "gan"})).selected == "digits-grid"
     for other in ({"tab": "text", "part": "diffusion"}, {"tab": "digits", "part": "vae"}, {}):
         assert not hasattr(ui.open_from_card(Event(other)), "selected")  # gr.skip(): nothing changes
+
+
+def test_a_model_that_cannot_load_fails_only_its_own_requests_in_a_batch(client) -> None:
+    import gradio as gr
+
+    images, notes = ui.diffusion_batched(["3", "4"], [2, 2], [1, 2], [2, 2], [1.0, 1.0],
+                                         ["tiny-diffusion", "someone/not-downloaded"])
+    assert images[0] is not None and images[1] is None and notes[1] == ""
+    with pytest.raises(gr.Error):  # alone, it gets its message
+        ui.diffusion_batched(["4"], [2], [2], [2], [1.0], ["someone/not-downloaded"])

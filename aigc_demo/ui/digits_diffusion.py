@@ -65,8 +65,9 @@ def diffusion_batched(digits: list, counts: list, seeds: list, steps: list, guid
     """Gradio batch handler: the requests for the same model, steps and guidance share one
     sampling run; each request's digits come from its own seed, so batching changes nothing.
 
-    A request that fails its checks gets its message when it came alone; batched with others
-    (rare: a direct API call with a bad value) it gets an empty result, and the others still run.
+    A request that fails (its checks, or its model failing to load) gets its message when it came
+    alone; batched with others (rare: a direct API call with a bad value) it gets an empty result,
+    and the others still run.
     """
     images: list[Any] = [None] * len(digits)
     notes: list[str] = [""] * len(digits)
@@ -82,13 +83,15 @@ def diffusion_batched(digits: list, counts: list, seeds: list, steps: list, guid
             errors.append(err)
             continue
         groups.setdefault(key, []).append(index)
-    if errors and not groups:
-        raise errors[0]
     for (folder, n_steps, guidance), indices in groups.items():
-        svc.load_diffusion(folder)  # loaded once (registry): the time below is sampling only
-        started = time.perf_counter()
-        grids = diff.diffusion_grid_batched([digits[i] or None for i in indices], [counts[i] for i in indices],
-                                            [seeds[i] for i in indices], n_steps, guidance, folder)
+        try:  # a model that cannot load fails its own requests only
+            svc.load_diffusion(folder)  # loaded once (registry): the time below is sampling only
+            started = time.perf_counter()
+            grids = diff.diffusion_grid_batched([digits[i] or None for i in indices], [counts[i] for i in indices],
+                                                [seeds[i] for i in indices], n_steps, guidance, folder)
+        except UserError as err:
+            errors.append(err)
+            continue
         sizes = [svc.clamp_count(counts[i]) for i in indices]
         per_digit = (time.perf_counter() - started) / sum(sizes)  # the batch's time, shared by its digits
         for i, n, png in zip(indices, sizes, encode_pngs(grids)):
@@ -96,6 +99,8 @@ def diffusion_batched(digits: list, counts: list, seeds: list, steps: list, guid
             images[i] = serve_bytes(png, _download_stem("diffusion-grid", which, seeds[i], n_steps) + ".png")
             notes[i] = t("digits.diffusion.timing", n=n, seconds=per_digit * n, steps=n_steps,
                          calls=1 if guidance == 1.0 else 2, ms=1000 * per_digit)
+    if errors and all(image is None for image in images):
+        raise errors[0]
     return images, notes
 
 
