@@ -109,6 +109,25 @@ def test_update_card_metrics_keeps_the_rest_of_the_card(tmp_path: Path) -> None:
     assert "A test fixture." in (folder / "README.md").read_text()
 
 
+def test_a_card_is_parsed_once_until_its_file_changes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from aigc_demo import modelcard
+
+    folder = make_model_folder(tmp_path / "m", title="M", task="image-generation", family="vae", tab="digits")
+    parsed: list[Path] = []
+    real_parse = modelcard._parse_card
+    monkeypatch.setattr(modelcard, "_parse_card", lambda path, text: parsed.append(path) or real_parse(path, text))
+    first = read_card_metadata(folder)
+    first["aigc_gallery"]["title"] = "changed by a caller"  # a copy: the remembered header stays
+    assert read_card_metadata(folder)["aigc_gallery"]["title"] == "M"
+    assert len(parsed) == 1  # the second read came from memory
+    update_card_metrics(folder, [{"name": "NLL", "value": 84.2, "unit": "nats"}])  # the file changes
+    assert read_card_metadata(folder)["aigc_gallery"]["metrics"][0]["value"] == 84.2
+    assert len(parsed) == 2
+    (folder / "README.md").unlink()
+    with pytest.raises(modelcard.ModelCardError, match="is missing"):
+        read_card_metadata(folder)
+
+
 @pytest.mark.parametrize("count, text", [(None, "?"), (999, "999"), (20_000, "20K"),
                                          (124_000_000, "124M"), (1_300_000_000, "1.3B")])
 def test_format_parameters(count: int | None, text: str) -> None:
