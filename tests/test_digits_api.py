@@ -125,3 +125,22 @@ def test_latent_map(client, weights_dir: Path) -> None:
     assert _image(manifold).width == _image(manifold).height
     with pytest.raises(AppError, match="needs a VAE with a 2-D latent"):
         client.predict("tiny-vae-4d", api_name="/digits_map")
+
+
+def test_a_refused_request_does_not_fail_the_others_in_its_batch(client, gan: str) -> None:
+    """Gradio fails a whole batch on one exception: a request with an id the app refuses, or one
+    whose model cannot load (direct API calls), gets an empty result when batched with others, and
+    they get their grids; alone, it gets its message."""
+    import gradio as gr
+
+    from aigc_demo.ui import digits as digits_ui
+
+    (images,) = digits_ui.grid_batched([["7"], ["3"], ["1"], ["2"]], [4, 4, 4, 4], [1, 2, 3, 4], [1.0] * 4,
+                                       [gan, "../../etc", "someone/not-downloaded", gan])
+    assert images[1] is None and images[2] is None
+    first, last = (_image(images[i]) for i in (0, 3))
+    assert first.size == last.size and not np.array_equal(np.asarray(first), np.asarray(last))
+    for bad in ("../../etc", "someone/not-downloaded"):
+        with pytest.raises(gr.Error) as refused:
+            digits_ui.grid_batched([["7"]], [4], [1], [1.0], [bad])
+        assert refused.value.message

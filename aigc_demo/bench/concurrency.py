@@ -27,27 +27,30 @@ import tempfile
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Callable
 
 from aigc_demo.bench.common import median, print_table
 from aigc_demo.bench.digits import GAN, WEIGHTS, _free_port
 
+PROMPT = "ROMEO:\n"  # every text request's prompt
 _TOKENS = re.compile(r"(\d+) tokens")
 _SERVER_TTFT = re.compile(r"first token after ([\d.]+) s")
 
 
 @contextlib.contextmanager
-def served_app(weights: str | Path, device: str = "auto", timeout_s: float = 300.0) -> Iterator[str]:
-    """The app in its own process (`python -m aigc_demo serve`), as visitors meet it: the clients
-    here do not share its interpreter lock. Yields its URL; stopped with SIGTERM afterwards."""
+def served_app(weights: str | Path, device: str = "auto", timeout_s: float = 300.0,
+               extra_args: Sequence[str] = (), env: dict[str, str] | None = None) -> Iterator[str]:
+    """The app in its own process (`python -m aigc_demo serve ... extra_args`, in `env` if given),
+    as visitors meet it: the clients here do not share its interpreter lock. Yields its URL;
+    stopped with SIGTERM afterwards."""
     port = _free_port()
     url = f"http://127.0.0.1:{port}/"
     log = tempfile.TemporaryFile(mode="w+")  # a pipe nobody reads could fill up and stall the app
     server = subprocess.Popen([sys.executable, "-m", "aigc_demo", "serve", "--host", "127.0.0.1", "--port", str(port),
-                               "--weights-dir", str(weights), "--device", device],
-                              stdout=subprocess.DEVNULL, stderr=log, text=True)
+                               "--weights-dir", str(weights), "--device", device, *extra_args],
+                              stdout=subprocess.DEVNULL, stderr=log, text=True, env=env)
     try:
         deadline = time.monotonic() + timeout_s
         while True:
@@ -83,10 +86,10 @@ def connect(url: str, count: int) -> list[Any]:
     return [Client(url, verbose=False, ssl_verify=False, httpx_kwargs={"timeout": 300}) for _ in range(count)]
 
 
-def text_request(client: Any, model: str, tokens: int, seed: int) -> dict[str, float]:
+def text_request(client: Any, model: str, tokens: int, seed: int, top_k: int = 40) -> dict[str, float]:
     """One streamed /text_generate call: tokens made, seconds, client-side time to first token."""
     started = time.perf_counter()
-    job = client.submit(model, "ROMEO:\n", tokens, 0.8, 40, 1.0, 1.0, seed, False, api_name="/text_generate")
+    job = client.submit(model, PROMPT, tokens, 0.8, top_k, 1.0, 1.0, seed, False, api_name="/text_generate")
     first = None
     for update in job:
         if first is None and update and update[0]:
@@ -135,7 +138,11 @@ def at_once(calls: list[Callable[[], dict[str, float]]]) -> tuple[float, list[di
 def text_rows(conns: list[Any], model: str, tokens: int, rounds: int) -> list[dict[str, Any]]:
     """Tokens/s and time to first token: 1 client, then all `conns` at once, `rounds` times."""
     clients = len(conns)
-    text_request(conns[0], model, 8, 0)  # warm: model loaded, first forward passes done
+    # Warm: the model loaded, and every client's session made. Gradio builds a visitor's session
+    # state on their first request (a copy of every component's config: 0.1-0.3 s of server CPU
+    # here), which is a one-time cost per visitor, not the streaming this measures.
+    text_request(conns[0], model, 8, 0)
+    at_once([lambda i=i: text_request(conns[i], model, 8, 0) for i in range(clients)])
     one_rate, one_ttft, many_rate, many_ttft, one_server, many_server = [], [], [], [], [], []
     for r in range(rounds):
         alone = text_request(conns[0], model, tokens, 1000 + r)
@@ -157,8 +164,40 @@ def text_rows(conns: list[Any], model: str, tokens: int, rounds: int) -> list[di
         {"what": f"text {name}: time to first token, {clients} clients / 1 (target <= 2x)", "per_s": float("nan"),
          "ttft_s": ttft_n, "ratio": ttft_n / ttft1},
         {"what": f"text {name}: same, measured in the service (from its call to the first token)",
-         "per_s": float("nan"), "ttft_s": median(many_server), "ratio": median(many_server) / median(one_server)},
+         "per_s": float("nan"), "ttft_s": median(many_server),
+         "ratio": _ratio(median(many_server), median(one_server))},
     ]
+
+
+def _ratio(a: float, b: float) -> float:
+    """a / b; NaN when b is 0 (the stats line gives times to 0.01 s: a tiny model's first token reads 0.00)."""
+    return a / b if b else float("nan")
+
+
+def prefill_rows(weights: Path, model: str, clients: int, rounds: int = 5) -> list[dict[str, Any]]:
+    """The floor under the time to first token: the model's forward pass over the bench's prompt for
+    `clients` rows at once against one row (in this process, no app), interleaved, median of `rounds`.
+    Every visitor's prompt has to go through the model before their first token can be drawn."""
+    import torch
+
+    from aigc_demo.services import textgen
+
+    folder = weights / model
+    if not folder.is_dir():
+        return []
+    lm, tokenizer = textgen.load_causal_lm(str(folder), device="cpu")
+    ids = torch.tensor([tokenizer(PROMPT)["input_ids"]])
+    one, many = [], []
+    with torch.inference_mode():
+        lm(input_ids=ids)  # warm
+        for _ in range(rounds):
+            for batch, times in ((1, one), (clients, many)):
+                started = time.perf_counter()
+                lm(input_ids=ids.repeat(batch, 1), use_cache=True)
+                times.append(time.perf_counter() - started)
+    return [{"what": f"text {model}: prompt forward pass, {clients} rows / 1 row (model only: the floor "
+                     "under the first-token ratio)", "per_s": float("nan"), "ttft_s": median(many),
+             "ratio": median(many) / median(one)}]
 
 
 def digits_rows(conns: list[Any], gan: str, requests: int, count: int, rounds: int) -> list[dict[str, Any]]:
@@ -166,7 +205,7 @@ def digits_rows(conns: list[Any], gan: str, requests: int, count: int, rounds: i
     clients = len(conns)
     if requests % clients:
         raise ValueError(f"requests ({requests}) must be a multiple of clients ({clients})")
-    digits_request(conns[0], gan, count, 0)
+    at_once([lambda i=i: digits_request(conns[i], gan, count, 0) for i in range(clients)])  # warm (see text_rows)
     one, many = [], []
     for r in range(rounds):
         started = time.perf_counter()
@@ -215,6 +254,7 @@ def main(argv: list[str] | None = None) -> int:
         if "text" not in skip:
             for model in models:
                 rows += text_rows(conns, model, args.tokens, args.rounds)
+                rows += prefill_rows(weights, model, args.clients)
         if "digits" not in skip:
             rows += digits_rows(conns, gan, args.requests, args.grid, args.rounds)
     print_table(f"1 vs {args.clients} clients through the app's API (app in its own process, "

@@ -16,16 +16,16 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import subprocess
 import sys
 import tempfile
-import threading
 import time
-import urllib.request
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
+from aigc_demo.bench import concurrency
 from aigc_demo.bench.common import median, print_table
+from aigc_demo.bench.concurrency import at_once, served_app
+from aigc_demo.bench.digits import _free_port
 from aigc_demo.engines.local_serve import TransformersServe
 from aigc_demo.environment import child_env
 
@@ -34,88 +34,19 @@ PROMPT = "ROMEO:\n"
 READ_TIMEOUT_S = 300.0
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @contextlib.contextmanager
 def app_process(llm_server: str, timeout_s: float = 300.0) -> Iterator[str]:
     """`python -m aigc_demo serve --llm-servers URL` with an empty weights folder; yields its URL."""
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}/"
-    with tempfile.TemporaryDirectory() as weights, tempfile.TemporaryFile(mode="w+") as log:
-        # A throughput benchmark: allow long silences (a queued request on a busy engine).
-        env = child_env({"AIGC_LLM_READ_TIMEOUT": str(READ_TIMEOUT_S)})
-        app = subprocess.Popen([sys.executable, "-m", "aigc_demo", "serve", "--host", "127.0.0.1", "--port",
-                                str(port), "--weights-dir", weights, "--device", "cpu",
-                                "--llm-servers", llm_server], stdout=subprocess.DEVNULL, stderr=log, env=env)
-        try:
-            deadline = time.monotonic() + timeout_s
-            while True:
-                if app.poll() is not None:
-                    log.seek(0)
-                    raise RuntimeError(f"the app exited at start: {log.read()[-2000:]}")
-                try:
-                    with urllib.request.urlopen(url, timeout=5):
-                        break
-                except OSError:
-                    if time.monotonic() > deadline:
-                        raise RuntimeError(f"the app did not answer within {timeout_s:.0f} s") from None
-                    time.sleep(0.5)
-            yield url
-        finally:
-            app.terminate()
-            try:
-                app.wait(30)
-            except subprocess.TimeoutExpired:
-                app.kill()
-                app.wait()
+    # A throughput benchmark: allow long silences (a queued request on a busy engine).
+    env = child_env({"AIGC_LLM_READ_TIMEOUT": str(READ_TIMEOUT_S)})
+    with tempfile.TemporaryDirectory() as weights, \
+            served_app(weights, "cpu", timeout_s, ["--llm-servers", llm_server], env) as url:
+        yield url
 
 
 def text_request(client: Any, model: str, tokens: int, seed: int) -> dict[str, float]:
-    """One streamed /text_generate: tokens (from the final stats line), seconds, time to first text."""
-    import re
-
-    started = time.perf_counter()
-    job = client.submit(model, PROMPT, tokens, 0.8, 0, 1.0, 1.0, seed, False, api_name="/text_generate")
-    first = None
-    for update in job:
-        if first is None and update and update[0]:
-            first = time.perf_counter() - started
-    seconds = time.perf_counter() - started
-    outputs = job.outputs()
-    if not outputs:
-        raise RuntimeError(f"/text_generate returned nothing: {job.exception()!r}")
-    match = re.search(r"(\d+) tokens", outputs[-1][1] or "")
-    if match is None:
-        raise RuntimeError(f"unexpected stats line: {outputs[-1][1]!r}")
-    return {"tokens": float(match.group(1)), "seconds": seconds, "ttft": first if first is not None else seconds}
-
-
-def at_once(calls: list[Callable[[], dict[str, float]]]) -> tuple[float, list[dict[str, float]]]:
-    results: list[Any] = [None] * len(calls)
-
-    def work(i: int) -> None:
-        try:
-            results[i] = calls[i]()
-        except BaseException as err:  # noqa: BLE001 - raised after the join
-            results[i] = err
-
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(calls))]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    wall = time.perf_counter() - started
-    errors = [r for r in results if isinstance(r, BaseException)]
-    if errors:
-        raise RuntimeError(f"{len(errors)} of {len(calls)} request(s) failed: {errors[0]}")
-    return wall, results
+    """One streamed /text_generate (top-k off: the engine samples from the whole vocabulary)."""
+    return concurrency.text_request(client, model, tokens, seed, top_k=0)
 
 
 def measure(app_url: str, model_ref: str, clients: int, tokens: int, rounds: int, label: str) -> list[dict[str, Any]]:

@@ -17,7 +17,9 @@ one decoding thread per loaded model owns a batch of rows:
 - a row about to pass the context window is cut to its last 3/4 and prefilled again, so a
   256-token model can write 1000 tokens (nanoGPT's crop, with a KV cache in between);
 - caches that cannot be merged (sliding-window or other non-dynamic layers) run one row at a
-  time through the same code, so every causal LM works.
+  time through the same code, so every causal LM works;
+- a mergeable cache's layers get spare columns (`kv_cache.GrowingLayer`), so a step writes its
+  keys and values in place instead of copying the whole cache.
 
 transformers 5's continuous-batching manager was considered: it draws with one seed for all
 requests, so a visitor's seed would not give the same text alone and batched.
@@ -38,6 +40,7 @@ import torch
 import torch.nn.functional as F
 from transformers.cache_utils import DynamicLayer
 
+from aigc_demo.generation.kv_cache import make_growing
 from aigc_demo.generation.sampling import Sampler
 from aigc_demo.generation.settings import GenerationSettings
 from aigc_demo.models.gpt import context_window
@@ -141,12 +144,11 @@ class Batcher:
                                     self._thread = None
                                     return
                             continue
-                    while len(self._rows) + len(waiting) < self._room():
-                        try:
-                            waiting.append(self._inbox.get_nowait())
-                        except queue.Empty:
-                            break
-                    self._admit(model, waiting)
+                    self._admit(model, waiting + self._waiting(len(waiting)))
+                    # Requests that came in during that prefill join now, before the next step:
+                    # visitors arriving together wait one prefill less (bounded by the free rows).
+                    while not self._inbox.empty() and len(self._rows) < self._room():
+                        self._admit(model, self._waiting(0))
                     self._drop_done()
                     self._refit(model)
                     if self._rows:
@@ -158,6 +160,16 @@ class Batcher:
                 if not self._inbox.empty():  # a request that came in meanwhile gets a fresh thread
                     self._thread = threading.Thread(target=self._run, name="decode-batcher", daemon=True)
                     self._thread.start()
+
+    def _waiting(self, taken: int) -> list[DecodeRequest]:
+        """The requests in the inbox that fit in the free rows (`taken` already reserved)."""
+        waiting: list[DecodeRequest] = []
+        while len(self._rows) + taken + len(waiting) < self._room():
+            try:
+                waiting.append(self._inbox.get_nowait())
+            except queue.Empty:
+                break
+        return waiting
 
     def _fail_all(self, err: BaseException) -> None:
         for row in self._rows:
@@ -222,6 +234,8 @@ class Batcher:
             cache.batch_select_indices(torch.tensor(keep, device=self.device))
             mask, rows = mask[keep], [rows[i] for i in keep]
         if self._cache is None:
+            if self._mergeable:
+                make_growing(cache)  # decoding steps then write in place (generation/kv_cache.py)
             self._cache, self._mask, self._rows = cache, mask, rows
             self._trim()
             return

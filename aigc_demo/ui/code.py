@@ -48,9 +48,9 @@ def complete_code(model: str, code: str, stop_at_function_end: bool, max_new_tok
     # Instruct coders get the code inside a request; their reply is appended to the editor.
     for update in textgen.stream_code(ref, code, settings, stop, instruction=t("code.instruction", code=code),
                                       progress=downloading, update_interval_s=UI_UPDATE_S):
-        paced = pacer.due(update)
-        yield (code + update.text, stats_line(update) if paced else gr.skip(), gr.skip(),
-               update.seed if paced else gr.skip(), code if paced else gr.skip())
+        # The parse badge is empty while the code grows (the last run's verdict would mislead).
+        stats, seed = pacer.hold(update, lambda: (stats_line(update), update.seed))
+        yield code + update.text, stats, "", seed, code
     if update is not None:
         yield code + update.text, stats_line(update), parse_badge(code + update.text), update.seed, code
 

@@ -65,21 +65,39 @@ def _required(ref: Any, role: str, *session: str | None) -> str:
 
 @user_errors
 def grid_batched(digits: list, counts: list, seeds: list, truncations: list, folders: list) -> tuple[list]:
-    """Gradio batch handler: requests for the same GAN share one forward pass."""
+    """Gradio batch handler: requests for the same GAN share one forward pass.
+
+    A request that fails (its checks, or its model failing to load) gets its message when it came
+    alone; batched with others (a direct API call with a bad value or an id it may not use) it gets
+    an empty result, and the others still get theirs: Gradio fails a whole batch on one exception,
+    and one visitor's input must not cost other visitors their grids."""
     images: list[Any] = [None] * len(digits)
     by_folder: dict[str, list[int]] = {}
     owners = sessions.batch_sessions(len(folders))  # each request's own visitor, for `yours/<name>`
+    errors: list[UserError] = []
     for index, ref in enumerate(folders):
-        by_folder.setdefault(_required(ref, "gan", owners[index]), []).append(index)
+        try:
+            folder = _required(ref, "gan", owners[index])
+            digits_grid.grid_request(digits[index] or None, counts[index], seeds[index], truncations[index])
+        except UserError as err:
+            errors.append(err)
+            continue
+        by_folder.setdefault(folder, []).append(index)
     for folder, indices in by_folder.items():
-        grids = digits_grid.generate_grid_batched([digits[i] or None for i in indices], [counts[i] for i in indices],
-                                                  [seeds[i] for i in indices], [truncations[i] for i in indices],
-                                                  folder=folder)
+        try:
+            grids = digits_grid.generate_grid_batched([digits[i] or None for i in indices],
+                                                      [counts[i] for i in indices], [seeds[i] for i in indices],
+                                                      [truncations[i] for i in indices], folder=folder)
+        except UserError as err:  # this model's requests only
+            errors.append(err)
+            continue
         # Encoded in parallel in memory and written once into Gradio's cache (not by Gradio one by one).
         for i, png in zip(indices, encode_pngs(grids)):
             which = "".join(str(d) for d in svc.parse_digit_choice(digits[i]) or [])
             name = svc.download_name("digits-grid", which, f"seed{int(seeds[i])}")
             images[i] = serve_bytes(png, name)  # downloads as digits-grid-35-seed11.png
+    if errors and all(image is None for image in images):
+        raise errors[0]
     return (images,)
 
 

@@ -33,10 +33,8 @@ def complete(model: str, prompt: str, max_new_tokens: float, temperature: float,
     pacer = StatsPacer()
     for update in textgen.stream_text(ref, prompt or "", settings, stop, progress=downloading,
                                       update_interval_s=UI_UPDATE_S):
-        if update.done or pacer.due(update):  # Look inside reads the text so far, even mid-stream
-            yield update.text, stats_line(update), (prompt or "") + update.text, update.seed
-        else:  # only the text: the cheapest repaint
-            yield update.text, gr.skip(), gr.skip(), gr.skip()
+        # Look inside reads the text so far, even mid-stream (refreshed with the stats line).
+        yield update.text, *pacer.hold(update, lambda: (stats_line(update), (prompt or "") + update.text, update.seed))
 
 
 @user_errors
@@ -57,11 +55,14 @@ def chat(model: str, message: str, history: list[dict[str, Any]], system: str, m
     pacer = StatsPacer()
     updates = textgen.stream_chat(ref, history, settings, stop, system=system or "", progress=downloading,
                                   update_interval_s=UI_UPDATE_S)
+    first = True
     try:  # a model without a chat template is refused before the first update
         for update in updates:
-            paced = pacer.due(update)
-            yield ("" if paced else gr.skip(), [*history, {"role": "assistant", "content": update.text}],
-                   stats_line(update) if paced else gr.skip(), update.seed if paced else gr.skip())
+            # The message box is emptied at the first update and the last (the API's result); in
+            # between it is skipped, so a visitor can type the next message while the reply streams.
+            yield ("" if first or update.done else gr.skip(), [*history, {"role": "assistant", "content": update.text}],
+                   *pacer.hold(update, lambda: (stats_line(update), update.seed)))
+            first = False
     except textgen.NoChatTemplate:
         raise UserError(t("chat.no_template")) from None
 
