@@ -31,12 +31,16 @@ def drawings(folder: Path, count: int = 8) -> list[str]:
     return paths
 
 
-def test_start_a_diffusion_fine_tune_and_see_its_first_samples(sized_page, tmp_path: Path) -> None:
-    page = sized_page
+def _pick_diffusion(page) -> None:
     open_tab(page, "Fine-tune")
     page.locator("#finetune-model input").click()
     page.get_by_role("option", name="Tiny diffusion", exact=True).click()
 
+
+def test_picking_the_diffusion_model_shows_only_its_settings_and_data(sized_page) -> None:
+    """Desktop and phone: the sections a diffusion fine-tune needs, and no others."""
+    page = sized_page
+    _pick_diffusion(page)
     expect(page.locator("#finetune-diffusion-settings")).to_be_visible()
     for section in HIDDEN:
         expect(page.locator(section)).to_be_hidden()
@@ -46,8 +50,18 @@ def test_start_a_diffusion_fine_tune_and_see_its_first_samples(sized_page, tmp_p
     expect(source.get_by_label("Text")).to_have_count(0)  # it learns from images only
     expect(source.get_by_label("Built-in set")).to_have_count(1)
     expect(source.get_by_label("My drawings")).to_have_count(1)
+    source.get_by_label("Uploaded images").check()
+    expect(page.locator("#finetune-image-files")).to_be_visible()
+
+
+def test_start_a_diffusion_fine_tune_and_see_its_first_samples(page, tmp_path: Path) -> None:
+    """Desktop only: the training run is the server's, the same at any screen size (the sections
+    a phone shows are the test above)."""
+    _pick_diffusion(page)
+    expect(page.locator("#finetune-diffusion-settings")).to_be_visible()
     expect(page.locator("#finetune-estimate")).to_contain_text("Estimated time here", timeout=150_000)
 
+    source = page.locator("#finetune-source")
     source.get_by_label("Uploaded images").check()
     page.locator("#finetune-image-files input[type=file]").set_input_files(drawings(tmp_path))
     expect(page.locator("#finetune-images-summary")).to_contain_text("8 images")

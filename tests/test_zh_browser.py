@@ -1,5 +1,5 @@
 """Real browser in Chinese: a zh-CN browser (and ?lang=zh in an English one) sees the whole page in
-Chinese, at desktop and phone size; ?lang=en gives English to a Chinese browser."""
+Chinese (checked at desktop size, where the most text shows); ?lang=en gives English to a Chinese browser."""
 
 from __future__ import annotations
 
@@ -66,10 +66,11 @@ def visit_every_tab(context, app_url: str) -> dict[str, list[str]]:
     return found
 
 
-@pytest.mark.parametrize("viewport", [{"width": 1280, "height": 900}, {"width": 390, "height": 844}],
-                         ids=["desktop", "phone"])
-def test_a_chinese_browser_gets_chinese(browser, app_url: str, viewport: dict) -> None:
-    context = browser.new_context(locale="zh-CN", viewport=viewport)
+def test_a_chinese_browser_gets_chinese(browser, app_url: str) -> None:
+    # At desktop size only: a phone shows a subset of the same words (the one narrow-screen rule,
+    # shell.py's @media block, only resizes; GALLERY_JS folds the cards, hiding their bodies), and
+    # the phone's own layout (every tab a visible button, no '...' menu) is test_layout_browser's.
+    context = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900})
     page = context.new_page()
     page.set_default_timeout(LONG)
     page.goto(app_url)
