@@ -84,32 +84,37 @@ def test_calm_queue_polls_less_and_summarises_analytics_rarely() -> None:
     assert queue.ANAYLTICS_CACHE_FREQUENCY == ANALYTICS_EVERY and queue.ANALYTICS_MAX_EVENTS == ANALYTICS_KEPT
 
 
-def child_cpu_seconds() -> dict[int, float]:
-    """User + system CPU seconds of this process's children, by pid (from /proc)."""
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process (from /proc)."""
     import os
 
-    ticks = os.sysconf("SC_CLK_TCK")
-    seconds = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
+def app_pid(port: str) -> int:
+    """The pid of this process's child that serves `port` (`python -m aigc_demo serve ... --port`)."""
+    import os
+
+    for proc in Path("/proc").glob("[0-9]*"):
         try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
+            ppid = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            args = (proc / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if int(fields[1]) == os.getpid():  # fields after the name: state, ppid, ...; utime, stime at 11, 12
-            seconds[int(stat.parent.name)] = (int(fields[11]) + int(fields[12])) / ticks
-    return seconds
+        if ppid == os.getpid() and b"serve" in args and port.encode() in args:
+            return int(proc.name)
+    raise AssertionError(f"no app process on port {port}")
 
 
 def test_an_idle_app_uses_little_cpu(weights_dir: Path) -> None:
     """The launched app, left alone for 4 s, uses under 6% of a core (Gradio's own polling used 11%)."""
     from aigc_demo.bench.concurrency import served_app
 
-    with served_app(weights_dir, "cpu"):
+    with served_app(weights_dir, "cpu") as url:
+        pid = app_pid(url.rstrip("/").rsplit(":", 1)[1])
         time.sleep(2)  # start-up work settles
-        before = child_cpu_seconds()
+        before = cpu_seconds(pid)
         time.sleep(4)
-        after = child_cpu_seconds()
-    assert len(before) == 1, before  # the app's process
-    pid = next(iter(before))
-    used = (after[pid] - before[pid]) / 4
+        used = (cpu_seconds(pid) - before) / 4
     assert used < 0.06, f"the idle app used {used:.1%} of a core"
