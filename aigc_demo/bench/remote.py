@@ -24,13 +24,12 @@ from typing import Any, Iterator
 
 from aigc_demo.bench import concurrency
 from aigc_demo.bench.common import median, print_table
-from aigc_demo.bench.concurrency import at_once, served_app
+from aigc_demo.bench.concurrency import PROMPT, at_once, served_app
 from aigc_demo.bench.digits import _free_port
 from aigc_demo.engines.local_serve import TransformersServe
 from aigc_demo.environment import child_env
 
 ROOT = Path(__file__).resolve().parents[2]
-PROMPT = "ROMEO:\n"
 READ_TIMEOUT_S = 300.0
 
 
