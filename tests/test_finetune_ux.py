@@ -54,7 +54,7 @@ def test_probe_measures_a_tiny_gpt(weights_dir: Path) -> None:
     first = estimate(prober, base, settings, threads=1, cpu=True)
     assert first.seconds_per_step > 0 and first.startup_s > 0 and first.peak_mb > 50
     assert first.steps_timed >= 2 and first.previews == 6
-    expected = first.startup_s + 50 * first.seconds_per_step + 6 * first.preview_s
+    expected = first.startup_s + 50 * first.seconds_per_step + 6 * first.preview_s + first.export_s
     assert first.total_s == pytest.approx(expected)
     longer = estimate(prober, base, replace(settings, steps=100), threads=1, cpu=True)  # cached: no new probe
     assert longer.seconds_per_step == first.seconds_per_step and longer.total_s > first.total_s

@@ -39,6 +39,14 @@ class UNetShape:
     attention: bool = True  # self-attention at the lowest resolution (7x7 patches)
     norm_groups: int = 8
 
+    @classmethod
+    def of_unet(cls, unet_config: dict[str, Any]) -> "UNetShape":
+        """The shape a saved UNet was built with (its unet/config.json): the inverse of `build_unet`."""
+        return cls(channels=tuple(int(c) for c in unet_config["block_out_channels"]),
+                   layers_per_block=int(unet_config["layers_per_block"]),
+                   attention=any("Attn" in name for name in unet_config["down_block_types"]),
+                   norm_groups=int(unet_config.get("norm_num_groups", 8)))
+
 
 def build_unet(shape: UNetShape) -> Any:
     """A fresh UNet2DModel for 14x14x4 patch images with 10 digit classes + the null class."""
@@ -93,6 +101,20 @@ def to_uint8(images: torch.Tensor) -> torch.Tensor:
     return ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).squeeze(1)
 
 
+def bf16_ok(device: torch.device) -> bool:
+    """Whether bfloat16 autocast is fast here: a CUDA GPU with bf16, or a CPU with native bf16
+    (AVX512-BF16 / AMX). Measured on this project's 2-core Xeon (AMX): the 64/128 UNet took 0.73 ms per
+    digit per model call in bf16 against 1.95 ms in fp32; on a CPU without it bf16 is emulated and slower."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        try:
+            return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        except (AttributeError, RuntimeError):
+            return False
+    return False
+
+
 def initial_noise(n: int, seed: int) -> torch.Tensor:
     """(n, 4, 14, 14) starting noise from `seed`, made on the CPU: every device and batch size
     starts from the same numbers, and the sampler adds no noise after that (deterministic)."""
@@ -112,14 +134,59 @@ class DenoiseStep:
     predicted: np.ndarray
 
 
+@dataclass
+class SamplerDefaults:
+    """How the model samples unless a caller says otherwise (the project's config.json beside unet/).
+
+    `guidance_interval` (lo, hi): classifier-free guidance is applied only at sampler steps whose noise
+    level sigma = sqrt((1 - a) / a) lies in [lo, hi] (Kynkaanniemi et al. 2024, "Applying guidance in a
+    limited interval"): guidance at the noisiest steps mostly narrows the samples (costs FID), at the
+    cleanest it does nothing; a step outside the interval needs one model call instead of two.
+    `precision` "auto" runs the UNet in bf16 autocast where the device has native bf16 (`bf16_ok`)."""
+
+    steps: int = 10
+    guidance: float = 1.0
+    guidance_interval: tuple[float, float] = (0.0, float("inf"))
+    precision: str = "fp32"  # fp32 | auto
+
+    @classmethod
+    def of_config(cls, settings: dict[str, Any]) -> "SamplerDefaults":
+        lo, hi = settings.get("guidance_interval") or (0.0, None)
+        return cls(int(settings.get("sampling_steps", 10)), float(settings.get("guidance", 1.0)),
+                   (float(lo), float("inf") if hi is None else float(hi)), str(settings.get("precision", "fp32")))
+
+    def as_config(self) -> dict[str, Any]:
+        lo, hi = self.guidance_interval
+        return {"sampling_steps": self.steps, "guidance": self.guidance,
+                "guidance_interval": [lo, None if hi == float("inf") else hi], "precision": self.precision}
+
+
 class DigitDiffusion:
     """A loaded model: the UNet, the noise schedule and the sampler; `sample()` makes digits."""
 
     def __init__(self, unet: Any, scheduler_config: dict[str, Any], default_steps: int = 10,
-                 default_guidance: float = 1.0) -> None:
+                 default_guidance: float = 1.0, defaults: SamplerDefaults | None = None) -> None:
         self.unet = unet
         self.scheduler_config = dict(scheduler_config)
-        self.default_steps, self.default_guidance = default_steps, default_guidance
+        self.defaults = defaults or SamplerDefaults(default_steps, default_guidance)
+        self.default_steps, self.default_guidance = self.defaults.steps, self.defaults.guidance
+
+    def model_calls(self, steps: int | None = None, guidance: float | None = None) -> int:
+        """UNet calls per digit for these settings (guided steps cost two): what sampling time scales with."""
+        steps = int(steps or self.default_steps)
+        guidance = float(self.default_guidance if guidance is None else guidance)
+        sampler = sampler_from(self.scheduler_config)
+        sampler.set_timesteps(steps)
+        return steps + sum(self._guided(float(sampler.alphas_cumprod[t]), guidance) for t in sampler.timesteps)
+
+    def _guided(self, alpha_bar: float, guidance: float) -> bool:
+        lo, hi = self.defaults.guidance_interval
+        sigma = ((1 - alpha_bar) / max(alpha_bar, 1e-12)) ** 0.5
+        return guidance != 1.0 and lo <= sigma <= hi
+
+    def _autocast(self, device: torch.device) -> Any:
+        enabled = self.defaults.precision == "auto" and bf16_ok(device)
+        return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)
 
     @property
     def device(self) -> torch.device:
@@ -134,11 +201,12 @@ class DigitDiffusion:
 
     def _eps(self, x: torch.Tensor, t: torch.Tensor, labels: torch.Tensor, guidance: float) -> torch.Tensor:
         """The predicted noise, with classifier-free guidance when `guidance` != 1."""
-        if guidance == 1.0:
-            return self.unet(x, t, class_labels=labels).sample
-        no_digit = torch.full_like(labels, NULL_CLASS)
-        both = self.unet(torch.cat([x, x]), torch.cat([t, t]), class_labels=torch.cat([labels, no_digit])).sample
-        cond, uncond = both.chunk(2)
+        with self._autocast(x.device):
+            if guidance == 1.0:
+                return self.unet(x, t, class_labels=labels).sample.float()
+            no_digit = torch.full_like(labels, NULL_CLASS)
+            both = self.unet(torch.cat([x, x]), torch.cat([t, t]), class_labels=torch.cat([labels, no_digit])).sample
+        cond, uncond = both.float().chunk(2)
         return uncond + guidance * (cond - uncond)
 
     @torch.inference_mode()
@@ -148,8 +216,9 @@ class DigitDiffusion:
         """uint8 digits (N, 28, 28) for `labels` (N,) from starting `noise` (N, 4, 14, 14).
 
         Steps:
-        1. set the sampler's timesteps (`steps` model calls);
-        2. at each timestep predict the noise, optionally report the predicted clean digit;
+        1. set the sampler's timesteps (`steps` model calls, two where guidance applies);
+        2. at each timestep predict the noise (guided inside the model's guidance interval),
+           optionally report the predicted clean digit;
         3. let DPM-Solver++ move the sample to the next, less noisy, level;
         4. turn the patches back into 28x28 images.
         """
@@ -163,9 +232,9 @@ class DigitDiffusion:
         x = noise.to(device, torch.float32)
         for i, t in enumerate(sampler.timesteps):
             t_batch = t.expand(len(x))
-            eps = self._eps(x, t_batch, labels, guidance)  # 2.
+            a = alphas_cumprod[t]
+            eps = self._eps(x, t_batch, labels, guidance if self._guided(float(a), guidance) else 1.0)  # 2.
             if on_step is not None:
-                a = alphas_cumprod[t]
                 x0 = (x - (1 - a).sqrt() * eps) / a.sqrt()
                 on_step(DenoiseStep(i, int(t), float((1 - a).sqrt()), to_uint8(from_patches(x)).cpu().numpy(),
                                     to_uint8(from_patches(x0)).cpu().numpy()))
@@ -189,8 +258,7 @@ def load_diffusion(folder: str | Path, device: Any = "cpu") -> DigitDiffusion:
     unet = unet.float().to(device).eval().requires_grad_(False)
     scheduler_config = json.loads((folder / "scheduler" / "scheduler_config.json").read_text())
     settings = json.loads((folder / "config.json").read_text()) if (folder / "config.json").is_file() else {}
-    return DigitDiffusion(unet, scheduler_config, int(settings.get("sampling_steps", 10)),
-                          float(settings.get("guidance", 1.0)))
+    return DigitDiffusion(unet, scheduler_config, defaults=SamplerDefaults.of_config(settings))
 
 
 def generate_per_digit(model: DigitDiffusion, digits: Sequence[int], per_digit: int, seed: int,

@@ -5,6 +5,7 @@ chosen batch and context size; the result is cached per model and settings that 
 of a step, so changing only the number of steps re-estimates at once. The estimate is
 
     startup (process start, imports, loading) + steps x seconds per step + previews x seconds per preview
+    + the export (weights, card and sample grid, timed by saving the probe's model)
 
 plus the probe's peak memory. Probes run one at a time.
 """
@@ -38,6 +39,7 @@ class Estimate:
     preview_s: float
     previews: int
     total_s: float
+    export_s: float
     peak_mb: float
     steps_timed: int
     steps_in_90s: int  # how many steps (previews included) a 90-second run holds here
@@ -147,9 +149,10 @@ def estimate(prober: Prober, base: BaseModel, settings: Any, threads: int, cpu: 
     steps = int(settings.steps)
     previews = steps // settings.sample_every if settings.sample_every else 0
     previews += 1  # the final sample after training
-    total = figures["startup_s"] + steps * figures["seconds_per_step"] + previews * figures["preview_s"]
+    export_s = float(figures.get("export_s", 0.0))
+    total = figures["startup_s"] + steps * figures["seconds_per_step"] + previews * figures["preview_s"] + export_s
     return Estimate(steps=steps, seconds_per_step=figures["seconds_per_step"], startup_s=figures["startup_s"],
-                    preview_s=figures["preview_s"], previews=previews, total_s=total,
+                    preview_s=figures["preview_s"], previews=previews, total_s=total, export_s=export_s,
                     peak_mb=figures["peak_mb"], steps_timed=int(figures["steps_timed"]),
                     steps_in_90s=steps_for(figures, 90.0, settings.sample_every))
 
@@ -159,7 +162,7 @@ def steps_for(prober_figures: dict[str, Any], seconds: float, sample_every: int)
     per_step = prober_figures["seconds_per_step"]
     if sample_every:
         per_step += prober_figures["preview_s"] / sample_every
-    left = max(0.0, seconds - prober_figures["startup_s"])
+    left = max(0.0, seconds - prober_figures["startup_s"] - float(prober_figures.get("export_s", 0.0)))
     return max(1, int(left / per_step)) if per_step > 0 else 1
 
 

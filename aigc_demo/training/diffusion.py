@@ -45,6 +45,8 @@ class DiffusionConfig:
     ema_power: float = 0.75  # EMA warm-up: decay = 1 - (1 + step) ** -power, capped at ema_decay
     sampling_steps: int = 10  # DPM-Solver++ steps the app and `sample diffusion` use by default
     guidance: float = 1.0  # classifier-free guidance scale used by default (1: none, one model call per step)
+    guidance_interval: str = ""  # "lo,hi": guide only at noise levels sigma in [lo, hi] (empty: every step)
+    precision: str = "auto"  # sampling: auto (bf16 autocast where the device has native bf16) | fp32
     lr_schedule: str = "cosine"
     warmup_steps: int = 200
     limit: int = 0
@@ -68,13 +70,30 @@ class DiffusionConfig:
 
         if not is_diffusion_folder(self.init_from):
             raise UserError(f"{self.init_from} does not hold a diffusion model (no unet/ and scheduler/ folders)")
-        unet = json.loads((Path(self.init_from) / "unet" / "config.json").read_text())
-        self.channels = ",".join(str(c) for c in unet["block_out_channels"])
-        self.layers_per_block = int(unet["layers_per_block"])
-        self.attention = any("Attn" in name for name in unet["down_block_types"])
+        from aigc_demo.models.diffusion import SamplerDefaults, UNetShape
+
+        shape = UNetShape.of_unet(json.loads((Path(self.init_from) / "unet" / "config.json").read_text()))
+        self.channels = ",".join(str(c) for c in shape.channels)
+        self.layers_per_block, self.attention = shape.layers_per_block, shape.attention
         found = common.read_config(self.init_from) if (Path(self.init_from) / "config.json").is_file() else {}
-        self.sampling_steps = int(found.get("sampling_steps", self.sampling_steps))
-        self.guidance = float(found.get("guidance", self.guidance))
+        if found:
+            base = SamplerDefaults.of_config(found)
+            self.sampling_steps, self.guidance, self.precision = base.steps, base.guidance, base.precision
+            lo, hi = base.guidance_interval
+            self.guidance_interval = "" if (lo, hi) == (0.0, float("inf")) else f"{lo:g},{hi:g}"
+
+    def sampler_defaults(self) -> Any:
+        """The sampling defaults written beside the UNet (config.json) and used by previews."""
+        from aigc_demo.models.diffusion import SamplerDefaults
+
+        interval = (0.0, float("inf"))
+        if self.guidance_interval:
+            try:
+                lo, hi = (float(v) for v in str(self.guidance_interval).split(","))
+            except ValueError:
+                raise ValueError(f"--guidance-interval must be two numbers lo,hi (got {self.guidance_interval!r})")
+            interval = (lo, hi)
+        return SamplerDefaults(self.sampling_steps, self.guidance, interval, self.precision)
 
     def check(self) -> None:
         shape = self.shape()
@@ -86,6 +105,11 @@ class DiffusionConfig:
             raise ValueError("--null-label-prob in [0, 1), --snr-gamma >= 0, --ema-decay in [0, 1)")
         if not 1 <= self.sampling_steps <= 100 or not 0 <= self.guidance <= 10:
             raise ValueError("--sampling-steps in 1..100 and --guidance in 0..10")
+        if self.precision not in ("auto", "fp32"):
+            raise ValueError(f"--precision must be auto or fp32 (got {self.precision!r})")
+        lo, hi = self.sampler_defaults().guidance_interval
+        if not 0 <= lo <= hi:
+            raise ValueError(f"--guidance-interval needs 0 <= lo <= hi (got {self.guidance_interval!r})")
 
 
 class DiffusionTask:
@@ -112,7 +136,7 @@ class DiffusionTask:
         self.data = DigitsData.load(cfg.data_dir, "train", accelerator.device, cfg.limit, cfg.dataset)
         unlabelled = NULL_CLASS if cfg.unlabelled_digit < 0 else cfg.unlabelled_digit
         self.data.labels = self.data.labels.masked_fill(self.data.labels < 0, unlabelled)
-        if cfg.init_from:
+        if cfg.init_from:  # the saved UNet, whose shape resolve_init copied into the config
             unet = UNet2DModel.from_pretrained(str(Path(cfg.init_from) / "unet"), use_safetensors=True).float().train()
         else:
             unet = build_unet(cfg.shape())
@@ -173,7 +197,7 @@ class DiffusionTask:
         from aigc_demo.models.diffusion import DigitDiffusion
 
         return DigitDiffusion(self._ema_unet(), dict(self.noise_scheduler.config),
-                              self.config.sampling_steps, self.config.guidance)
+                              defaults=self.config.sampler_defaults())
 
     def _grid(self, model: Any, rows: list[int], columns: int, seed: int) -> Any:
         import numpy as np
@@ -195,7 +219,7 @@ class DiffusionTask:
         self.noise_scheduler.save_pretrained(str(out_dir / "scheduler"))
         (out_dir / "config.json").write_text(json.dumps({
             "family": "diffusion", "patch": 2, "null_class": 10, "sampler": "DPMSolverMultistepScheduler (dpmsolver++, order 2)",
-            "sampling_steps": cfg.sampling_steps, "guidance": cfg.guidance}, indent=2))
+            **cfg.sampler_defaults().as_config()}, indent=2))
         model.unet.to(self.accelerator.device)
         rows = [self.present[r % len(self.present)] for r in range(10)]
         save_png(grid_array(self._grid(model, rows, 10, seed=1234), 10, 10), out_dir / "sample.png")

@@ -10,6 +10,7 @@ of sampler steps, so a preview every few steps costs little. Imported when a job
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from aigc_demo.data.images import preview_grid
@@ -47,8 +48,8 @@ class FinetuneDiffusionTask(DiffusionTask):
         from aigc_demo.models.diffusion import DigitDiffusion, initial_noise
 
         columns, shared = self.preview_columns()
-        model = DigitDiffusion(self._ema_unet(), dict(self.noise_scheduler.config), self.preview_steps,
-                               self.config.guidance)
+        defaults = dataclasses.replace(self.config.sampler_defaults(), steps=self.preview_steps)
+        model = DigitDiffusion(self._ema_unet(), dict(self.noise_scheduler.config), defaults=defaults)
         labels = np.tile(np.asarray(columns), PREVIEW_ROWS)  # row by row
         if shared:  # the same noise along a row: the columns differ only by their class
             noise = initial_noise(PREVIEW_ROWS, PREVIEW_SEED).repeat_interleave(len(columns), dim=0)
