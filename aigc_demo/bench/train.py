@@ -39,6 +39,7 @@ import numpy as np
 
 from aigc_demo.bench.common import print_table
 from aigc_demo.models import tokenizers as toks
+from aigc_demo.models.gpt import use_fused_gelu
 from aigc_demo.services.job_config import FinetuneConfig
 from aigc_demo.services.jobs import FinetuneManager
 from aigc_demo.services.finetune import PreparedData
@@ -206,8 +207,10 @@ def bare_hf_gpt(folder: Path, ids: Any, batch: int, block: int, lr: float, devic
     for module in model.modules():  # the app keeps the shipped dropout (0.2): the same work here
         if isinstance(module, torch.nn.Dropout):
             module.p = 0.2
+    use_fused_gelu(model)  # the app's GPTTask does both: the same model work on both sides
     model.to(device).train()
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.99), weight_decay=0.1)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.99), weight_decay=0.1,
+                            fused=device.type in ("cpu", "cuda"))
 
     def step() -> None:
         x, y = _windows(ids, batch, block)
@@ -230,9 +233,9 @@ def bare_nanogpt(cfg: dict[str, int], ids: Any, batch: int, block: int, lr: floa
     decay = [p for p in model.parameters() if p.dim() >= 2]
     no_decay = [p for p in model.parameters() if p.dim() < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}],
-                            lr=lr, betas=(0.9, 0.99))
+                            lr=lr, betas=(0.9, 0.99), fused=device.type == "cuda" or None)  # as its configure_optimizers
 
-    def step() -> None:  # nanoGPT train.py's inner loop (no grad accumulation, float32)
+    def step() -> None:  # nanoGPT train.py's inner loop (no grad accumulation, float32; its AdamW is fused on CUDA only)
         x, y = _windows(ids, batch, block)
         loss = model(x, y)
         loss.backward()
