@@ -16,11 +16,15 @@ validation estimate (one batch every 10 steps in the app, about 3%) falls outsid
 For the char GPT, tokens/s is also compared with **nanoGPT's loop**: nanoGPT's model.py
 (Karpathy, MIT: its GPT class, written out in bench/nanogpt.py with its init and weight tying) trained by its
 train.py inner loop (random windows, AdamW with its decay groups, grad clip 1.0) at the same
-config: layers, heads, width, context, batch, vocabulary, dropout 0, float32 on CPU.
+config: layers, heads, width, context, batch, vocabulary, dropout 0.2 (the shipped model's), float32 on CPU.
+
+Both HF loops (app and bare) run GPT-2 with PyTorch's fused tanh GELU and fused AdamW (see
+GPTTask.build); nanoGPT's side keeps its train.py choices (AdamW fused on CUDA only).
 
 The job process's start-up (process, imports, model load: paid once per job) is measured with two
-real jobs in a row through the FinetuneManager, as the app starts them and spawned, and reported apart. gradio is never imported. The default
-run takes about a minute on 2 CPU cores.
+real jobs in a row through the FinetuneManager, as the app starts them and spawned, and reported apart;
+then two char-GPT jobs, to their first step's progress event (target <= 3 s). gradio is never
+imported. The default run takes about a minute on 2 CPU cores.
 """
 
 from __future__ import annotations
@@ -233,9 +237,9 @@ def bare_nanogpt(cfg: dict[str, int], ids: Any, batch: int, block: int, lr: floa
     decay = [p for p in model.parameters() if p.dim() >= 2]
     no_decay = [p for p in model.parameters() if p.dim() < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}],
-                            lr=lr, betas=(0.9, 0.99), fused=device.type == "cuda" or None)  # as its configure_optimizers
+                            lr=lr, betas=(0.9, 0.99), fused=device.type == "cuda" or None)  # its configure_optimizers
 
-    def step() -> None:  # nanoGPT train.py's inner loop (no grad accumulation, float32; its AdamW is fused on CUDA only)
+    def step() -> None:  # nanoGPT train.py's inner loop (no grad accumulation, float32)
         x, y = _windows(ids, batch, block)
         loss = model(x, y)
         loss.backward()
