@@ -23,6 +23,11 @@ def test_concurrency_bench_measures_text_and_digits(weights_dir: Path, capsys: p
     whats = [r["what"] for r in rows]
     assert whats[0] == "text tiny-gpt: 1 client, 12 tokens" and whats[1].startswith("text tiny-gpt: 2 clients")
     assert any(w.startswith("digits: 2 clients at once") for w in whats)
+    digits = [r for r in rows if r["what"].startswith("digits")]
+    # the app process's CPU per grid (read from /proc in 10 ms ticks: one of two tiny rounds may read 0)
+    assert len(digits) == 2 and all(0 <= r["server_cpu_ms"] < 10_000 for r in digits)
+    assert any(r["server_cpu_ms"] > 0 for r in digits)
+    assert "server_cpu_ms" in out.split("JSON ", 1)[0]  # a column of the printed table too
     prefill = [r for r in rows if "prompt forward pass, 2 rows / 1 row" in r["what"]]
     assert len(prefill) == 1 and 0 < prefill[0]["ttft_s"] < 10 and math.isfinite(prefill[0]["ratio"])
     text_one, text_two = rows[0], rows[1]

@@ -81,10 +81,44 @@ def test_progress_events_carry_train_and_val_loss(tmp_path):
                                        str(tmp_path / "run"), "--steps", "6", "--log-every", "3",
                                        "--batch-size", "4", *TINY])
     events = []
-    run_training(gpt_train.GPTTask(gpt, train), train, callback=events.append)
+    task = gpt_train.GPTTask(gpt, train)
+    run_training(task, train, callback=events.append)
+    from transformers.activations import NewGELUActivation
+
+    # trained with the fused GELU and the fused AdamW (bench train: app/nanoGPT), the card's config unchanged
+    assert not any(isinstance(m, NewGELUActivation) for m in task.model.modules())
+    assert task.optimizer.optimizer.defaults["fused"] is True
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["activation_function"] == "gelu_new"
     assert {"loss", "val_loss", "lr"} <= set(events[0].losses)
     assert all(math.isfinite(e.losses["val_loss"]) for e in events)
     assert events[-1].done and isinstance(events[-1].preview, str)
+
+
+def test_fused_gelu_is_gpt2s_function_and_fused_adamw_its_update():
+    """The two speed-ups of GPTTask change the speed, not the numbers: same logits, same step."""
+    from aigc_demo.models.gpt import GPTModelConfig, build_gpt, use_fused_gelu
+    from aigc_demo.training.engine import make_optimizer
+
+    torch.manual_seed(0)
+    model = build_gpt(GPTModelConfig(n_layer=2, n_head=2, n_embd=32, block_size=16, dropout=0.0, vocab_size=50),
+                      bos_token_id=0, eos_token_id=None).eval()
+    x = torch.randint(0, 50, (3, 16))
+    with torch.no_grad():
+        before = model(input_ids=x).logits
+        assert use_fused_gelu(model) == 2 and use_fused_gelu(model) == 0  # one per block, then none left
+        after = model(input_ids=x).logits
+    assert model.config.activation_function == "gelu_new"
+    assert torch.allclose(before, after, atol=1e-5)
+    twins = [torch.nn.Parameter(torch.randn(8, 4)) for _ in range(2)]
+    opts = [make_optimizer("adam", [p], 1e-2, weight_decay=0.1, fused=fused) for p, fused in zip(twins, (False, True))]
+    assert opts[1].defaults["fused"] is True and not opts[0].defaults["fused"]
+    twins[1].data.copy_(twins[0].data)
+    start = twins[0].detach().clone()
+    for _ in range(3):
+        for p, opt in zip(twins, opts):
+            p.grad = torch.ones_like(p) * 0.5
+            opt.step()
+    assert torch.allclose(twins[0], twins[1], atol=1e-6) and not torch.allclose(twins[0], start, atol=1e-3)
 
 
 def test_python_bpe_dry_run_reports_bits_per_byte(tmp_path):

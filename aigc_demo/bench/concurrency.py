@@ -10,7 +10,8 @@ to first token with N clients <= 2x alone; digits >= 3x).
   the tokens the final stats line reports; time to first token is measured by the client (first
   streamed update with text in it).
 - digits: each client asks `/digits_grid` for `--grid` digits, `--requests` requests per round in
-  all (1 client: one after the other).
+  all (1 client: one after the other); `server_cpu_ms` is the app process's CPU time (all its
+  threads, from /proc) per request: what one grid costs the server alone and batched.
 
 Text targets are model ids (`--text-models`): any id the Text tab lists (a shipped model's name,
 a hub id, a remote engine's model once that dispatch exists), one set of rows each.
@@ -31,7 +32,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Callable
 
-from aigc_demo.bench.common import median, print_table
+from aigc_demo.bench.common import cpu_seconds, median, print_table, served_pid
 from aigc_demo.bench.digits import GAN, WEIGHTS, _free_port
 
 PROMPT = "ROMEO:\n"  # every text request's prompt
@@ -200,18 +201,22 @@ def prefill_rows(weights: Path, model: str, clients: int, rounds: int = 5) -> li
              "ratio": median(many) / median(one)}]
 
 
-def digits_rows(conns: list[Any], gan: str, requests: int, count: int, rounds: int) -> list[dict[str, Any]]:
-    """Grids per second: 1 client making `requests` requests in a row, then all `conns` at once."""
+def digits_rows(conns: list[Any], gan: str, requests: int, count: int, rounds: int,
+                server: int | None = None) -> list[dict[str, Any]]:
+    """Grids per second: 1 client making `requests` requests in a row, then all `conns` at once;
+    with the app's pid (`server`), its CPU milliseconds per request in each case."""
     clients = len(conns)
     if requests % clients:
         raise ValueError(f"requests ({requests}) must be a multiple of clients ({clients})")
     at_once([lambda i=i: digits_request(conns[i], gan, count, 0) for i in range(clients)])  # warm (see text_rows)
-    one, many = [], []
+    one, many, cpu_one, cpu_many = [], [], [], []
     for r in range(rounds):
-        started = time.perf_counter()
+        cpu, started = cpu_seconds(server), time.perf_counter()
         for i in range(requests):
             digits_request(conns[0], gan, count, 1 + i + r * requests)
         one.append(requests / (time.perf_counter() - started))
+        cpu_one.append((cpu_seconds(server) - cpu) / requests * 1e3)
+        cpu = cpu_seconds(server)
         per = requests // clients
 
         def client_calls(i: int) -> dict[str, float]:
@@ -221,12 +226,13 @@ def digits_rows(conns: list[Any], gan: str, requests: int, count: int, rounds: i
 
         wall, _ = at_once([lambda i=i: client_calls(i) for i in range(clients)])
         many.append(requests / wall)
+        cpu_many.append((cpu_seconds(server) - cpu) / requests * 1e3)
     rate1, rate_n = median(one), median(many)
     return [
         {"what": f"digits {count}-digit grid: 1 client, {requests} in a row", "per_s": rate1,
-         "ttft_s": float("nan"), "ratio": 1.0},
+         "ttft_s": float("nan"), "ratio": 1.0, "server_cpu_ms": median(cpu_one)},
         {"what": f"digits: {clients} clients at once, {requests} in all (target >= 3x)", "per_s": rate_n,
-         "ttft_s": float("nan"), "ratio": rate_n / rate1},
+         "ttft_s": float("nan"), "ratio": rate_n / rate1, "server_cpu_ms": median(cpu_many)},
     ]
 
 
@@ -256,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
                 rows += text_rows(conns, model, args.tokens, args.rounds)
                 rows += prefill_rows(weights, model, args.clients)
         if "digits" not in skip:
-            rows += digits_rows(conns, gan, args.requests, args.grid, args.rounds)
+            rows += digits_rows(conns, gan, args.requests, args.grid, args.rounds, served_pid(url))
     print_table(f"1 vs {args.clients} clients through the app's API (app in its own process, "
                 f"median of {args.rounds} interleaved rounds)", rows)
     return 0

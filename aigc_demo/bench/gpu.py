@@ -6,8 +6,13 @@ What it measures on the best device (CUDA when present), in one process, in a fe
   streaming) against the best raw `model.generate` (static cache + torch.compile on CUDA, after
   warm-up), at 1 client and at `--clients` clients at once (raw: one batched `generate`);
   target on an H200: app >= 0.9x raw at 1 client;
+  and the app path's aggregate tokens/s with `--clients` streams over one stream (the
+  "8 visitors against one" figure);
 - an sd-turbo-sized text-to-image pipeline (random weights from SD-2.1-like configs, diffusers),
-  one step at 512x512: median latency (target on an H200 <= 50 ms);
+  one step at 512x512: median latency (target on an H100/H200 <= 50 ms);
+- weights in the device's half dtype (bf16 where the GPU has it, else fp16; `--dtype float16`
+  or `bfloat16` to pick one), attention through PyTorch's SDPA: each section's rows say which
+  attention kernel the model ran (`attention`), so a fallback to eager attention shows;
 - our digits models (`bench digits`' model latencies) and our GPTs (app path vs generate).
 
 `--tiny` swaps every model for a tiny one of the same architecture, so the whole script runs
@@ -46,6 +51,7 @@ class GpuBenchSettings:
     runs: int = 3  # timed runs per row (median)
     image_size: int = 512
     compile: bool = True  # static cache + torch.compile for the raw generate baseline (CUDA only)
+    dtype: str = "auto"  # auto (the device's: bf16/fp16 on CUDA, fp32 on CPU) | float16 | bfloat16 | float32
     weights: str = str(WEIGHTS)
     gpts: str = "gpt-shakespeare,gpt-python"  # folders under weights
     gan: str = "dcgan-mnist"
@@ -99,6 +105,7 @@ def qwen_like(tiny: bool, dtype: Any, device: Any) -> tuple[Any, Any]:
                              num_key_value_heads=2, vocab_size=151936, max_position_embeddings=32768,
                              rope_theta=1_000_000.0, tie_word_embeddings=True)
     config.bos_token_id = config.eos_token_id = config.pad_token_id = None  # every request runs its full length
+    config._attn_implementation = "sdpa"  # as the app loads hub models
     torch.manual_seed(0)
     with torch.device(device):
         model = Qwen2ForCausalLM(config).to(dtype).eval()
@@ -148,10 +155,18 @@ def app_path(model: Any, tokenizer: Any, clients: int, tokens: int) -> Callable[
     return run
 
 
+def lm_attention(model: Any) -> str:
+    """The attention kernel a transformers model runs (sdpa, eager, flash_attention_2, ...)."""
+    return str(getattr(model.config, "_attn_implementation", None) or "eager")
+
+
 def lm_rows(name: str, model: Any, tokenizer: Any, cfg: GpuBenchSettings, device: Any) -> list[dict[str, Any]]:
-    """App path vs raw generate, at 1 client and at `cfg.clients`, tokens/s and ratios."""
+    """App path vs raw generate, at 1 client and at `cfg.clients`, tokens/s and ratios; then the
+    app path's `cfg.clients` streams against its one stream."""
     static = cfg.compile and getattr(device, "type", "") == "cuda"
+    attention, dtype = lm_attention(model), str(next(model.parameters()).dtype).removeprefix("torch.")
     rows = []
+    app_rates = []
     for clients in (1, cfg.clients):
         raw = raw_generate(model, clients, cfg.tokens, static)
         app = app_path(model, tokenizer, clients, cfg.tokens)
@@ -163,13 +178,18 @@ def lm_rows(name: str, model: Any, tokenizer: Any, cfg: GpuBenchSettings, device
         made: list[int] = []
         t_app = _median_seconds(lambda: made.append(app()), cfg.runs, device)
         raw_rate, app_rate = clients * cfg.tokens / t_raw, statistics.median(made) / t_app
+        app_rates.append(app_rate)
         how = "static cache + torch.compile" if static else "dynamic cache"
         rows += [
             {"what": f"{name}: raw generate ({how}), batch {clients}", "tokens_per_s": raw_rate, "ratio": 1.0,
-             "warmup_s": warm_s},
+             "warmup_s": warm_s, "dtype": dtype, "attention": attention},
             {"what": f"{name}: app path, {clients} client(s) at once" + (" (target >= 0.9x)" if clients == 1 else ""),
-             "tokens_per_s": app_rate, "ratio": app_rate / raw_rate, "warmup_s": float("nan")},
+             "tokens_per_s": app_rate, "ratio": app_rate / raw_rate, "warmup_s": float("nan"), "dtype": dtype,
+             "attention": attention},
         ]
+    rows.append({"what": f"{name}: app path, {cfg.clients} streams against 1 (aggregate tokens/s; ratio: N over 1)",
+                 "tokens_per_s": app_rates[1], "ratio": app_rates[1] / app_rates[0], "warmup_s": float("nan"),
+                 "dtype": dtype, "attention": attention})
     return rows
 
 
@@ -241,7 +261,13 @@ def image_rows(cfg: GpuBenchSettings, device: Any, dtype: Any) -> list[dict[str,
     one_step(), one_step()  # warm-up
     seconds = _median_seconds(one_step, max(cfg.runs, 5), device)
     return [{"what": f"sd-turbo-sized, 1 step, {size}x{size}, text encoder + UNet + VAE + PIL (target <= 50 ms)",
-             "ms": seconds * 1e3}]
+             "ms": seconds * 1e3, "dtype": str(pipe.unet.dtype).removeprefix("torch."),
+             "attention": f"unet {unet_attention(pipe.unet)}, text encoder {lm_attention(pipe.text_encoder)}"}]
+
+
+def unet_attention(unet: Any) -> str:
+    """The attention processors a diffusers UNet runs (AttnProcessor2_0 is PyTorch's SDPA)."""
+    return ",".join(sorted({type(p).__name__ for p in unet.attn_processors.values()}))
 
 
 # ---------------------------------------------------------------- digits
@@ -262,7 +288,7 @@ def run(cfg: GpuBenchSettings) -> dict[str, Any]:
     import torch
 
     choice = pick_device(None if cfg.device == "auto" else cfg.device)
-    device, dtype = choice.torch_device, choice.dtype
+    device, dtype = choice.torch_device, choice.dtype if cfg.dtype == "auto" else getattr(torch, cfg.dtype)
     started = time.perf_counter()
     result: dict[str, Any] = {"device": choice.name, "dtype": str(dtype), "torch": torch.__version__,
                               "gpu": torch.cuda.get_device_name(0) if device.type == "cuda" else platform.processor(),
@@ -298,6 +324,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--no-compile", action="store_true", help="raw baseline without static cache/compile")
+    parser.add_argument("--dtype", default="auto", choices=("auto", "float16", "bfloat16", "float32"),
+                        help="weights dtype of the 0.5B LM and the sd-turbo-sized pipeline (auto: the device's)")
     parser.add_argument("--weights", default=str(WEIGHTS))
     parser.add_argument("--gpts", default=GpuBenchSettings.gpts, help="comma-separated folders under --weights")
     parser.add_argument("--gan", default=GpuBenchSettings.gan)
@@ -305,7 +333,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--classifier", default=GpuBenchSettings.classifier)
     args = parser.parse_args(argv)
     cfg = GpuBenchSettings(tiny=args.tiny, device=args.device, tokens=args.tokens, clients=args.clients,
-                           runs=args.runs, compile=not args.no_compile, weights=args.weights, gpts=args.gpts,
+                           runs=args.runs, compile=not args.no_compile, dtype=args.dtype, weights=args.weights,
+                           gpts=args.gpts,
                            gan=args.gan, vae=args.vae, classifier=args.classifier)
     result = run(cfg)
     Path(args.out).write_text(json.dumps(result, indent=1, default=str))

@@ -57,6 +57,22 @@ def build_gpt(cfg: GPTModelConfig, bos_token_id: int | None, eos_token_id: int |
     return model
 
 
+def use_fused_gelu(model: Any) -> int:
+    """Swap GPT-2's `gelu_new` (seven elementwise ops, each kept for backward) for PyTorch's one
+    fused kernel of the same tanh formula (`gelu_pytorch_tanh`): the same function within float
+    rounding, a fifth faster to train on CPU. The config is left as it is, so a saved model still
+    loads as it was. Returns how many activations were swapped."""
+    from transformers.activations import ACT2FN, NewGELUActivation
+
+    swapped = 0
+    for module in model.modules():
+        for name, child in module.named_children():
+            if type(child) is NewGELUActivation:
+                setattr(module, name, ACT2FN["gelu_pytorch_tanh"])
+                swapped += 1
+    return swapped
+
+
 def context_window(config: Any) -> int:
     """Tokens the model can attend to, for any causal LM config."""
     for name in ("n_positions", "max_position_embeddings", "n_ctx", "seq_length"):

@@ -28,7 +28,7 @@ import numpy as np
 from aigc_demo.evaluation.eval_gpt import measure
 from aigc_demo.generation.settings import GenerationSettings
 from aigc_demo.models import tokenizers as toks
-from aigc_demo.models.gpt import GPTModelConfig, build_gpt, context_window
+from aigc_demo.models.gpt import GPTModelConfig, build_gpt, context_window, use_fused_gelu
 from aigc_demo.training.digits_common import hardware_name
 from aigc_demo.training.engine import TrainResult, TrainSettings, make_optimizer, run_training
 from aigc_demo.training.finetune_card import FinetuneOrigin, card_gallery, final_loss_metrics
@@ -102,11 +102,13 @@ class GPTTask:
         if device.type == "cuda":
             torch.backends.cuda.matmul.allow_tf32 = True
             torch.backends.cudnn.allow_tf32 = True
+        use_fused_gelu(model)  # nanoGPT's speed with GPT-2's modules (bench train: app/nanoGPT)
         decay = [p for p in model.parameters() if p.dim() >= 2]
         no_decay = [p for p in model.parameters() if p.dim() < 2]
         optimizer = make_optimizer(self.train.optimizer, [
             {"params": decay, "weight_decay": gpt.weight_decay},
-            {"params": no_decay, "weight_decay": 0.0}], lr=self.train.lr, betas=(0.9, gpt.beta2))
+            {"params": no_decay, "weight_decay": 0.0}], lr=self.train.lr, betas=(0.9, gpt.beta2),
+            fused=device.type in ("cpu", "cuda"))
         if gpt.compile and device.type == "cuda":
             model = torch.compile(model)
         self.model, self.optimizer = accelerator.prepare(model, optimizer)

@@ -55,7 +55,8 @@ class GPTSettings:
     eval_every: int = 250
     eval_batches: int = 20
     keep_best: bool = True  # export the weights with the best validation loss
-    compile: bool = False  # torch.compile the model (CUDA; costs a minute of compile time)
+    # torch.compile the model, CUDA only: on the loaded 2-core CPU a first compiled step had not ended after 7 min
+    compile: bool = False
     export_dtype: str = "float16"
     sample_tokens: int = 400  # length of the sample written into the model card
     dry_run: bool = False
