@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
+import json
 import os
 import shutil
 import subprocess
@@ -107,6 +108,37 @@ def test_text_is_text_and_the_seed_repeats_it(app_url: str) -> None:
     assert 0 < len(text) <= 12 * 8 and _texts(second) == [text]  # a char model: 12 tokens, 12 characters
     other = call(app_url, "generate_text", {**arguments, "seed": 4})
     assert _texts(other) != [text]
+
+
+def test_every_other_tool_answers_with_its_kind_of_output(app_url: str) -> None:
+    """One call of each remaining tool, on the fixture's tiny models."""
+    calls = {"write_digits": {"text": "42", "seed": 1},
+             "diffusion_digits": {"digits": "7", "count": 2, "steps": 2, "guidance": 1.0},
+             "chat": {"message": "hi", "model": "tiny-chat", "max_new_tokens": 4, "seed": 1},
+             "complete_code": {"code": "def f(x):\n", "model": "tiny-coder", "max_new_tokens": 4, "seed": 1},
+             "generate_image": {"prompt": "a red square", "model": "tiny-sd", "steps": 1, "width": 32, "height": 32},
+             "compare_digits": {"digits": "12", "per_digit": 1, "seed": 2},
+             "compare_text": {"prompt": "ab", "model_a": "tiny-char-gpt", "model_b": "tiny-gpt", "max_new_tokens": 3}}
+
+    async def work(session: Any) -> dict[str, Any]:
+        return {name: await session.call_tool(name, arguments) for name, arguments in calls.items()}
+    results = mcp(app_url, work)
+    for name, result in results.items():
+        assert not result.isError, (name, _texts(result))
+    kinds = {name: [c.type for c in result.content] for name, result in results.items()}
+    assert kinds["write_digits"] == ["image", "text"]  # the image, and its URL on the server
+    assert kinds["diffusion_digits"] == kinds["generate_image"] == kinds["compare_digits"] == ["image", "text"]
+    assert kinds["chat"] == kinds["complete_code"] == kinds["compare_text"] == ["text"]
+    assert _texts(results["complete_code"])[0].startswith("def f(x):\n")  # the code, then its completion
+    columns = json.loads(_texts(results["compare_text"])[0])
+    assert [c["model"] for c in columns] == ["tiny-char-gpt", "tiny-gpt"] and all(c["text"] for c in columns)
+    from PIL import Image
+
+    def size(name: str) -> tuple[int, int]:
+        image = next(c for c in results[name].content if c.type == "image")
+        return Image.open(io.BytesIO(base64.b64decode(image.data))).size
+    assert size("generate_image") == (32, 32)
+    assert size("compare_digits")[0] > 3 * 28  # three families' grids side by side
 
 
 def test_limits_and_ownership_are_the_pages(app_url: str, client: Any, weights_dir: Path) -> None:

@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import functools
 import inspect
+import io
 import json
 from dataclasses import dataclass
 from typing import Annotated, Any, Callable, get_args, get_origin, get_type_hints
 
 import gradio as gr
+from PIL import Image
 from gradio import utils as gradio_utils
 from gradio.context import get_blocks_context
 
@@ -193,7 +195,7 @@ def write_digits(text: Annotated[str, MaxLength(digits_svc.MAX_TEXT)] = "2026", 
 @checked
 def diffusion_digits(digits: Digits = "0123456789", count: Annotated[int, Range(1, digits_svc.MAX_GRID)] = 20,
                      seed: Seed = 0, steps: Annotated[int, Range(*STEPS_RANGE)] = 5,
-                     guidance: Annotated[float, Range(*GUIDANCE_RANGE)] = 3.0, model: ModelId = "") -> tuple[dict, str]:
+                     guidance: Annotated[float, Range(*GUIDANCE_RANGE)] = 3.0, model: ModelId = "") -> dict:
     """Draw a grid of handwritten digits with the small diffusion model (a denoising UNet sampled in a few steps).
 
     Args:
@@ -205,11 +207,10 @@ def diffusion_digits(digits: Digits = "0123456789", count: Annotated[int, Range(
         model: a diffusion model id the gallery lists (e.g. "diffusion-mnist"); empty for the first one.
 
     Returns:
-        the grid as a PNG image, and how long sampling took.
+        the grid as a PNG image.
     """
-    path, note = digits_diffusion.diffusion_single(digits, count, seed, steps, guidance,
-                                                    _digit_model(model, "diffusion"))
-    return _image(path), note
+    path, _ = digits_diffusion.diffusion_single(digits, count, seed, steps, guidance, _digit_model(model, "diffusion"))
+    return _image(path)
 
 
 def _settings_args(max_new_tokens: int, temperature: float, top_k: int, top_p: float,
@@ -273,7 +274,7 @@ def chat(message: Prompt, system: Prompt = "", model: ModelId = "", max_new_toke
 def complete_code(code: Prompt, model: ModelId = "", stop_at_function_end: bool = True,
                   max_new_tokens: Tokens = 200, temperature: Temperature = 0.8, top_k: TopK = 40,
                   top_p: TopP = 1.0, repetition_penalty: Penalty = 1.0, seed: Seed = 0,
-                  request: gr.Request = None) -> tuple[str, str]:
+                  request: gr.Request = None) -> str:
     """Complete Python code with a code model (our standard-library GPT or a Hugging Face coder); the code is never run, only parsed.
 
     Args:
@@ -288,12 +289,11 @@ def complete_code(code: Prompt, model: ModelId = "", stop_at_function_end: bool 
         seed: random seed; the same seed and settings give the same code.
 
     Returns:
-        the code with its completion, and whether it parses as Python.
+        the code with its completion.
     """
     final = _last(code_tab.complete_code(model or _first("code"), code, stop_at_function_end, *_settings_args(
         max_new_tokens, temperature, top_k, top_p, repetition_penalty, seed), request=request, progress=_no_progress))
-    ok, message = textgen.code_parses(final[0])
-    return final[0], ("parses: " if ok else "does not parse: ") + message
+    return final[0]
 
 
 @user_errors
@@ -303,7 +303,7 @@ def generate_image(prompt: Annotated[str, MaxLength(MAX_PROMPT_CHARS)], negative
                    steps: Annotated[int, Range(1, MAX_STEPS)] = 4,
                    guidance: Annotated[float, Range(0, MAX_GUIDANCE)] = 0.0,
                    width: Annotated[int, Range(SIZE_MIN, SIZE_MAX)] = 512,
-                   height: Annotated[int, Range(SIZE_MIN, SIZE_MAX)] = 512, seed: Seed = 0) -> tuple[dict, str]:
+                   height: Annotated[int, Range(SIZE_MIN, SIZE_MAX)] = 512, seed: Seed = 0) -> dict:
     """Paint a picture from a text prompt with a text-to-image model the gallery lists (e.g. SD-Turbo); the PNG carries its settings.
 
     Args:
@@ -317,7 +317,7 @@ def generate_image(prompt: Annotated[str, MaxLength(MAX_PROMPT_CHARS)], negative
         seed: random seed; the same seed and settings give the same picture.
 
     Returns:
-        the picture as a PNG image, and what it took.
+        the picture as a PNG image.
     """
     ref = validate.identifier(model, "Model", required=False) or _first("image", families=("diffusion",))
     settings = ImageSettings(prompt=validate.text(prompt, "Prompt", max_chars=MAX_PROMPT_CHARS * 4),
@@ -325,15 +325,13 @@ def generate_image(prompt: Annotated[str, MaxLength(MAX_PROMPT_CHARS)], negative
                                                            max_chars=MAX_PROMPT_CHARS * 4),
                              steps=steps, guidance=guidance, width=width, height=height, seed=seed, num_images=1)
     batch = generate_images(model_refs.resolve(ref), settings, record_as=ref)
-    image = batch.images[0]
-    info = f"seed {image.seed}, {image.seconds:.2f} s on {batch.device}"
-    return _image(serve_file(image.path)), info
+    return _image(serve_file(batch.images[0].path))
 
 
 @user_errors
 @checked
 def compare_digits(digits: Digits = "0123456789", per_digit: Annotated[int, Range(1, MAX_PER_DIGIT)] = 2,
-                   seed: Seed = 0) -> tuple[dict | None, dict | None, dict | None, str]:
+                   seed: Seed = 0) -> dict:
     """Draw the same digits with the GAN, the diffusion model and the VAE decoder, timed, to compare the families.
 
     Args:
@@ -342,15 +340,25 @@ def compare_digits(digits: Digits = "0123456789", per_digit: Annotated[int, Rang
         seed: random seed shared by the three families.
 
     Returns:
-        the GAN's grid, the diffusion model's grid and the VAE's grid (PNG images; none when the server has no such model), and the figures (time per image, model-card metrics) as JSON.
+        one PNG image: the GAN's grid, the diffusion model's and the VAE's, left to right (a family this server has no model of is left out).
     """
     assert _ctx is not None
     picks = {family: compare_tab.default_choice(family, compare_tab.family_choices(_ctx, family))
              for family in ("gan", "diffusion", "vae", "classifier")}
     outputs = compare_tab.compare_digits(digits, per_digit, seed, picks["gan"], picks["diffusion"], picks["vae"],
                                          picks["classifier"])
-    images = [None if path is None else _image(path) for path in outputs[0:6:2]]
-    return images[0], images[1], images[2], json.dumps(outputs[-1], ensure_ascii=False)
+    grids = [Image.open(path).convert("L") for path in outputs[0:6:2] if path is not None]
+    if not grids:
+        raise UserError("This server has no digit models to compare.")
+    gap = 8  # px of white between the families' grids
+    row = Image.new("L", (sum(g.width for g in grids) + gap * (len(grids) - 1), max(g.height for g in grids)), 255)
+    left = 0
+    for grid in grids:
+        row.paste(grid, (left, 0))
+        left += grid.width + gap
+    buffer = io.BytesIO()
+    row.save(buffer, format="PNG")
+    return _image(serve_bytes(buffer.getvalue(), digits_svc.download_name("compare", digits, f"seed{seed}")))
 
 
 @user_errors
