@@ -215,3 +215,34 @@ def test_no_mcp_serves_no_mcp(tmp_path: Path) -> None:
         proc.kill()
         proc.wait(timeout=30)
         log.close()
+
+
+def test_on_a_space_the_tools_are_named_as_gradio_names_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Gradio puts the Space's name (with `_` for `-`) before each tool's name; `restrict` keeps that
+    and still leaves every other endpoint out."""
+    import gradio as gr
+    from gradio.mcp import GradioMCPServer
+
+    from aigc_demo.ui.mcp_tools import restrict
+
+    def digits_grid(count: int = 1) -> str:
+        """A stand-in tool.
+
+        Args:
+            count: how many.
+        """
+        return str(count)
+
+    def page_helper(text: str) -> str:
+        return text
+
+    with gr.Blocks() as demo:
+        box = gr.Textbox()
+        box.submit(page_helper, box, box, api_name="page_helper")
+        gr.api(digits_grid, api_name="mcp_digits_grid")
+    monkeypatch.setenv("SYSTEM", "spaces")  # what a Space sets
+    monkeypatch.setenv("SPACE_ID", "someone/aigc-gallery")
+    assert GradioMCPServer(demo).tool_to_endpoint == {"aigc_gallery_page_helper": "/page_helper",
+                                                      "aigc_gallery_digits_grid": "/mcp_digits_grid"}  # Gradio's own
+    restrict(demo, {"digits_grid": "/mcp_digits_grid", "gone": "/no_such_endpoint"})
+    assert GradioMCPServer(demo).tool_to_endpoint == {"aigc_gallery_digits_grid": "/mcp_digits_grid"}

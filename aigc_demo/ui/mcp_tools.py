@@ -450,8 +450,11 @@ def _install_tool_filter() -> None:
         chosen = getattr(self.blocks, "aigc_mcp_tools", None)
         if chosen is None:  # another app in this process: Gradio's own choice
             return every_endpoint(self)
-        named = self.api_info["named_endpoints"]
-        return {self.tool_prefix + name: endpoint for name, endpoint in chosen.items() if endpoint in named}
+        named, tools = self.api_info["named_endpoints"], {}
+        for name, endpoint in chosen.items():  # named as Gradio names tools (a Space's name first)
+            if endpoint in named:
+                tools[self.valid_and_unique_tool_name(self.tool_prefix + name, set(tools))] = endpoint
+        return tools
 
     get_tool_to_endpoint.aigc_filter = True  # type: ignore[attr-defined]
     server.get_tool_to_endpoint = get_tool_to_endpoint  # type: ignore[method-assign]
