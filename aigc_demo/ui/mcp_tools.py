@@ -49,6 +49,7 @@ from aigc_demo.ui.errors import user_errors
 from aigc_demo.ui.files import serve_bytes, serve_file
 from aigc_demo.ui.generation import make_settings, new_stop
 from aigc_demo.ui.image import SIZE_MAX, SIZE_MIN
+from aigc_demo.ui.strings import t
 
 API_PREFIX = "mcp_"  # the tools' HTTP endpoints are /mcp_<tool name>
 MAX_SEED = 2**31 - 1  # what every seed box of the page takes
@@ -127,7 +128,7 @@ def _first(tab: str, families: tuple[str, ...] | None = None, chat: bool | None 
     for _, ref in picker_choices(_ctx.settings.weights_dir, tab, _ctx.user_dirs, families=families):
         if chat is None or textgen.is_chat_model(model_refs.resolve(ref)) == chat:
             return ref
-    raise UserError(f"This server has no model for the {tab} tab.")
+    raise UserError(t("mcp.no_model", tab=tab))
 
 
 def _image(path: str, name: str | None = None) -> dict[str, Any]:
@@ -142,7 +143,7 @@ def _last(updates: Any) -> tuple[Any, ...]:
     for final in updates:
         pass
     if final is None:
-        raise UserError("The model produced nothing.")
+        raise UserError(t("mcp.nothing"))
     return final
 
 
@@ -349,7 +350,7 @@ def compare_digits(digits: Digits = "0123456789", per_digit: Annotated[int, Rang
                                          picks["classifier"])
     grids = [Image.open(path).convert("L") for path in outputs[0:6:2] if path is not None]
     if not grids:
-        raise UserError("This server has no digit models to compare.")
+        raise UserError(t("mcp.no_digit_models"))
     gap = 8  # px of white between the families' grids
     row = Image.new("L", (sum(g.width for g in grids) + gap * (len(grids) - 1), max(g.height for g in grids)), 255)
     left = 0
