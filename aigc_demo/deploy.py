@@ -4,7 +4,7 @@ The Hub takes plain git files up to 10 MB and no binary files outside LFS/Xet; t
 weight files are 13-25 MB. `.gitattributes` marks weights and images for LFS/Xet (a `git push`
 works), and this command uploads through `huggingface_hub` (HfApi.upload_folder), which sends
 large and binary files through Xet by itself. Both send the same files: `plan()` lists them
-(app, package, weights, README, requirements) and leaves out data sets, training runs, tests
+(app, package, weights, README and docs/, requirements) and leaves out data sets, training runs, tests
 and caches; `check()` refuses a plan the Hub would reject.
 """
 
@@ -19,7 +19,7 @@ from pathlib import Path
 from aigc_demo.settings import PROJECT_ROOT
 
 HUB_PLAIN_LIMIT = 10 * 1024 * 1024  # bytes: larger files must go through LFS/Xet
-ALLOW = ["app.py", "README.md", "requirements.txt", ".gitattributes", "aigc_demo/**", "weights/**"]
+ALLOW = ["app.py", "README.md", "requirements.txt", ".gitattributes", "aigc_demo/**", "weights/**", "docs/**"]
 IGNORE = ["**/__pycache__/**", "**/*.pyc", "**/.DS_Store", "runs/**", "data/**", "**/data/raw/**",
           "tests/**", ".ci/**", ".git/**", "**/*.ckpt", "**/checkpoints/**", "**/optimizer.pt",
           "**/*.tmp", ".gradio/**", "**/.cache/**"]

@@ -14,6 +14,7 @@ line naming the variable.
 | AIGC_SHARE | off | serve.share | also publish a temporary *.gradio.live link (`--share`) |
 | AIGC_DEVICE | auto | serve.device | auto, cuda, mps or cpu (`--device`) |
 | AIGC_WEIGHTS_DIR | weights/ | serve.weights_dir | folder of shipped models (`--weights-dir`) |
+| AIGC_MCP | on | serve.mcp | also serve the generators as MCP tools at /gradio_api/mcp/ (`--mcp`/`--no-mcp`) |
 | AIGC_LLM_SERVERS | | serve.llm_servers | OpenAI-compatible base URLs ending in /v1 (`--llm-servers`) |
 | AIGC_LLM_API_KEY | | serve.llm_api_key | bearer key for those servers (never shown) |
 | AIGC_LLM_CONNECT_TIMEOUT | 3 | serve.llm_connect_timeout_s | seconds to connect to a server |
@@ -196,6 +197,7 @@ class ServeSettings:
     share: bool = False
     device: str = "auto"
     weights_dir: str = str(PROJECT_ROOT / "weights")
+    mcp: bool = True  # the generators are also MCP tools (ui/mcp_tools.py)
     llm_servers: tuple[str, ...] = ()  # OpenAI-compatible base URLs ending in /v1
     llm_api_key: str | None = field(default=None, repr=False)  # never printed, logged or shown
     llm_connect_timeout_s: float = 3.0
@@ -205,6 +207,8 @@ class ServeSettings:
     def __post_init__(self) -> None:
         self.llm_servers = parse_llm_servers(self.llm_servers)
         self.device = str(self.device).strip().lower() or "auto"
+        if not isinstance(self.mcp, bool):
+            raise ValueError(f"mcp must be True or False (got {self.mcp!r}).")
         if self.device not in DEVICE_CHOICES:
             raise ValueError(f"device must be one of {', '.join(DEVICE_CHOICES)} (got {self.device!r}).")
         for name in ("llm_connect_timeout_s", "llm_read_timeout_s"):
@@ -220,6 +224,7 @@ class ServeSettings:
             share=read.flag("AIGC_SHARE"),
             device=read.choice("AIGC_DEVICE", cls.device, DEVICE_CHOICES),
             weights_dir=read.text("AIGC_WEIGHTS_DIR", default=cls.weights_dir),
+            mcp=read.flag("AIGC_MCP", default=cls.mcp),
             llm_servers=parse_llm_servers(read.text("AIGC_LLM_SERVERS")),
             llm_api_key=read.text("AIGC_LLM_API_KEY") or None,
             llm_connect_timeout_s=read.number("AIGC_LLM_CONNECT_TIMEOUT", cls.llm_connect_timeout_s),
@@ -396,6 +401,9 @@ def add_serve_args(parser: argparse.ArgumentParser) -> None:
                         help="where models run: auto picks cuda, then mps, then cpu (env AIGC_DEVICE)")
     parser.add_argument("--weights-dir", default=env.weights_dir,
                         help="folder of shipped and saved models (env AIGC_WEIGHTS_DIR)")
+    parser.add_argument("--mcp", action=argparse.BooleanOptionalAction, default=env.mcp,
+                        help="also serve the generators as MCP tools at /gradio_api/mcp/ (env AIGC_MCP, "
+                             "default on)")
     parser.add_argument("--llm-servers", default=",".join(env.llm_servers),
                         help="comma-separated OpenAI-compatible base URLs ending in /v1 (vLLM, TGI, "
                              "SGLang, transformers serve); their models join the gallery and the Text "
@@ -411,7 +419,7 @@ def serve_settings_from_args(args: argparse.Namespace) -> ServeSettings:
         raise SystemExit(f"--llm-servers: {err}") from None
     env = read_settings().serve
     return replace(env, host=args.host, port=args.port, share=args.share, device=args.device,
-                   weights_dir=args.weights_dir, llm_servers=servers)
+                   weights_dir=args.weights_dir, mcp=args.mcp, llm_servers=servers)
 
 
 def parse_serve_args(argv: list[str] | None = None) -> ServeSettings:

@@ -11,7 +11,7 @@ from pathlib import Path
 from aigc_demo import deploy
 from aigc_demo.settings import PROJECT_ROOT
 
-# The service functions that run models on the GPU, with the seconds each may hold it (README).
+# The service functions that run models on the GPU, with the seconds each may hold it (docs/deploy-space.md).
 GPU_BOUND = {
     "aigc_demo.services.digits_grid.generate_grid_batched": 30,
     "aigc_demo.services.digits_grid.handwriting_batched": 30,
@@ -31,7 +31,7 @@ def test_every_file_the_deploy_sends_is_allowed() -> None:
     plan = deploy.plan(PROJECT_ROOT)
     assert deploy.check(plan) == []
     names = {f.as_posix() for f in plan.files}
-    assert {"app.py", "README.md", "requirements.txt", ".gitattributes"} <= names
+    assert {"app.py", "README.md", "requirements.txt", ".gitattributes", "docs/api.md"} <= names  # README's links
     assert "weights/gpt-python/model.safetensors" in names  # 24.6 MB: through LFS/Xet
     assert not any(n.startswith(("tests/", "runs/", "data/", ".git/")) or "__pycache__" in n for n in names)
     patterns = deploy.lfs_patterns(PROJECT_ROOT)

@@ -58,6 +58,15 @@ BASELINE: dict[str, dict[str, Any]] = {
     "/finetune_save": {"model_name": "m"},
     "/add_image_model": {"repo_id": "someone/model"},
     "/unload": {"key": None, "admin_token": "wrong"},
+    # the MCP tools' endpoints (ui/mcp_tools.py)
+    "/mcp_digits_grid": {"count": 2},
+    "/mcp_diffusion_digits": {"count": 2, "steps": 1},
+    "/mcp_generate_text": {"prompt": "To be", "max_new_tokens": 2},
+    "/mcp_chat": {"message": "hi", "max_new_tokens": 2},
+    "/mcp_complete_code": {"code": "def f():", "max_new_tokens": 2},
+    "/mcp_generate_image": {"prompt": "a cat", "steps": 1, "width": 32, "height": 32},
+    "/mcp_compare_digits": {"digits": "1", "per_digit": 1},
+    "/mcp_compare_text": {"prompt": "To be", "max_new_tokens": 2},
     "/unload_all": {"admin_token": "wrong"},
 }
 

@@ -1,4 +1,5 @@
-"""The README's promises: Space front matter matches the code, CI runs the README's test command."""
+"""The README's promises: Space front matter matches the code, CI runs the README's test command,
+the README is short and links to one docs/ page per topic, and docs/models.md quotes the cards."""
 
 from __future__ import annotations
 
@@ -12,6 +13,9 @@ from aigc_demo.catalog import HUB_MODELS
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
+DOCS = ROOT / "docs"
+TOPICS = ["configuration", "command-line", "benchmarks", "deploy-space", "public", "scale-out", "api",
+          "code-layout", "models"]
 
 
 def front_matter() -> dict:
@@ -26,7 +30,7 @@ def test_space_front_matter_is_complete_and_consistent() -> None:
     assert (ROOT / meta["app_file"]).is_file()
     assert meta["license"] and 0 < len(meta["short_description"]) <= 60
     assert meta["models"] == [entry.repo_id for entry in HUB_MODELS]
-    requirement = re.search(r"^gradio>=([\d.]+)", (ROOT / "requirements.txt").read_text(), re.M)
+    requirement = re.search(r"^gradio\[mcp\]>=([\d.]+)", (ROOT / "requirements.txt").read_text(), re.M)
     assert requirement and requirement.group(1) == meta["sdk_version"]
     assert metadata.version("gradio") == meta["sdk_version"]
 
@@ -35,6 +39,28 @@ def test_requirements_leave_torch_unpinned() -> None:
     lines = (ROOT / "requirements.txt").read_text().splitlines()
     torch_line = next(line for line in lines if line.startswith("torch"))
     assert "==" not in torch_line
+
+
+def test_readme_is_short_with_both_commands_first() -> None:
+    lines = README.splitlines()
+    assert len(lines) <= 150
+    first = "\n".join(lines[:60])
+    assert "pip install -r requirements.txt && python app.py" in first and "python -m pytest tests" in first
+
+
+def test_readme_links_one_existing_docs_page_per_topic() -> None:
+    linked = re.findall(r"\]\(docs/([\w-]+)\.md[^)]*\)", README)
+    assert set(TOPICS) <= set(linked), sorted(set(TOPICS) - set(linked))
+    for name in set(linked):
+        assert (DOCS / f"{name}.md").is_file(), name
+
+
+def test_docs_links_and_images_resolve() -> None:
+    for page in DOCS.glob("*.md"):
+        for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)|src=\"([^\"]+)\"", page.read_text()):
+            path = next(t for t in target if t)
+            if not path.startswith(("http://", "https://")):
+                assert (page.parent / path).resolve().exists(), f"{page.name}: {path}"
 
 
 def test_ci_runs_exactly_the_readme_test_command() -> None:
@@ -62,14 +88,15 @@ KEY_METRICS = {
 }
 
 
-def test_readme_model_table_matches_the_model_cards() -> None:
-    """The figures README quotes are the ones the eval command recorded in each card."""
+def test_docs_model_table_matches_the_model_cards() -> None:
+    """The figures docs/models.md quotes are the ones the eval command recorded in each card."""
     from aigc_demo.catalog import discover_local
 
-    rows = {m.group(1): m.group(2) for m in re.finditer(r"^\| `weights/([\w-]+)` \|(.*)$", README, re.M)}
+    models = (DOCS / "models.md").read_text()
+    rows = {m.group(1): m.group(2) for m in re.finditer(r"^\| `weights/([\w-]+)` \|(.*)$", models, re.M)}
     specs = {s.id: s for s in discover_local(ROOT / "weights")}
     assert set(rows) == set(specs) == set(KEY_METRICS)
     for name, wanted in KEY_METRICS.items():
         measured = {m.name: m.value for m in specs[name].metrics}
         for metric in wanted:
-            assert f"{measured[metric]:g}" in rows[name], f"{name}: README does not show {metric} {measured[metric]}"
+            assert f"{measured[metric]:g}" in rows[name], f"{name}: docs/models.md does not show {metric} {measured[metric]}"

@@ -29,15 +29,15 @@ def test_only_settings_and_environment_read_the_environment() -> None:
     assert readers == ["aigc_demo/environment.py", "aigc_demo/settings.py"]
 
 
-def test_every_variable_read_is_in_the_docstring_table_and_the_readme() -> None:
+def test_every_variable_read_is_in_the_docstring_table_and_the_docs() -> None:
     source = (PACKAGE / "settings.py").read_text()
     code = source[source.index('"""', 3) + 3:]  # after the module docstring
     read = set(VARIABLE.findall(code)) - {"AIGC_"}
     documented = _table_variables(app_settings.__doc__ or "")
-    readme = (ROOT / "README.md").read_text()
+    readme = (ROOT / "docs" / "configuration.md").read_text()
     assert read and read <= documented, sorted(read - documented)
     assert documented <= read, f"documented but never read: {sorted(documented - read)}"
-    assert not [name for name in documented if f"`{name}`" not in readme], "README misses some variables"
+    assert not [name for name in documented if f"`{name}`" not in readme], "docs/configuration.md misses some variables"
 
 
 def test_defaults_without_any_variable() -> None:

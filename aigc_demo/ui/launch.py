@@ -48,6 +48,7 @@ def launch_kwargs(settings: ServeSettings) -> dict:
         css=CSS,
         allowed_paths=[settings.weights_dir],
         footer_links=["api", "settings"],
+        mcp_server=settings.mcp,  # streamable HTTP at /gradio_api/mcp/ (ui/mcp_tools.py)
         i18n=i18n.i18n(),  # labels in the browser's language (ui/i18n.py); build the app first
         js=i18n.LOCALE_JS,
         app_kwargs={"middleware": [Middleware(OpenGraphMiddleware, card_for=link_card)]},

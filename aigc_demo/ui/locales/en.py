@@ -224,6 +224,10 @@ STRINGS: dict[str, str] = {
     "gen.no_model": "Pick a model first.",
     "gen.loading": "Loading the model…",
     "gen.downloading": "Downloading the model: {detail}",
+    # ---- issue 24 (mcp): the MCP tools' own messages (ui/mcp_tools.py)
+    "mcp.no_model": "This server has no model for the {tab} tab.",
+    "mcp.nothing": "The model produced nothing.",
+    "mcp.no_digit_models": "This server has no digit models to compare.",
     # availability of the picked model (Image, Text and Code tabs)
     "avail.hub_ready": "{title} (Hub · downloaded)",
     "avail.hub_missing": "{title} (Hub · not downloaded · {size:g} GB)",

@@ -196,6 +196,10 @@ STRINGS: dict[str, str] = {
     "gen.model_info": ("先列出我们的模型（自带的或你保存的），再列出 Hugging Face 模型（首次使用时下载）；"
                        "也可以直接输入任意因果语言模型的 Hub ID，或一个本地文件夹"),
     "gen.no_model": "请先选择一个模型。",
+    # ---- issue 24 (mcp): the MCP tools' own messages (ui/mcp_tools.py)
+    "mcp.no_model": "此服务器没有可用于「{tab}」标签页的模型。",
+    "mcp.nothing": "模型没有生成任何内容。",
+    "mcp.no_digit_models": "此服务器没有可供比较的数字模型。",
     "gen.loading": "正在加载模型…",
     "gen.downloading": "正在下载模型：{detail}",
     "gen.settings": "采样设置",
