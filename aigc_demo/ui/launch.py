@@ -21,7 +21,7 @@ from starlette.middleware import Middleware
 
 from aigc_demo import engines
 from aigc_demo.environment import distrust_proxy_headers
-from aigc_demo.services import jobs
+from aigc_demo.services import jobs, text_server
 from aigc_demo.services.jobs import get_manager
 from aigc_demo.services.imagegen import output_dir
 from aigc_demo.services.storage import Sweeper
@@ -164,6 +164,7 @@ def start_sweeper(settings: ServeSettings) -> Sweeper:
 def serve(settings: ServeSettings) -> None:
     demo: Any = create(settings)
     install_signal_handlers(demo)
+    text_server.warm_up()  # text models decode in processes forked from it (services/text_server.py)
     try:
         demo.launch(**launch_kwargs(settings))
     except KeyboardInterrupt:
