@@ -9,6 +9,7 @@ crash or a `kill -9` of the app never leaves it behind.
 
 from __future__ import annotations
 
+import os
 import threading
 from typing import Any
 
@@ -17,12 +18,25 @@ from aigc_demo.errors import UserError
 from aigc_demo.services.job_process import job_context
 
 
+def decode_threads() -> int:
+    """Torch threads of a model server on CPU: the cores less one, which the web process needs to
+    relay tokens and serve pages (as fine-tune jobs do, `job_config.job_threads`): a step's
+    parallel regions would otherwise wait for a core the relay holds."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 2
+    return max(1, cores - 1)
+
+
 def _child_main(conn: Any, source: hub.ModelSource, dtype_name: str, device: str, device_map_auto: bool) -> None:
     """The model server's process: load the model, then serve it until the app is gone."""
     import torch
 
     from aigc_demo.generation import model_server
 
+    if device == "cpu":
+        torch.set_num_threads(decode_threads())
     try:
         model, _ = hub.load_causal_lm(source, dtype=getattr(torch, dtype_name), device=device,
                                       device_map_auto=device_map_auto)
