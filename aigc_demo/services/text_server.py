@@ -10,6 +10,7 @@ crash or a `kill -9` of the app never leaves it behind.
 from __future__ import annotations
 
 import os
+import signal
 import threading
 from typing import Any
 
@@ -35,6 +36,7 @@ def _child_main(conn: Any, source: hub.ModelSource, dtype_name: str, device: str
 
     from aigc_demo.generation import model_server
 
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C reaches the whole group: the app ends it (EOF)
     if device == "cpu":
         torch.set_num_threads(decode_threads())
     try:
