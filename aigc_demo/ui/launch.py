@@ -161,7 +161,32 @@ def start_sweeper(settings: ServeSettings) -> Sweeper:
     return _sweeper.start()
 
 
+START_CHECK_S = 60.0  # how long launch() waits for its own first page before giving up
+
+
+def patient_start_check() -> None:
+    """gradio's launch() asks its own first page 5 times within ~3 s and closes the server when
+    none answers; on a loaded machine (2 cores under a training run) the page takes longer, and
+    the app exited right after start. The same check, patient for `START_CHECK_S`."""
+    import httpx
+    from gradio import networking
+
+    def url_ok(url: str) -> bool:
+        deadline = time.monotonic() + START_CHECK_S
+        while time.monotonic() < deadline:
+            try:
+                if httpx.head(url, timeout=10, verify=False).status_code in (200, 401, 301, 302, 303, 307, 308):
+                    return True
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        return False
+
+    networking.url_ok = url_ok
+
+
 def serve(settings: ServeSettings) -> None:
+    patient_start_check()
     demo: Any = create(settings)
     install_signal_handlers(demo)
     text_server.warm_up()  # text models decode in processes forked from it (services/text_server.py)
