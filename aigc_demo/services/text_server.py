@@ -16,6 +16,7 @@ from typing import Any
 
 from aigc_demo import hub
 from aigc_demo.errors import UserError
+from aigc_demo.loading import registry
 from aigc_demo.services.job_process import job_context
 
 
@@ -79,3 +80,8 @@ def warm_up() -> None:
     from multiprocessing import forkserver
 
     threading.Thread(target=forkserver.ensure_running, name="forkserver-warm-up", daemon=True).start()
+
+
+def close_all() -> int:
+    """Unload every loaded model (the app is shutting down): the text models' processes exit."""
+    return registry.unload_all()

@@ -99,7 +99,9 @@ def calm_queue(demo: gr.Blocks) -> None:
 
 
 def stop_jobs(timeout: float = SHUTDOWN_BUDGET_S) -> None:
-    """Stop every fine-tune job (checkpoint kept) and end its process."""
+    """Stop every fine-tune job (checkpoint kept) and end its process; end the text models'
+    processes (each exits as soon as its streams end; at the latest when this process ends)."""
+    text_server.close_all()
     manager = jobs.current_manager()
     if manager is None:
         return
