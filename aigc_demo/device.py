@@ -97,6 +97,17 @@ def memory_report() -> dict[str, Any]:
     return report
 
 
+def on_zero_gpu() -> bool:
+    """Whether this is a ZeroGPU Space: the GPU is attached to this process's `gpu_task` calls
+    only, so a model must compute here, not in a child process."""
+    try:
+        import spaces  # type: ignore[import-not-found]
+    except ImportError:
+        return False
+    config = getattr(getattr(spaces, "config", None), "Config", None)
+    return bool(getattr(config, "zero_gpu", False))
+
+
 GPU_TASKS: dict[str, int] = {}  # "module.function" -> seconds asked for, for the README and tests
 
 

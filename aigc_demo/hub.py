@@ -35,7 +35,7 @@ from aigc_demo.refs import identifier
 __all__ = ["CAUSAL_LM", "TEXT_TO_IMAGE", "KIND_LABELS", "DownloadProgress", "HubModelMissing", "ModelSource",
            "ProgressCallback", "SAFE_KWARGS", "cached_snapshot", "check_allowed", "check_safetensors",
            "describe_size", "detect_kind", "download_model", "download_patterns", "download_size",
-           "hub_endpoint", "hub_offline", "hub_reachable", "is_local_ref", "load_causal_lm",
+           "hub_endpoint", "hub_offline", "hub_reachable", "is_local_ref", "load_causal_lm", "load_tokenizer",
            "load_text_to_image", "missing_message", "progress_tqdm", "resolve"]
 
 
@@ -120,15 +120,23 @@ def resolve(ref: str, *, kind: str | None = None, revision: str | None = None,
 SAFE_KWARGS: dict[str, Any] = {"use_safetensors": True, "trust_remote_code": False}
 
 
+def load_tokenizer(source: ModelSource) -> Any:
+    """The tokenizer of a causal LM from checked files (no remote code): what the web process keeps
+    of a text model that decodes in its own process."""
+    from transformers import AutoTokenizer
+
+    if source.kind != CAUSAL_LM:
+        raise UserError(f"{source.label} is {KIND_LABELS.get(source.kind, source.kind)}, not a causal LM.")
+    return AutoTokenizer.from_pretrained(source.path, trust_remote_code=False)
+
+
 def load_causal_lm(source: ModelSource, dtype: Any = None, device: str = "cpu",
                    device_map_auto: bool = False, attention: str = "sdpa") -> tuple[Any, Any]:
     """(model, tokenizer) from checked files; SDPA attention where the architecture has it;
     `device_map="auto"` spreads a model over the GPUs present when the catalog asks for it."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
 
-    if source.kind != CAUSAL_LM:
-        raise UserError(f"{source.label} is {KIND_LABELS.get(source.kind, source.kind)}, not a causal LM.")
-    tokenizer = AutoTokenizer.from_pretrained(source.path, trust_remote_code=False)
+    tokenizer = load_tokenizer(source)
     kwargs: dict[str, Any] = dict(SAFE_KWARGS, dtype=dtype)
     if device_map_auto and device == "cuda":
         kwargs["device_map"] = "auto"

@@ -112,6 +112,9 @@ class ModelRegistry:
         entry = self._models.pop(key, None)
         if entry is None:
             return
+        for part in entry.value if isinstance(entry.value, tuple) else (entry.value,):
+            if callable(getattr(part, "on_unload", None)):
+                part.on_unload()  # a model served by its own process: that process ends
         del entry
         gc.collect()
         try:
@@ -138,6 +141,12 @@ class ModelRegistry:
     def is_loaded(self, key: str) -> bool:
         with self._lock:
             return key in self._models
+
+    def server_pids(self) -> list[int]:
+        """The processes that serve loaded models (text models decode in their own process)."""
+        with self._lock:
+            parts = [p for m in self._models.values() for p in (m.value if isinstance(m.value, tuple) else (m.value,))]
+        return [pid for pid in (getattr(p, "pid", None) for p in parts) if isinstance(pid, int)]
 
     def loaded(self) -> list[dict[str, Any]]:
         """What is loaded, most recently used first, as plain values."""

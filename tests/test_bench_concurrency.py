@@ -43,3 +43,17 @@ def test_served_app_reports_a_failed_start(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match="the app exited at start"):
         with served_app(tmp_path, device="no-such-device", timeout_s=120):
             pass
+
+
+def test_the_soak_counts_no_failure_and_no_mixed_up_stream(weights_dir: Path, capsys: pytest.CaptureFixture) -> None:
+    from aigc_demo.bench import concurrency
+
+    code = concurrency.main(["--weights", str(weights_dir), "--text-models", "tiny-gpt", "--gan", "tiny-gan",
+                             "--device", "cpu", "--clients", "2", "--skip", "text,digits", "--soak", "6",
+                             "--soak-clients", "4"])
+    assert code == 0
+    [row] = __import__("json").loads(capsys.readouterr().out.split("JSON ", 1)[1])
+    assert row["what"].startswith("soak: 4 mixed clients for ")
+    text, digits = (int(n) for n in __import__("re").search(r"(\d+) text streams, (\d+) digit grids", row["what"]).groups())
+    assert text > 0 and digits > 0
+    assert "failures 0, mixed-up streams 0" in row["what"] and row["ratio"] == 0

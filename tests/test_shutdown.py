@@ -128,3 +128,48 @@ def test_a_worker_whose_app_died_ends_by_itself(app_process) -> None:
     proc.wait(timeout=5)
     gone = wait_until(lambda: not marked_pids(marker), 15.0, 0.2)
     assert gone, f"orphaned processes still running 15 s after the app died: {marked_pids(marker)}"
+
+
+def parent(pid: int) -> int | None:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError):
+        return None
+
+
+def load_text_model(client: Client, marker: str, app_pid: int) -> list[int]:
+    """Stream once from the tiny model, so its model-server process runs; returns that process."""
+    result = client.predict("tiny-char-gpt", "To be", 20, 0.8, 0, 1.0, 1.0, 1, False, api_name="/text_generate")
+    assert "20 tokens" in result[1], result
+    pids = marked_pids(marker)
+    # forked by the fork server (the app's child), not by the app: the model server
+    servers = [pid for pid in pids if parent(pid) not in (app_pid, None) and parent(pid) in pids]
+    assert servers, "the text model decodes in a process of its own"
+    return servers
+
+
+def test_sigterm_ends_the_text_model_servers_too(app_process) -> None:
+    proc, client, marker, runs, weights = app_process
+    servers = load_text_model(client, marker, proc.pid)
+    started = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    # the model server is closed with the jobs; the fork server it came from (shared with the jobs)
+    # ends with the app, its interpreter tearing torch & co down: slow on a loaded machine
+    assert wait_until(lambda: not set(servers) & set(marked_pids(marker)), 10.0, 0.1), \
+        f"the model server is still running 10 s after SIGTERM: {servers}"
+    print(f"SIGTERM to the model server gone: {time.monotonic() - started:.2f} s")
+    gone = wait_until(lambda: not marked_pids(marker), 30.0, 0.1)
+    print(f"SIGTERM to no process left (a text model loaded): {time.monotonic() - started:.2f} s")
+    assert gone, f"still running 30 s after SIGTERM: {marked_pids(marker)}"
+    assert proc.wait(timeout=1) == 0
+
+
+def test_a_text_model_server_whose_app_died_ends_by_itself(app_process) -> None:
+    proc, client, marker, runs, weights = app_process
+    servers = load_text_model(client, marker, proc.pid)
+    proc.kill()  # no shutdown code runs: the server reads EOF on its connection
+    proc.wait(timeout=5)
+    assert wait_until(lambda: not set(servers) & set(marked_pids(marker)), 10.0, 0.2), \
+        f"the model server is still running 10 s after its app died: {servers}"
+    gone = wait_until(lambda: not marked_pids(marker), 30.0, 0.2)
+    assert gone, f"processes still running 30 s after the app died: {marked_pids(marker)}"

@@ -158,3 +158,41 @@ def test_light_project_modules_are_imported_at_the_top() -> None:
             if target and not is_heavy(target):
                 lazy_light.append(f"{p.relative_to(PACKAGE)}:{line} {name}")
     assert not lazy_light, sorted(set(lazy_light))
+
+
+def _module_level_targets(path: Path) -> set[Path]:
+    """The project modules `path` imports outside functions (also under `if TYPE_CHECKING:`)."""
+    targets: set[Path] = set()
+    todo: list[ast.AST] = list(tree(path).body)
+    while todo:
+        node = todo.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            continue
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("aigc_demo"):
+            for alias in node.names:
+                target = module_path(f"{node.module}.{alias.name}") or module_path(node.module)
+                if target and target != path:
+                    targets.add(target)
+        elif isinstance(node, ast.Import):
+            targets |= {t for a in node.names if a.name.startswith("aigc_demo") and (t := module_path(a.name))}
+        else:
+            todo += list(ast.iter_child_nodes(node))
+    return targets
+
+
+def test_no_import_circles_between_modules() -> None:
+    """Imports point one way down: no module reaches itself through module-level imports (the
+    engines' connection <-> registry circle of issue 22 was one, hidden behind TYPE_CHECKING)."""
+    graph = {path: _module_level_targets(path) for path in modules()}
+    circles = []
+    for start in graph:
+        todo, seen = [(start, [start])], set()
+        while todo:
+            current, trail = todo.pop()
+            for target in graph.get(current, ()):
+                if target == start:
+                    circles.append(" -> ".join(str(p.relative_to(PACKAGE)) for p in [*trail, start]))
+                elif target not in seen:
+                    seen.add(target)
+                    todo.append((target, [*trail, target]))
+    assert not circles, circles[:5]

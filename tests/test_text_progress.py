@@ -37,7 +37,7 @@ def test_download_progress_reaches_the_page(monkeypatch: pytest.MonkeyPatch, run
             on_progress(DownloadProgress(done, 100 * 2**20, 25 * 2**20, (100 * 2**20 - done) / (25 * 2**20)))
         raise UserError("Downloaded, then stopped here by the test.")
 
-    monkeypatch.setattr(textgen, "load_causal_lm", fake_load)
+    monkeypatch.setattr(textgen, "serve_causal_lm", fake_load)
     progress = FakeProgress()
     with pytest.raises(gr.Error, match="stopped here by the test"):
         list(run(progress))

@@ -13,6 +13,9 @@ to first token with N clients <= 2x alone; digits >= 3x).
   all (1 client: one after the other); `server_cpu_ms` is the app process's CPU time (all its
   threads, from /proc) per request: what one grid costs the server alone and batched.
 
+`--soak S`: then every client (`--soak-clients`, 16) at once for S seconds, mixing text streams
+and digit grids; the row counts failures and streams whose text differs from their seed's alone.
+
 Text targets are model ids (`--text-models`): any id the Text tab lists (a shipped model's name,
 a hub id, a remote engine's model once that dispatch exists), one set of rows each.
 """
@@ -40,39 +43,64 @@ _TOKENS = re.compile(r"(\d+) tokens")
 _SERVER_TTFT = re.compile(r"first token after ([\d.]+) s")
 
 
+SETTLE_S = 8.0  # after its first answer the app must stay up this long (gradio's own start-up check)
+START_TRIES = 3
+
+
+def _start_app(weights: str | Path, device: str, timeout_s: float, extra_args: Sequence[str],
+               env: dict[str, str] | None, log: Any) -> tuple[subprocess.Popen, str, bool]:
+    """Start the app and wait until it answers and stays up for `SETTLE_S`: (process, URL, whether
+    it answered before exiting: gradio's launch() checks its own first page within ~3 s and exits
+    when a loaded machine answers later)."""
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}/"
+    server = subprocess.Popen([sys.executable, "-m", "aigc_demo", "serve", "--host", "127.0.0.1", "--port", str(port),
+                               "--weights-dir", str(weights), "--device", device, *extra_args],
+                              stdout=log, stderr=log, text=True, env=env)
+    deadline = time.monotonic() + timeout_s
+    answered_at = None
+    while True:
+        if server.poll() is not None:
+            return server, url, answered_at is not None
+        if answered_at is not None and time.monotonic() - answered_at > SETTLE_S:
+            return server, url, True
+        try:
+            with urllib.request.urlopen(url, timeout=5):
+                answered_at = answered_at or time.monotonic()
+        except OSError:
+            if time.monotonic() > deadline:
+                server.kill()
+                server.wait()
+                raise RuntimeError(f"the app did not answer at {url} within {timeout_s:.0f} s") from None
+        time.sleep(0.5)
+
+
 @contextlib.contextmanager
 def served_app(weights: str | Path, device: str = "auto", timeout_s: float = 300.0,
                extra_args: Sequence[str] = (), env: dict[str, str] | None = None) -> Iterator[str]:
     """The app in its own process (`python -m aigc_demo serve ... extra_args`, in `env` if given),
     as visitors meet it: the clients here do not share its interpreter lock. Yields its URL;
-    stopped with SIGTERM afterwards."""
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}/"
+    stopped with SIGTERM afterwards. An app that answered and then exited (gradio's start-up
+    check lost patience on a loaded machine) is started again, up to `START_TRIES` times."""
     log = tempfile.TemporaryFile(mode="w+")  # a pipe nobody reads could fill up and stall the app
-    server = subprocess.Popen([sys.executable, "-m", "aigc_demo", "serve", "--host", "127.0.0.1", "--port", str(port),
-                               "--weights-dir", str(weights), "--device", device, *extra_args],
-                              stdout=subprocess.DEVNULL, stderr=log, text=True, env=env)
+    server: subprocess.Popen | None = None
     try:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            if server.poll() is not None:
-                log.seek(0)
-                raise RuntimeError(f"the app exited at start: {log.read()[-2000:]}")
-            try:
-                with urllib.request.urlopen(url, timeout=5):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"the app did not answer at {url} within {timeout_s:.0f} s") from None
-                time.sleep(0.5)
+        for _ in range(START_TRIES):
+            server, url, answered = _start_app(weights, device, timeout_s, extra_args, env, log)
+            if server.poll() is None or not answered:
+                break
+        if server is None or server.poll() is not None:
+            log.seek(0)
+            raise RuntimeError(f"the app exited at start: {log.read()[-2000:]}")
         yield url
     finally:
-        server.terminate()
-        try:
-            server.wait(30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        if server is not None and server.poll() is None:
+            server.terminate()
+            try:
+                server.wait(30)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
         log.close()
 
 
@@ -103,7 +131,7 @@ def text_request(client: Any, model: str, tokens: int, seed: int, top_k: int = 4
     if match is None:
         raise RuntimeError(f"unexpected stats line: {final[1]!r}")
     server = _SERVER_TTFT.search(final[1])
-    return {"tokens": float(match.group(1)), "seconds": seconds, "ttft": first if first is not None else seconds,
+    return {"text": final[0], "tokens": float(match.group(1)), "seconds": seconds, "ttft": first if first is not None else seconds,
             "server_ttft": float(server.group(1)) if server else float("nan")}
 
 
@@ -168,6 +196,46 @@ def text_rows(conns: list[Any], model: str, tokens: int, rounds: int) -> list[di
          "per_s": float("nan"), "ttft_s": median(many_server),
          "ratio": _ratio(median(many_server), median(one_server))},
     ]
+
+
+def soak_rows(conns: list[Any], model: str, gan: str, seconds: float, tokens: int = 40) -> list[dict[str, Any]]:
+    """Every connection at once for `seconds`, mixing text streams (4 seeds) and digit grids: the
+    failures, and the streams whose text is not the one their seed gave alone (a mixed-up stream)."""
+    seeds = range(4)
+    alone = {seed: text_request(conns[0], model, tokens, seed)["text"] for seed in seeds}
+    counts = {"text": 0, "digits": 0, "failed": 0, "mixed_up": 0}
+    lock = threading.Lock()
+    deadline = time.monotonic() + seconds
+    errors: list[str] = []
+
+    def client(i: int) -> dict[str, float]:
+        k = 0
+        while time.monotonic() < deadline:
+            kind = "digits" if (i + k) % 3 == 0 else "text"
+            try:
+                if kind == "digits":
+                    digits_request(conns[i], gan, 16, i * 1000 + k)
+                    wrong = False
+                else:
+                    seed = (i + k) % len(seeds)
+                    wrong = text_request(conns[i], model, tokens, seed)["text"] != alone[seed]
+                with lock:
+                    counts[kind] += 1
+                    counts["mixed_up"] += wrong
+            except Exception as err:  # noqa: BLE001 - counted, the first few kept
+                with lock:
+                    counts["failed"] += 1
+                    errors.append(repr(err)[:200])
+            k += 1
+        return {}
+
+    wall, _ = at_once([lambda i=i: client(i) for i in range(len(conns))])
+    for error in errors[:3]:
+        print(f"soak failure: {error}", file=sys.stderr)
+    return [{"what": f"soak: {len(conns)} mixed clients for {wall:.0f} s: {counts['text']} text streams, "
+                     f"{counts['digits']} digit grids; failures {counts['failed']}, mixed-up streams "
+                     f"{counts['mixed_up']} (targets 0 and 0)", "per_s": (counts["text"] + counts["digits"]) / wall,
+             "ttft_s": float("nan"), "ratio": float(counts["failed"] + counts["mixed_up"])}]
 
 
 def _ratio(a: float, b: float) -> float:
@@ -249,6 +317,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (median reported)")
     parser.add_argument("--skip", default="", help="comma-separated: text, digits")
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--soak", type=float, default=0.0,
+                        help="seconds of the soak (mixed text and digits clients at once, --soak-clients); 0: none")
+    parser.add_argument("--soak-clients", type=int, default=16)
     args = parser.parse_args(argv)
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
     weights = Path(args.weights)
@@ -263,6 +334,8 @@ def main(argv: list[str] | None = None) -> int:
                 rows += prefill_rows(weights, model, args.clients)
         if "digits" not in skip:
             rows += digits_rows(conns, gan, args.requests, args.grid, args.rounds, served_pid(url))
+        if args.soak > 0:
+            rows += soak_rows(conns + connect(url, max(args.soak_clients - len(conns), 0)), models[0], gan, args.soak)
     print_table(f"1 vs {args.clients} clients through the app's API (app in its own process, "
                 f"median of {args.rounds} interleaved rounds)", rows)
     return 0

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from aigc_demo.engines.registry import (PREFIX, EngineConfig, RemoteModel, is_remote_ref, registry,
-                                        split_ref)
+from aigc_demo.engines.config import EngineConfig
+from aigc_demo.engines.registry import PREFIX, RemoteModel, is_remote_ref, registry, split_ref
 
 __all__ = ["PREFIX", "EngineConfig", "RemoteModel", "configure", "is_remote_ref", "registry", "split_ref"]
 

@@ -2,18 +2,18 @@
 (never retrying), its model list, and every failure worded as one sentence with the key redacted.
 
 Why apart from client.py: the registry lists models through it, and client.py streams through it
-and marks servers in the registry, so neither imports the other in a circle.
+and marks servers in the registry. It imports only `config.py` below it (client -> registry ->
+connection -> config), never the registry: no circle.
 """
 
 from __future__ import annotations
 
 import json
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
-if TYPE_CHECKING:  # only for annotations: the registry imports this module
-    from aigc_demo.engines.registry import EngineConfig
+from aigc_demo.engines.config import EngineConfig
 
 LIST_READ_TIMEOUT_S = 5.0
 

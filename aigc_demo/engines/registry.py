@@ -21,23 +21,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from aigc_demo.engines import connection
+from aigc_demo.engines.config import EngineConfig
 from aigc_demo.errors import UserError
 
 PREFIX = "remote:"
 CHAT_WORDS = ("instruct", "chat")  # servers do not say which models have a chat template
 CODE_WORDS = ("code", "coder")
-
-
-@dataclass(frozen=True)
-class EngineConfig:
-    """What the registry needs from the app's settings (the key stays out of every repr)."""
-
-    servers: tuple[str, ...] = ()
-    api_key: str | None = field(default=None, repr=False)
-    connect_timeout_s: float = 3.0
-    read_timeout_s: float = 10.0
-    ttl_s: float = 10.0
-    retry_s: float = 3.0
 
 
 @dataclass

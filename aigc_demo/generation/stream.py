@@ -2,7 +2,9 @@
 
 - Batching: every request goes to its model's decoding thread (`generation.batcher`), which
   decodes all requests on that model together, one forward pass per step for all of them; a
-  request alone is a batch of one, through the same code.
+  request alone is a batch of one, through the same code. `model` is a loaded model (its
+  batcher runs in this process: training previews, benches) or a `ServedModel` (the app: the
+  same batcher in the model's own process, `generation.model_server`), read the same way.
 - Streaming: the consumer (a Gradio worker, a training loop) reads its request's token queue,
   decodes the text and checks stop rules; each update carries the whole text so far (a stop
   sequence may trim text that was already shown) plus token counts and timings.
@@ -23,6 +25,7 @@ from typing import Any, Iterator
 
 from aigc_demo.device import gpu_task
 from aigc_demo.generation.batcher import DecodeRequest, Finished, batcher_for
+from aigc_demo.generation.model_server import ServedModel, ServerFailure
 from aigc_demo.generation.prompt import prepare_prompt
 from aigc_demo.generation.results import GenerationUpdate
 from aigc_demo.generation.settings import UPDATE_INTERVAL_S, GenerationSettings
@@ -100,6 +103,8 @@ def _receive(items: list[Any], session: Session, stop: threading.Event) -> tuple
         elif isinstance(item, BaseException):
             if isinstance(item, ValueError):
                 raise item
+            if isinstance(item, ServerFailure):  # already worded by the model's process
+                raise RuntimeError(str(item)) from item
             raise RuntimeError(f"Generation failed: {item.__class__.__name__}: {item}") from item
         elif session.stop_reason is None and not stop.is_set():
             new_ids += item  # after Stop the text stays as the visitor last saw it
@@ -121,7 +126,7 @@ def stream_with(model: Any, tokenizer: Any, prompt: str, settings: GenerationSet
     notices += prompt_notices
     session = Session(tokenizer, "" if from_start else prompt, settings, stop)
     started = time.perf_counter()
-    batcher = batcher_for(model)
+    batcher = model if isinstance(model, ServedModel) else batcher_for(model)
     request = batcher.submit(DecodeRequest(
         list(prompt_ids), settings.max_new_tokens, settings, eos_ids(model), session.should_stop))
     reason_box: list[str] = []
@@ -158,10 +163,14 @@ def stream_with(model: Any, tokenizer: Any, prompt: str, settings: GenerationSet
             # At most ~20 updates a second by default; fewer per stream when many stream at
             # once, so the server's total update rate (and its share of the CPU) stays bounded.
             deadline = last_update + update_interval_s * max(1.0, batcher.load() / STREAMS_PER_INTERVAL)
+            # One wake-up per update, not one per token (8 streams of a fast model are thousands of
+            # thread switches a second in the web process); Stop still ends the wait at once.
+            wait = deadline - time.perf_counter()
+            if wait > 0 and not isinstance(items[-1], (Finished, BaseException)):
+                stop.wait(wait)
             while not isinstance(items[-1], (Finished, BaseException)):
-                wait = deadline - time.perf_counter()
                 try:
-                    items.append(request.out.get(timeout=wait) if wait > 0 else request.out.get_nowait())
+                    items.append(request.out.get_nowait())
                 except queue.Empty:
                     break
             new_ids, reason = _receive(items, session, stop)

@@ -60,7 +60,7 @@ def _load(ref: str) -> None:
     the tokens/s a column shows is decoding only."""
     _ready(ref)
     if not is_remote_ref(ref):
-        textgen.load_causal_lm(ref)
+        textgen.serve_causal_lm(ref)
 
 
 def _updates(ref: str, prompt: str, settings: textgen.GenerationSettings, stop: threading.Event,

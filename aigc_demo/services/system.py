@@ -34,15 +34,23 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
-def _process_memory_mb() -> float | None:
+def _process_memory_mb(pid: int | str = "self") -> float | None:
     try:
-        with open("/proc/self/status") as status:
+        with open(f"/proc/{pid}/status") as status:
             for line in status:
                 if line.startswith("VmRSS:"):
                     return round(int(line.split()[1]) / 1024, 1)
     except OSError:
         pass
     return None
+
+
+def app_memory_mb() -> float | None:
+    """RAM of the app: this process plus the processes its loaded text models decode in."""
+    own = _process_memory_mb()
+    if own is None:
+        return None
+    return round(own + sum(_process_memory_mb(pid) or 0.0 for pid in registry.server_pids()), 1)
 
 
 def device_summary() -> dict[str, Any]:
@@ -63,7 +71,9 @@ def system_report() -> dict[str, Any]:
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "cpu_count": os.cpu_count(),
-        "process_memory_mb": _process_memory_mb(),
+        "process_memory_mb": app_memory_mb(),
+        "model_processes": len(registry.server_pids()),
+        "memory_budget_mb": round(registry.budget_bytes / 2**20),
         "libraries": library_versions(),
         "hub": {"reachable": hub.reachable, "offline_mode": hub.offline_mode, "detail": hub.detail},
         "loaded_models": [dict(m, key=_public_key(m["key"])) for m in registry.loaded()],

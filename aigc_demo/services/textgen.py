@@ -3,8 +3,9 @@ tabs call. A tab passes a model id, settings, a Stop flag and a progress callbac
 `GenerationUpdate`s (or an `InsideView`) back and never sees a model or a tokenizer.
 
 Every model family takes one path: a `remote:` id goes to its engine (`services/remote_text.py`);
-anything else (a weights folder, a hub id) is loaded once into the shared registry and decoded by
-`aigc_demo.generation` (step-level batching, per-request seeded sampling, stop rules, Stop).
+anything else (a weights folder, a hub id) is loaded once into the shared registry, in a model
+server process of its own (`serve_causal_lm`), and decoded by `aigc_demo.generation` (step-level
+batching, per-request seeded sampling, stop rules, Stop); this process relays the tokens.
 The decoding modules pull torch and transformers, so they are imported on first use: importing
 this module is cheap.
 """
@@ -21,19 +22,19 @@ from typing import Any, Callable, Iterator
 
 from aigc_demo import hub
 from aigc_demo.catalog import hub_entry
-from aigc_demo.device import pick_device
+from aigc_demo.device import on_zero_gpu, pick_device
 from aigc_demo.engines.registry import is_remote_ref
 from aigc_demo.generation.chat import NoChatTemplate, chat_messages, chat_prompt, has_chat_template
 from aigc_demo.generation.results import GenerationUpdate, InsideView
 from aigc_demo.generation.settings import MAX_NEW_TOKENS_LIMIT, UPDATE_INTERVAL_S, GenerationSettings
 from aigc_demo.loading import registry
-from aigc_demo.services import remote_text, validate
+from aigc_demo.services import remote_text, text_server, validate
 from aigc_demo.services.validate import identifier
 
 # The service's public types and limits, so a tab needs no import below services.
 __all__ = ["CONCURRENT_STREAMS", "MAX_NEW_TOKENS_LIMIT", "GenerationSettings", "GenerationUpdate", "InsideView",
            "NoChatTemplate", "UPDATE_INTERVAL_S", "code_parses", "generate_text", "is_chat_model",
-           "load_causal_lm", "look_inside", "stream_chat", "stream_code", "stream_text"]
+           "load_causal_lm", "look_inside", "serve_causal_lm", "stream_chat", "stream_code", "stream_text"]
 
 CONCURRENT_STREAMS = 16  # streams the app runs at once: the batcher decodes this many rows together
 _FENCE = re.compile(r"```(?:python)?\n?")
@@ -67,6 +68,28 @@ def load_causal_lm(ref: str, device: str | None = None, eager: bool = False,
 
         return eager_twin(model), tokenizer
     return model, tokenizer
+
+
+def serve_causal_lm(ref: str, device: str | None = None, on_progress: Progress | None = None) -> tuple[Any, Any]:
+    """(served model, tokenizer) for a weights folder or hub id: what the Text, Code, Chat and
+    Compare tabs stream from. The model loads and decodes in a process of its own (one per loaded
+    model, all visitors batched there: `generation.model_server`), so decoding never holds the web
+    process's interpreter lock; this process keeps only the tokenizer. On ZeroGPU (the GPU is
+    lent to this process's calls only) the model decodes here instead (`load_causal_lm`)."""
+    if on_zero_gpu():
+        return load_causal_lm(ref, device, on_progress=on_progress)
+    ref = identifier(ref, "The model")
+    choice = pick_device(device)
+
+    def loader() -> tuple[Any, Any]:
+        source = hub.resolve(ref, kind=hub.CAUSAL_LM, on_progress=on_progress)
+        tokenizer = hub.load_tokenizer(source)
+        entry = hub_entry(source.repo_id) if source.repo_id else None
+        served = text_server.serve_model(source, choice.dtype_name, choice.name,
+                                         device_map_auto=bool(entry and entry.device_map_auto))
+        return served, tokenizer
+
+    return registry.get(f"causal-lm-served:{model_key(ref)}:{choice.name}", loader, choice.name)
 
 
 def model_key(ref: str) -> str:
@@ -116,7 +139,7 @@ def stream_text(model_id: str, prompt: str, settings: GenerationSettings | None 
         prompt = validate.text(prompt, "The prompt")
         yield from remote_text.stream_remote(model_id, prompt, settings, stop, update_interval_s)
         return
-    model, tokenizer = load_causal_lm(model_id, device, on_progress=progress)
+    model, tokenizer = serve_causal_lm(model_id, device, on_progress=progress)
     yield from _stream_local(model, tokenizer, prompt, settings, stop, update_interval_s)
 
 
@@ -133,7 +156,7 @@ def stream_chat(model_id: str, history: list[dict[str, str]], settings: Generati
         validate.text("".join(m["content"] for m in messages), "The prompt")  # the whole chat's size
         yield from remote_text.stream_remote(model_id, "", settings, stop, update_interval_s, messages=messages)
         return
-    model, tokenizer = load_causal_lm(model_id, device, on_progress=progress)
+    model, tokenizer = serve_causal_lm(model_id, device, on_progress=progress)
     prompt = chat_prompt(tokenizer, history, system)
     yield from _stream_local(model, tokenizer, prompt, settings, stop, update_interval_s)
 
@@ -151,7 +174,7 @@ def stream_code(model_id: str, code: str, settings: GenerationSettings | None = 
         updates = remote_text.stream_remote(model_id, "" if instruct else prompt, settings, stop, update_interval_s,
                                             messages=[{"role": "user", "content": prompt}] if instruct else None)
     else:
-        model, tokenizer = load_causal_lm(model_id, device, on_progress=progress)
+        model, tokenizer = serve_causal_lm(model_id, device, on_progress=progress)
         instruct = has_chat_template(tokenizer)
         prompt = chat_prompt(tokenizer, [{"role": "user", "content": instruction}]) if instruct else code
         updates = _stream_local(model, tokenizer, prompt, settings, stop, update_interval_s)

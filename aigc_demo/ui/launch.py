@@ -21,7 +21,7 @@ from starlette.middleware import Middleware
 
 from aigc_demo import engines
 from aigc_demo.environment import distrust_proxy_headers
-from aigc_demo.services import jobs
+from aigc_demo.services import jobs, text_server
 from aigc_demo.services.jobs import get_manager
 from aigc_demo.services.imagegen import output_dir
 from aigc_demo.services.storage import Sweeper
@@ -100,7 +100,9 @@ def calm_queue(demo: gr.Blocks) -> None:
 
 
 def stop_jobs(timeout: float = SHUTDOWN_BUDGET_S) -> None:
-    """Stop every fine-tune job (checkpoint kept) and end its process."""
+    """Stop every fine-tune job (checkpoint kept) and end its process; end the text models'
+    processes (each exits as soon as its streams end; at the latest when this process ends)."""
+    text_server.close_all()
     manager = jobs.current_manager()
     if manager is None:
         return
@@ -162,9 +164,35 @@ def start_sweeper(settings: ServeSettings) -> Sweeper:
     return _sweeper.start()
 
 
+START_CHECK_S = 60.0  # how long launch() waits for its own first page before giving up
+
+
+def patient_start_check() -> None:
+    """gradio's launch() asks its own first page 5 times within ~3 s and closes the server when
+    none answers; on a loaded machine (2 cores under a training run) the page takes longer, and
+    the app exited right after start. The same check, patient for `START_CHECK_S`."""
+    import httpx
+    from gradio import networking
+
+    def url_ok(url: str) -> bool:
+        deadline = time.monotonic() + START_CHECK_S
+        while time.monotonic() < deadline:
+            try:
+                if httpx.head(url, timeout=10, verify=False).status_code in (200, 401, 301, 302, 303, 307, 308):
+                    return True
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        return False
+
+    networking.url_ok = url_ok
+
+
 def serve(settings: ServeSettings) -> None:
+    patient_start_check()
     demo: Any = create(settings)
     install_signal_handlers(demo)
+    text_server.warm_up()  # text models decode in processes forked from it (services/text_server.py)
     try:
         demo.launch(**launch_kwargs(settings))
     except KeyboardInterrupt:

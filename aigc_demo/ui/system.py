@@ -43,7 +43,8 @@ def report_markdown(report: dict[str, Any]) -> str:
     return "\n".join([
         f"### {t('system.device')}", f"**{describe_device(device)}**", "",
         t("system.machine", python=report["python"], platform=f"`{report['platform']}`", cpus=report["cpu_count"],
-          memory=report["process_memory_mb"]),
+          memory=report["process_memory_mb"], processes=report["model_processes"],
+          budget=report["memory_budget_mb"]),
         "", f"### {t('system.hub')}", _hub_line(report["hub"]),
     ])
 

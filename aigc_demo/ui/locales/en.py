@@ -79,7 +79,8 @@ STRINGS: dict[str, str] = {
     "chat.bad_history": "The chat history must be a list of messages, each with a role (user or assistant) and its text.",
     "digits.sketch_too_big": "That drawing is far too large (it claims more pixels than this server opens): draw on the canvas, or upload a small image.",
     "digits.sketch_unreadable": "That drawing could not be read as an image: draw on the canvas, or upload a PNG or JPEG.",
-    "system.machine": "Python {python} on {platform}, {cpus} CPU cores; this process uses {memory} MB of RAM.",
+    "system.machine": ("Python {python} on {platform}, {cpus} CPU cores; the app uses {memory} MB of RAM "
+                       "({processes} model processes included; model memory budget {budget} MB)."),
     "system.cpu_desc": "CPU ({threads} threads, {dtype})",
     "system.cuda_desc": "CUDA: {gpu} × {count} ({total} GB, {free} GB free, {dtype})",
     "system.col_library": "library",

@@ -66,7 +66,8 @@ STRINGS: dict[str, str] = {
     "system.hub_user": "离线模式由 HF_HUB_OFFLINE 设定（{detail}）",
     "system.hub_online_user": "在线（用户已将 HF_HUB_OFFLINE 关闭）",
     "system.nothing_to_unload": "请先选择一个已加载的模型。",
-    "system.machine": "Python {python}，运行于 {platform}，{cpus} 个 CPU 核心；本进程占用 {memory} MB 内存。",
+    "system.machine": ("Python {python}，运行于 {platform}，{cpus} 个 CPU 核心；本应用占用 {memory} MB 内存"
+                       "（含 {processes} 个模型进程；模型内存预算 {budget} MB）。"),
     "system.cpu_desc": "CPU（{threads} 个线程，{dtype}）",
     "system.cuda_desc": "CUDA：{gpu} × {count}（{total} GB，空闲 {free} GB，{dtype}）",
     "system.col_library": "库",

@@ -1,0 +1,159 @@
+"""The model-server process of a text model (generation/model_server.py, services/text_server.py):
+the service's streams decode in a child process, give the same text as in this process alone or
+batched, stop at once, survive a crashed child, and end the child when the model is unloaded."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from aigc_demo.errors import UserError  # noqa: E402
+from aigc_demo.generation.batcher import DecodeRequest  # noqa: E402
+from aigc_demo.generation.model_server import ServedModel  # noqa: E402
+from aigc_demo.generation.settings import GenerationSettings  # noqa: E402
+from aigc_demo.generation.stream import generate_with  # noqa: E402
+from aigc_demo.loading import registry  # noqa: E402
+from aigc_demo.services import textgen  # noqa: E402
+from tests.factories import make_tiny_char_gpt  # noqa: E402
+
+
+def alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            return "\nState:\tZ" not in status.read()
+    except OSError:
+        return False
+
+
+def wait_until(check, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.05)
+    return check()
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory) -> str:
+    return str(make_tiny_char_gpt(tmp_path_factory.mktemp("served") / "tiny-char-gpt"))
+
+
+@pytest.fixture
+def served(folder):
+    model, tok = textgen.serve_causal_lm(folder)
+    yield model, tok
+    registry.unload_all()
+
+
+def test_the_model_decodes_in_its_own_process_with_the_same_text_alone_and_batched(folder, served) -> None:
+    model, tok = served
+    assert isinstance(model, ServedModel) and model.pid not in (None, os.getpid())
+    assert model.nbytes > 0  # counted in the memory budget although this process holds no weights
+    settings = GenerationSettings(max_new_tokens=60, temperature=1.0, seed=11)
+    alone = textgen.generate_text(folder, "To be", settings)
+    local, local_tok = textgen.load_causal_lm(folder)  # the same model decoding in this process
+    assert alone.text == generate_with(local, local_tok, "To be", settings).text
+    assert alone.new_tokens == 60 and alone.stop_reason == "max_new_tokens"
+    results: list = [None] * 6
+
+    def work(i: int) -> None:
+        results[i] = textgen.generate_text(folder, "To be" if i == 0 else "Whe",
+                                           settings if i == 0 else GenerationSettings(max_new_tokens=80, seed=i))
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert results[0].text == alone.text  # batched with five others: the same text for the seed
+    assert all(r is not None and r.new_tokens == 80 for r in results[1:])
+    assert len({r.text for r in results[1:]}) > 1
+
+
+def test_stop_ends_a_served_stream_within_half_a_second(folder, served) -> None:
+    stop = threading.Event()
+    stopped_at = None
+    updates = []
+    for update in textgen.stream_text(folder, "To", GenerationSettings(max_new_tokens=1000, seed=3), stop,
+                                      update_interval_s=0):
+        updates.append(update)
+        if len(updates) == 3:
+            stop.set()
+            stopped_at = time.perf_counter()
+    assert time.perf_counter() - stopped_at < 0.5
+    assert updates[-1].done and updates[-1].stop_reason == "stopped"
+    assert updates[-1].new_tokens < 1000
+    # the child dropped the row: a new request still gets the whole model
+    assert textgen.generate_text(folder, "To", GenerationSettings(max_new_tokens=5, seed=1)).new_tokens == 5
+
+
+def test_a_crashed_server_is_a_clear_message_and_starts_again(folder, served) -> None:
+    model, _ = served
+    first = model.pid
+    stream = textgen.stream_text(folder, "To", GenerationSettings(max_new_tokens=1000, seed=3), update_interval_s=0)
+    next(stream)
+    os.kill(first, signal.SIGKILL)
+    with pytest.raises(UserError, match="stopped unexpectedly.*starts again with your next request"):
+        for _ in stream:
+            pass
+    again = textgen.generate_text(folder, "To", GenerationSettings(max_new_tokens=5, seed=1))
+    assert again.new_tokens == 5
+    assert model.pid not in (None, first) and model.restarts == 1
+    assert not alive(first)
+
+
+def test_unloading_the_model_ends_its_process(folder, served) -> None:
+    model, _ = served
+    pid = model.pid
+    assert alive(pid)
+    assert registry.unload_all() >= 1
+    assert wait_until(lambda: not alive(pid), 10), "the model server outlived its unload"
+    with pytest.raises(UserError, match="was unloaded"):  # a stream holding the old handle is told so
+        model.submit(DecodeRequest([1, 2], 3, GenerationSettings(seed=1)))
+    # the next request loads it again in a fresh process
+    assert textgen.generate_text(folder, "To", GenerationSettings(max_new_tokens=3, seed=1)).new_tokens == 3
+
+
+def test_a_folder_that_is_not_a_model_is_a_clear_message(tmp_path: Path) -> None:
+    (tmp_path / "config.json").write_text("{}")
+    with pytest.raises(UserError):
+        textgen.serve_causal_lm(str(tmp_path))
+
+
+def test_eight_streams_on_three_models_stay_within_the_budget_the_system_tab_shows(tmp_path: Path) -> None:
+    from aigc_demo.services import system
+
+    folders = [str(make_tiny_char_gpt(tmp_path / f"tiny-{i}")) for i in range(3)]
+    for ref in folders:
+        textgen.serve_causal_lm(ref)
+    try:
+        peak: list[float] = []
+        results: list = [None] * 8
+
+        def work(i: int) -> None:
+            results[i] = textgen.generate_text(folders[i % 3], "To", GenerationSettings(max_new_tokens=150, seed=i))
+
+        threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+        for thread in threads:
+            thread.start()
+        while any(thread.is_alive() for thread in threads):
+            peak.append(system.app_memory_mb())
+            time.sleep(0.2)
+        assert all(r is not None and r.new_tokens == 150 for r in results)
+        report = system.system_report()
+        assert report["model_processes"] == 3
+        own = system._process_memory_mb()
+        assert report["process_memory_mb"] > own  # the three model processes are counted
+        print(f"app RAM with 8 streams on 3 models: peak {max(peak):.0f} MB (this process {own:.0f} MB), "
+              f"budget {report['memory_budget_mb']} MB")
+        assert max(peak) <= report["memory_budget_mb"]
+    finally:
+        registry.unload_all()
