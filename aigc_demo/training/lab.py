@@ -312,3 +312,33 @@ def _progress(runs: list[Run], spec: LabSpec, step: int, started: float, acceler
                                     steps_per_s=rate, items_per_s=rate * spec.batch() * len(runs),
                                     eta_s=(spec.steps - step) / rate if rate > 0 else float("inf"),
                                     device=str(accelerator.device)))
+
+
+def measure_lab(req: JobRequest, launched_at: float, min_seconds: float = 2.0, max_rounds: int = 8) -> dict[str, float]:
+    """A probe of a lab (training/finetune_probe.py): build its runs, time rounds of one step of every
+    run (after one warm-up round), then one report (the metric and a sample of every run).
+    `seconds_per_step` is a round; `preview_s` a report."""
+    import resource
+
+    from accelerate import Accelerator
+
+    spec, paths = LabSpec(**req.extra["lab"]), req.extra
+    accelerator = Accelerator(cpu=req.cpu)
+    runs = build_runs(spec, paths, Path(req.out_dir), accelerator, req.cpu)
+    meter = Meter(spec.family, paths, runs[0].task, accelerator.device)
+    ready = time.time()
+    began = time.perf_counter()
+    _step_all(runs, spec, 0)
+    first = time.perf_counter() - began
+    timed, began = 0, time.perf_counter()
+    while timed < max_rounds and (timed < 2 or time.perf_counter() - began < min_seconds):
+        timed += 1
+        _step_all(runs, spec, timed)
+    per_round = (time.perf_counter() - began) / timed
+    began = time.perf_counter()
+    for run in runs:
+        meter(run.task)
+        run.task.preview()
+    return {"startup_s": max(0.0, ready - launched_at), "seconds_per_step": per_round, "first_step_s": first,
+            "preview_s": time.perf_counter() - began, "steps_timed": timed,
+            "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0}
