@@ -68,8 +68,8 @@ class LabSpec:
     steps: int = 200
     seed: int = 0  # the weights' seed and the batches' seed: the same for every run
     batch_size: int = 0  # 0: the family's
-    eval_every: int = 25  # the metric, measured on every run at these steps (and at step 0)
-    sample_every: int = 50  # sample grids, drawn from every run at the same steps
+    eval_every: int = 0  # the metric, measured on every run at these steps and at step 0 (0: steps / 8)
+    sample_every: int = 0  # sample grids, drawn from every run at the same steps (0: steps / 4)
     log_every: int = 5
 
     def check(self, max_steps: int = MAX_STEPS) -> "LabSpec":
@@ -88,10 +88,12 @@ class LabSpec:
             raise UserError(f"The seed must be between 0 and 2^31 - 1 (got {self.seed}).")
         if not 0 <= self.batch_size <= MAX_BATCH:
             raise UserError(f"The batch size must be between 1 and {MAX_BATCH} (got {self.batch_size}).")
-        if self.eval_every < 1 or self.sample_every < 1 or self.log_every < 1:
+        if self.eval_every < 0 or self.sample_every < 0 or self.log_every < 1:
             raise UserError("The metric, sample and log intervals must be at least 1 step.")
         if not 1 <= self.steps <= max_steps:
             raise UserError(f"Steps per run must be between 1 and {max_steps} on this server (got {self.steps}).")
+        self.eval_every = self.eval_every or max(1, self.steps // 8)
+        self.sample_every = self.sample_every or max(1, self.steps // 4)
         return self
 
     def batch(self) -> int:
