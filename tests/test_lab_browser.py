@@ -34,9 +34,10 @@ def test_run_a_lab_and_read_what_happened(sized_page) -> None:
     expect(first.locator("img")).to_be_visible()
     expect(second.locator("img")).to_be_visible()
     expect(page.locator("#lab-run-2")).to_be_hidden()  # two runs: no third column
-    for plot in ("#lab-loss-plot", "#lab-metric-plot"):  # native plots (vega), overlaid runs
+    for plot, title in (("#lab-loss-plot", "Training loss (neg_elbo)"),
+                        ("#lab-metric-plot", "ELBO on held-out digits")):  # native plots (vega), runs overlaid
         expect(page.locator(f"{plot} canvas, {plot} svg").first).to_be_visible()
-        expect(page.locator(plot)).to_contain_text("B: SGD")
+        expect(page.locator(plot)).to_contain_text(title)
     summary = page.locator("#lab-summary")
     expect(summary).to_contain_text("A: Adam reached an ELBO of")
     expect(summary).to_contain_text("B: SGD reached an ELBO of")
