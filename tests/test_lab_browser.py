@@ -43,6 +43,7 @@ def test_run_a_lab_and_read_what_happened(sized_page) -> None:
     expect(summary).to_contain_text("B: SGD reached an ELBO of")
     expect(summary).to_contain_text("Best by this measure")
     expect(summary).to_contain_text("The optimizer decides")
+    page.locator("#lab-keep").get_by_text("Keep a run").click()
     expect(page.locator("#lab-save")).to_be_enabled()
 
     page.locator("#lab-share").click()
