@@ -53,7 +53,7 @@ from aigc_demo.services.validate import identifier
 from aigc_demo.services.visitors import check_session, is_session_id
 from aigc_demo.settings import operator_settings
 from aigc_demo.training.engine import find_checkpoint
-from aigc_demo.training.finetune import FinetuneSettings, JobRequest, run_job
+from aigc_demo.training.finetune import LAB, FinetuneSettings, JobRequest, run_job
 
 POLL_S = 0.1  # how often a monitor looks for new events
 NO_SUCH_JOB = ("No such job in this session (it may belong to another visitor, or the server restarted): "
@@ -346,8 +346,8 @@ class FinetuneManager:
         if not is_session_id(session):
             return None
         self._read_back(str(session))
-        with self._lock:
-            mine = [j for j in self._jobs.values() if j.session == session]
+        with self._lock:  # a Lab's job is shown by the Lab tab (services/lab.py), not as a fine-tune
+            mine = [j for j in self._jobs.values() if j.session == session and j.request.family != LAB]
         if not mine:
             return None
         return self.view(str(session), max(mine, key=lambda j: j.created).id)
