@@ -13,10 +13,17 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("AIGC_DEVICE", "cpu")
 # Fine-tune jobs, uploads and saved user models of the launched test app go to a temp folder.
 os.environ.setdefault("AIGC_RUNS_DIR", __import__("tempfile").mkdtemp(prefix="aigc-test-runs-"))
+# Built-in data of the launched test app (the Lab's MNIST and Tiny Shakespeare): tiny copies made below.
+TEST_DATA = Path(__import__("tempfile").mkdtemp(prefix="aigc-test-data-"))
+os.environ.setdefault("AIGC_DATA_DIR", str(TEST_DATA))
 
 import pytest  # noqa: E402
 
-from tests.factories import make_catalog_dir, make_weights_dir  # noqa: E402
+from tests.factories import make_catalog_dir, make_tiny_corpus, make_tiny_mnist, make_weights_dir  # noqa: E402
+
+if os.environ["AIGC_DATA_DIR"] == str(TEST_DATA):
+    make_tiny_mnist(TEST_DATA / "mnist")
+    make_tiny_corpus(TEST_DATA / "tinyshakespeare")
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

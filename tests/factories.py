@@ -281,3 +281,28 @@ def make_tiny_causal_lm(folder: Path, title: str = "Tiny GPT-2") -> Path:
                                       "tab": "text", "metrics": []},
                      body=f"# {title}\n\nRandom weights, for tests.", library_name="transformers")
     return folder
+
+
+def make_tiny_mnist(folder: Path, train: int = 256, test: int = 128) -> Path:
+    """MNIST's own IDX layout (train and test splits, gzipped) with random strokes: what a Lab or
+    a built-in fine-tune finds under AIGC_DATA_DIR/mnist, in milliseconds."""
+    from aigc_demo.data.idx import write_idx
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for split, count in (("train", train), ("t10k", test)):
+        labels = rng.integers(0, 10, count).astype(np.uint8)
+        images = np.zeros((count, 28, 28), np.uint8)
+        for i, label in enumerate(labels):  # a bar whose position says the digit: learnable
+            images[i, 4:24, 2 + 2 * int(label):5 + 2 * int(label)] = 255
+        images = np.maximum(images, (rng.random((count, 28, 28)) < 0.03).astype(np.uint8) * 255)
+        write_idx(folder / f"{split}-images-idx3-ubyte.gz", images)
+        write_idx(folder / f"{split}-labels-idx1-ubyte.gz", labels)
+    return folder
+
+
+def make_tiny_corpus(folder: Path, repeats: int = 40) -> Path:
+    """A small `tinyshakespeare/input.txt` for the GPT lab."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "input.txt").write_text(TINY_TEXT * repeats, encoding="utf-8")
+    return folder

@@ -56,6 +56,8 @@ BASELINE: dict[str, dict[str, Any]] = {
     "/finetune_start": {"text_value": "", "steps_n": 1},  # no data: every check runs, no job starts
     "/finetune_push": {"repo_id": "me/model", "token_v": "hf_x"},
     "/finetune_save": {"model_name": "m"},
+    "/lab_start": {"steps": 0},  # every check runs, no lab starts
+    "/lab_save": {"name": "m"},
     "/add_image_model": {"repo_id": "someone/model"},
     "/unload": {"key": None, "admin_token": "wrong"},
     # the MCP tools' endpoints (ui/mcp_tools.py)

@@ -63,12 +63,19 @@ def build_unet(shape: UNetShape) -> Any:
         num_class_embeds=NULL_CLASS + 1, norm_num_groups=shape.norm_groups, attention_head_dim=32)
 
 
-def train_scheduler() -> Any:
-    """The forward (noising) process: 1000 DDPM steps, cosine betas, the model predicts the noise."""
+PREDICTIONS = ("epsilon", "v_prediction")  # what the UNet outputs: the noise, or v = sqrt(a) eps - sqrt(1-a) x0
+
+
+def train_scheduler(prediction: str = "epsilon") -> Any:
+    """The forward (noising) process: 1000 DDPM steps, cosine betas; the model predicts the noise
+    (`epsilon`, the default) or the velocity (`v_prediction`, Salimans & Ho 2022). The sampler
+    reads the prediction type from this config, so a saved folder samples the way it was trained."""
     from diffusers import DDPMScheduler
 
+    if prediction not in PREDICTIONS:
+        raise ValueError(f"the prediction must be one of {', '.join(PREDICTIONS)} (got {prediction!r})")
     return DDPMScheduler(num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2",
-                         prediction_type="epsilon", clip_sample=False)
+                         prediction_type=prediction, clip_sample=False)
 
 
 def sampler_from(scheduler_config: dict[str, Any]) -> Any:
@@ -235,7 +242,10 @@ class DigitDiffusion:
             a = alphas_cumprod[t]
             eps = self._eps(x, t_batch, labels, guidance if self._guided(float(a), guidance) else 1.0)  # 2.
             if on_step is not None:
-                x0 = (x - (1 - a).sqrt() * eps) / a.sqrt()
+                if self.scheduler_config.get("prediction_type") == "v_prediction":  # eps holds v here
+                    x0 = a.sqrt() * x - (1 - a).sqrt() * eps
+                else:
+                    x0 = (x - (1 - a).sqrt() * eps) / a.sqrt()
                 on_step(DenoiseStep(i, int(t), float((1 - a).sqrt()), to_uint8(from_patches(x)).cpu().numpy(),
                                     to_uint8(from_patches(x0)).cpu().numpy()))
             x = sampler.step(eps, t, x).prev_sample  # 3.

@@ -316,7 +316,7 @@ def data_roots() -> list[Path]:
     roots = []
     if current_settings().data_dir:
         roots.append(Path(current_settings().data_dir))
-    roots += [PROJECT_ROOT / "data", Path("/usr/share/datasets")]
+    roots += [PROJECT_ROOT / "data", PROJECT_ROOT.parent / "shared" / "data", Path("/usr/share/datasets")]
     return roots
 
 

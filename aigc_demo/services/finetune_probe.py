@@ -18,7 +18,7 @@ import tempfile
 import threading
 import time
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Callable
 
 from aigc_demo.errors import UserError
 from aigc_demo.services.finetune import BaseModel
@@ -78,13 +78,19 @@ class Prober:
 
     def measure(self, base: BaseModel, settings: Any, threads: int, cpu: bool) -> dict[str, Any]:
         """The probe's figures for these settings (cached); ValueError when it fails."""
-        key = probe_key(base, settings, threads, cpu)
+        def request(folder: str) -> JobRequest:
+            return JobRequest(job_id="probe", family=base.family, base=base.ref, base_title=base.title, data={},
+                              data_summary="probe", settings=settings, out_dir=folder, threads=threads, cpu=cpu)
+        return self.measure_request(probe_key(base, settings, threads, cpu), request)
+
+    def measure_request(self, key: tuple, request: Callable[[str], JobRequest]) -> dict[str, Any]:
+        """The figures of a probe of `request(scratch_folder)` (a fine-tune's or a Lab's), cached by `key`."""
         if key in self._cache:
             return self._cache[key]
         with self._lock:
             if key in self._cache:
                 return self._cache[key]
-            result = self._run(base, settings, threads, cpu)
+            result = self._run(request)
             self._cache[key] = result
             return result
 
@@ -108,10 +114,9 @@ class Prober:
                         return None
         raise queue.Empty
 
-    def _run(self, base: BaseModel, settings: Any, threads: int, cpu: bool) -> dict[str, Any]:
+    def _run(self, make_request: Callable[[str], JobRequest]) -> dict[str, Any]:
         folder = tempfile.mkdtemp(prefix="aigc-probe-")
-        request = JobRequest(job_id="probe", family=base.family, base=base.ref, base_title=base.title, data={},
-                             data_summary="probe", settings=settings, out_dir=folder, threads=threads, cpu=cpu)
+        request = make_request(folder)
         ctx = job_context()
         results = ctx.Queue()
         process = ctx.Process(target=self.target or run_probe, args=(request, folder, time.time(), results),

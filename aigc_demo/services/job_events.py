@@ -54,13 +54,15 @@ class EventLog:
         event = dict(event)
         png = event.pop("preview_png", None)
         if png is not None:
-            event["preview_file"] = self._write_sample(int(event.get("step", 0)), png)
+            event["preview_file"] = self._write_sample(int(event.get("step", 0)), png, event.get("run"))
         file = self._open()
         file.write(json.dumps(event, separators=(",", ":")) + "\n")
         file.flush()
 
-    def _write_sample(self, step: int, png: bytes) -> str:
-        name = f"{SAMPLES_DIR}/step-{step:07d}.png"
+    def _write_sample(self, step: int, png: bytes, run: Any = None) -> str:
+        """`samples/step-0000050.png` (a lab's runs: `step-0000050-run1.png`)."""
+        suffix = f"-run{int(run)}" if isinstance(run, int) else ""
+        name = f"{SAMPLES_DIR}/step-{step:07d}{suffix}.png"
         target = Path(self.folder) / name
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_suffix(".png.tmp")

@@ -49,6 +49,7 @@ class Job:
     error: str | None = None
     traceback: str | None = None
     saved: list[str] = field(default_factory=list)
+    lab: list[dict[str, Any]] = field(default_factory=list)  # a Lab's per-run events (services/lab.py reads them)
     version: int = 0
     runs: int = 0
     steps_per_run: int = 0
@@ -147,6 +148,10 @@ def apply_event(job: Job, event: dict[str, Any]) -> None:
         job.last = event
         if event.get("done") or event.get("stopped"):
             job.message = "Saving the result"
+    elif kind == "lab":  # one run's losses, metric or sample at a step (training/lab.py)
+        if "preview_file" in event:
+            event["image"] = str(job.folder / event.pop("preview_file"))
+        job.lab.append(event)
     elif kind == "result":
         job.result = event
     elif kind == "error":

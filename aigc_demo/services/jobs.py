@@ -53,7 +53,7 @@ from aigc_demo.services.validate import identifier
 from aigc_demo.services.visitors import check_session, is_session_id
 from aigc_demo.settings import operator_settings
 from aigc_demo.training.engine import find_checkpoint
-from aigc_demo.training.finetune import FinetuneSettings, JobRequest, run_job
+from aigc_demo.training.finetune import LAB, FinetuneSettings, JobRequest, run_job
 
 POLL_S = 0.1  # how often a monitor looks for new events
 NO_SUCH_JOB = ("No such job in this session (it may belong to another visitor, or the server restarted): "
@@ -134,17 +134,23 @@ class FinetuneManager:
     # -- starting ---------------------------------------------------------------------------
     def start(self, session: str, base: BaseModel | str, data: PreparedData, settings: FinetuneSettings,
               client: str | None = None) -> str:
-        """Queue a job (it starts at once when a slot is free); returns its id.
-
-        Limits count per visitor (one active job) and per client address (`client`, at most
-        AIGC_FT_MAX_PER_CLIENT active jobs), so one person with many sessions cannot fill the queue."""
+        """Queue a job (it starts at once when a slot is free); returns its id."""
         session = check_session(session)
         self._read_back(session)  # its earlier checkpoints are dropped below like any other's
-        client = (client or "")[:100]
         base = base if isinstance(base, BaseModel) else base_model(base)
         check_settings(settings, self.config.max_steps, base.family)
         data.fits(base.family)
         self.storage().check_quota(session, len(data.text or "") + (data.images.images.nbytes if data.images else 0))
+        return self.submit(session, client, lambda job_id, folder: self._request(job_id, folder, base, data, settings))
+
+    def submit(self, session: str, client: str | None, make_request: Callable[[str, Path], JobRequest]) -> str:
+        """Queue the job that `make_request(job_id, folder)` describes (a fine-tune, or a Lab's runs).
+
+        Limits count per visitor (one active job) and per client address (`client`, at most
+        AIGC_FT_MAX_PER_CLIENT active jobs), so one person with many sessions cannot fill the queue."""
+        session = check_session(session)
+        self._read_back(session)
+        client = (client or "")[:100]
         with self._lock:
             active = [(j.status, j.id) for j in self._jobs.values() if j.session == session and j.status in ACTIVE]
             active += [("being prepared", "-") for s, _ in self._reserved if s == session]
@@ -165,15 +171,28 @@ class FinetuneManager:
             reservation = (session, client)
             self._reserved.append(reservation)  # counted by the checks above until the job is queued
         try:
-            return self._queue_job(session, client, job_id, base, data, settings)
+            folder = self.session_dir(session) / "jobs" / job_id
+            folder.mkdir(parents=True, exist_ok=True)
+            request = make_request(job_id, folder)
+            job = Job(id=job_id, session=session, request=request, steps_per_run=request.settings.steps,
+                      message="Waiting for a free slot", client=client)
+            with self._lock:
+                self._drop_old_checkpoints(session)
+                self._jobs[job_id] = job
+                self._queue.append(job_id)
+                job.version += 1
+                save_record(job)
+        except BaseException:
+            shutil.rmtree(self.session_dir(session) / "jobs" / job_id, ignore_errors=True)
+            raise
         finally:
             with self._lock:
                 self._reserved.remove(reservation)
+        self._pump()
+        return job_id
 
-    def _queue_job(self, session: str, client: str, job_id: str, base: BaseModel, data: PreparedData,
-                   settings: FinetuneSettings) -> str:
-        folder = self.session_dir(session) / "jobs" / job_id
-        folder.mkdir(parents=True, exist_ok=True)
+    def _request(self, job_id: str, folder: Path, base: BaseModel, data: PreparedData,
+                 settings: FinetuneSettings) -> JobRequest:
         if data.kind == "text":
             spec: dict[str, Any] = {"kind": "text", "path": str(safe_copy_text(data.text or "", folder / "data"))}
         elif data.kind == "images":
@@ -181,19 +200,9 @@ class FinetuneManager:
             spec = {"kind": "images", "path": str(data.images.save(folder / "data" / "images.npz"))}
         else:
             spec = {"kind": "builtin", "dir": data.folder, "dataset": data.dataset}
-        request = JobRequest(job_id=job_id, family=base.family, base=base.ref, base_title=base.title, data=spec,
-                             data_summary=data.summary, settings=settings, out_dir=str(folder / "out"),
-                             threads=self.config.threads(), cpu=job_on_cpu())
-        job = Job(id=job_id, session=session, request=request, steps_per_run=settings.steps,
-                  message="Waiting for a free slot", client=client)
-        with self._lock:
-            self._drop_old_checkpoints(session)
-            self._jobs[job_id] = job
-            self._queue.append(job_id)
-            job.version += 1
-            save_record(job)
-        self._pump()
-        return job_id
+        return JobRequest(job_id=job_id, family=base.family, base=base.ref, base_title=base.title, data=spec,
+                          data_summary=data.summary, settings=settings, out_dir=str(folder / "out"),
+                          threads=self.config.threads(), cpu=job_on_cpu())
 
     def _drop_old_checkpoints(self, session: str) -> None:
         """Only a session's latest job can be resumed: earlier checkpoints are removed (disk space)."""
@@ -337,8 +346,8 @@ class FinetuneManager:
         if not is_session_id(session):
             return None
         self._read_back(str(session))
-        with self._lock:
-            mine = [j for j in self._jobs.values() if j.session == session]
+        with self._lock:  # a Lab's job is shown by the Lab tab (services/lab.py), not as a fine-tune
+            mine = [j for j in self._jobs.values() if j.session == session and j.request.family != LAB]
         if not mine:
             return None
         return self.view(str(session), max(mine, key=lambda j: j.created).id)

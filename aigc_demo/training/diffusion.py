@@ -41,6 +41,7 @@ class DiffusionConfig:
     attention: bool = True
     null_label_prob: float = 0.1  # batches fraction trained as "no digit" (classifier-free guidance)
     snr_gamma: float = 5.0  # Min-SNR loss weight cap; 0: plain MSE
+    prediction: str = "epsilon"  # epsilon (predict the noise) | v_prediction (predict the velocity)
     ema_decay: float = 0.9995
     ema_power: float = 0.75  # EMA warm-up: decay = 1 - (1 + step) ** -power, capped at ema_decay
     sampling_steps: int = 10  # DPM-Solver++ steps the app and `sample diffusion` use by default
@@ -66,12 +67,10 @@ class DiffusionConfig:
         """Take the architecture and sampling defaults from `init_from`."""
         if not self.init_from:
             return
-        from aigc_demo.models.diffusion import is_diffusion_folder
+        from aigc_demo.models.diffusion import SamplerDefaults, UNetShape, is_diffusion_folder
 
         if not is_diffusion_folder(self.init_from):
             raise UserError(f"{self.init_from} does not hold a diffusion model (no unet/ and scheduler/ folders)")
-        from aigc_demo.models.diffusion import SamplerDefaults, UNetShape
-
         shape = UNetShape.of_unet(json.loads((Path(self.init_from) / "unet" / "config.json").read_text()))
         self.channels = ",".join(str(c) for c in shape.channels)
         self.layers_per_block, self.attention = shape.layers_per_block, shape.attention
@@ -81,6 +80,8 @@ class DiffusionConfig:
             self.sampling_steps, self.guidance, self.precision = base.steps, base.guidance, base.precision
             lo, hi = base.guidance_interval
             self.guidance_interval = "" if (lo, hi) == (0.0, float("inf")) else f"{lo:g},{hi:g}"
+        scheduler = json.loads((Path(self.init_from) / "scheduler" / "scheduler_config.json").read_text())
+        self.prediction = str(scheduler.get("prediction_type", self.prediction))
 
     def sampler_defaults(self) -> Any:
         """The sampling defaults written beside the UNet (config.json) and used by previews."""
@@ -103,6 +104,10 @@ class DiffusionConfig:
             raise ValueError("--channels takes two widths (14x14 and 7x7 patches)")
         if not 0 <= self.null_label_prob < 1 or self.snr_gamma < 0 or not 0 <= self.ema_decay < 1:
             raise ValueError("--null-label-prob in [0, 1), --snr-gamma >= 0, --ema-decay in [0, 1)")
+        from aigc_demo.models.diffusion import PREDICTIONS
+
+        if self.prediction not in PREDICTIONS:
+            raise ValueError(f"--prediction must be one of {', '.join(PREDICTIONS)} (got {self.prediction!r})")
         if not 1 <= self.sampling_steps <= 100 or not 0 <= self.guidance <= 10:
             raise ValueError("--sampling-steps in 1..100 and --guidance in 0..10")
         if self.precision not in ("auto", "fp32"):
@@ -140,7 +145,7 @@ class DiffusionTask:
             unet = UNet2DModel.from_pretrained(str(Path(cfg.init_from) / "unet"), use_safetensors=True).float().train()
         else:
             unet = build_unet(cfg.shape())
-        self.noise_scheduler = train_scheduler()
+        self.noise_scheduler = train_scheduler(cfg.prediction)
         opt = make_optimizer(s.optimizer, unet.parameters(), s.lr, weight_decay=0.0)
         self.unet, self.opt = accelerator.prepare(unet, opt)
         self.ema = EMAModel(accelerator.unwrap_model(self.unet).parameters(), decay=cfg.ema_decay,
@@ -169,12 +174,14 @@ class DiffusionTask:
         eps = torch.randn(x0.shape, device=device, generator=rng)
         noisy = self.noise_scheduler.add_noise(x0, eps, t)
         pred = self.unet(noisy, t, class_labels=labels).sample.float()
-        per_digit = (pred - eps).pow(2).mean(dim=(1, 2, 3))  # (B,)
+        v_pred = cfg.prediction == "v_prediction"
+        target = self.noise_scheduler.get_velocity(x0, eps, t) if v_pred else eps
+        per_digit = (pred - target).pow(2).mean(dim=(1, 2, 3))  # (B,)
         mse = per_digit.mean()
-        if cfg.snr_gamma > 0:
+        if cfg.snr_gamma > 0:  # Min-SNR: min(SNR, gamma) / SNR for eps, / (SNR + 1) for v (same weight on x0)
             a = self.alphas_cumprod[t]
             snr = a / (1 - a)
-            loss = (per_digit * snr.clamp(max=cfg.snr_gamma) / snr).mean()
+            loss = (per_digit * snr.clamp(max=cfg.snr_gamma) / (snr + 1 if v_pred else snr)).mean()
         else:
             loss = mse
         self.opt.zero_grad(set_to_none=True)

@@ -30,6 +30,7 @@ from aigc_demo.training.engine import OPTIMIZERS, ProgressEvent, TrainSettings, 
 from aigc_demo.training.finetune_card import FinetuneOrigin
 
 FAMILIES = ("gan", "vae", "gpt", "lora", "diffusion")
+LAB = "lab"  # a job of the Lab tab: several runs side by side (training/lab.py), not one fine-tune
 MAX_LR = 1.0  # above this every family here diverges at once
 MAX_SAMPLER_STEPS = 50  # diffusion previews: DPM-Solver++ gains nothing visible beyond ~25
 
@@ -283,9 +284,14 @@ def run_job(req: JobRequest, events: Any, stop: Any) -> None:
 
             torch.set_num_threads(req.threads)
         events.put({"type": "status", "status": "loading"})
-        task, settings = build_task(req)
-        announce_first_step(task, events)
-        result = run_training(task, settings, callback=lambda e: events.put(event_dict(e)), stop=stop)
+        if req.family == LAB:  # 2-3 runs side by side (training/lab.py)
+            from aigc_demo.training.lab import run_lab
+
+            result = run_lab(req, events, stop)
+        else:
+            task, settings = build_task(req)
+            announce_first_step(task, events)
+            result = run_training(task, settings, callback=lambda e: events.put(event_dict(e)), stop=stop)
         events.put({"type": "result", "steps_done": result.steps_done, "stopped": result.stopped,
                     "seconds": result.seconds, "final_losses": result.final_losses,
                     "steps_per_s": result.steps_per_s, "items_per_s": result.items_per_s})

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from aigc_demo.training.finetune import JobRequest, build_task, describe_error
+from aigc_demo.training.finetune import LAB, JobRequest, build_task, describe_error
 
 # Stand-in text for language models: plain English prose, repeated to the length a context needs.
 PROBE_TEXT = (
@@ -58,7 +58,10 @@ def write_probe_data(family: str, folder: Path, block_size: int) -> dict[str, An
 
 
 def probe_request(req: JobRequest, folder: Path) -> JobRequest:
-    """The job's request with stand-in data and a scratch output folder."""
+    """The job's request with stand-in data and a scratch output folder (a Lab keeps its real data:
+    loading it is part of what its start costs)."""
+    if req.family == LAB:
+        return replace(req, out_dir=str(folder / "out"), resume=False)
     data = write_probe_data(req.family, folder / "data", req.settings.block_size)
     settings = replace(req.settings, steps=10_000, log_every=1)
     return replace(req, data=data, data_summary="probe", settings=settings, out_dir=str(folder / "out"),
@@ -73,6 +76,10 @@ def measure(req: JobRequest, launched_at: float, min_seconds: float = 2.0, max_s
 
     if req.threads:
         torch.set_num_threads(req.threads)
+    if req.family == LAB:
+        from aigc_demo.training.lab import measure_lab
+
+        return ProbeResult(**measure_lab(req, launched_at, min_seconds, max_steps))
     set_seed(req.settings.seed)
     task, _ = build_task(req)
     accelerator = Accelerator(cpu=req.cpu)

@@ -53,6 +53,8 @@ class GPTTask:
         # Aim to finish the decay a little before a time budget so the last steps use a low lr.
         self.progress = Progress(train.steps, train.max_minutes, budget_fraction=0.97)
         self.corpus: CorpusTokens | None = None
+        if not 0.0 <= gpt.label_smoothing < 1.0:
+            raise ValueError(f"--label-smoothing must be in [0, 1) (got {gpt.label_smoothing})")
 
     # -- setup ------------------------------------------------------------------------------
     def build(self, accelerator: Any) -> None:
@@ -124,11 +126,13 @@ class GPTTask:
         chunk = data[starts + self.offsets]  # (B, T+1)
         return chunk[:, :-1], chunk[:, 1:]  # x, y: (B, T) each
 
-    def _loss(self, x: Any, y: Any) -> Any:
+    def _loss(self, x: Any, y: Any, smoothing: float = 0.0) -> Any:
+        """Mean cross entropy of the next token; `smoothing` > 0 (training only) spreads that much
+        of the target's mass evenly over the vocabulary (validation is always plain cross entropy)."""
         import torch.nn.functional as F
 
         logits = self.model(input_ids=x).logits  # (B, T, V)
-        return F.cross_entropy(logits.float().view(-1, logits.size(-1)), y.reshape(-1))
+        return F.cross_entropy(logits.float().view(-1, logits.size(-1)), y.reshape(-1), label_smoothing=smoothing)
 
     def estimate_val(self) -> float:
         """Mean loss on `eval_batches` random validation windows (nanoGPT's estimate_loss)."""
@@ -154,7 +158,7 @@ class GPTTask:
                                        self.gpt.min_lr_ratio)
         set_lr(self.optimizer, lr)
         x, y = self._batch(self.train_data, self.batch)
-        loss = self._loss(x, y)
+        loss = self._loss(x, y, self.gpt.label_smoothing)
         self.accelerator.backward(loss)
         if self.gpt.grad_clip > 0:
             self.accelerator.clip_grad_norm_(self.model.parameters(), self.gpt.grad_clip)

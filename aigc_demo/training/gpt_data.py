@@ -52,6 +52,7 @@ class GPTSettings:
     weight_decay: float = 0.1
     beta2: float = 0.99
     grad_clip: float = 1.0
+    label_smoothing: float = 0.0  # training loss only: cross entropy against (1 - e) one-hot + e uniform
     eval_every: int = 250
     eval_batches: int = 20
     keep_best: bool = True  # export the weights with the best validation loss

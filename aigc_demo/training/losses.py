@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 GAN_LOSSES = ("nsgan", "hinge", "wgan-gp")
+VAE_RECON_LOSSES = ("bce", "mse")  # Bernoulli NLL (the ELBO's) or squared error on pixel probabilities
 
 
 def d_loss_nsgan(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
@@ -74,3 +75,17 @@ def vae_recon_loss(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """Bernoulli negative log-likelihood summed over pixels, averaged over the batch (nats)."""
     return F.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(1).sum(1).mean()
 
+
+
+def vae_recon_mse(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Squared error between the decoded pixel probabilities and x, summed over pixels, averaged over
+    the batch: the "MSE" reconstruction (a Gaussian decoder of fixed variance, up to a constant)."""
+    return (torch.sigmoid(logits) - x).pow(2).flatten(1).sum(1).mean()
+
+
+def vae_recon(name: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """The reconstruction loss for a name (bce | mse)."""
+    table = {"bce": vae_recon_loss, "mse": vae_recon_mse}
+    if name not in table:
+        raise ValueError(f"--recon must be one of {', '.join(VAE_RECON_LOSSES)} (got {name!r})")
+    return table[name]

@@ -4,6 +4,8 @@ Data: stochastic binarization, redrawn for every batch (each pixel is 1 with pro
 its grey level): the model sees the same binarization scheme as the test set, never the same
 binary image twice, and overfits less. Loss = reconstruction (Bernoulli NLL summed over pixels)
 + kl_weight * KL, with the KL weight warmed up from 0 over the first `kl_warmup` of training.
+`--recon mse` swaps the reconstruction term for the squared error of the decoded pixel
+probabilities (the Lab compares the two); `neg_elbo` is then that objective plus the KL.
 
 `--init-from FOLDER` starts from a weights folder (weights and architecture): fine-tuning, the
 Fine-tune tab's jobs included (they add a FinetuneOrigin, which changes only the card).
@@ -25,7 +27,7 @@ from aigc_demo.models.vae import VAE, vae_kl
 from aigc_demo.training import digits_common as common
 from aigc_demo.training.engine import TrainResult, TrainSettings, make_optimizer
 from aigc_demo.training.finetune_card import FinetuneOrigin, final_loss_metrics
-from aigc_demo.training.losses import vae_recon_loss
+from aigc_demo.training.losses import VAE_RECON_LOSSES, vae_recon
 from aigc_demo.training.schedule import Progress, lr_factor, set_lr
 
 FP16_TOLERANCE_NATS = 0.1  # fp16 storage is kept when the test ELBO moves less than this
@@ -42,6 +44,7 @@ class VaeConfig:
     channels: int = 64
     hidden: int = 512
     kl_weight: float = 1.0
+    recon: str = "bce"  # bce (Bernoulli NLL, the ELBO's term) | mse (squared error on pixel probabilities)
     kl_warmup: float = 0.1  # fraction of training over which the KL weight rises from 0
     lr_schedule: str = "cosine"  # constant | cosine
     warmup_steps: int = 200
@@ -65,6 +68,8 @@ class VaeConfig:
             raise ValueError("latent dim, channels and hidden size must be positive")
         if self.kl_weight < 0 or not 0 <= self.kl_warmup <= 1:
             raise ValueError("--kl-weight must be >= 0 and --kl-warmup in [0, 1]")
+        if self.recon not in VAE_RECON_LOSSES:
+            raise ValueError(f"--recon must be one of {', '.join(VAE_RECON_LOSSES)} (got {self.recon!r})")
 
 
 class VaeTask:
@@ -77,6 +82,7 @@ class VaeTask:
         self.items_per_step = settings.batch_size
         self.progress = Progress(settings.steps, settings.max_minutes)
         self.rng: Any = None
+        self.recon_fn = vae_recon(config.recon)
 
     def build(self, accelerator: Any) -> None:
         cfg, s = self.config, self.settings
@@ -102,7 +108,7 @@ class VaeTask:
         grey, _ = self.data.batch(s.batch_size, self.rng)
         x = torch.bernoulli(grey, generator=self.rng)  # (B, 1, 28, 28) in {0, 1}
         logits, mean, logvar = self.model(x)
-        recon, kl = vae_recon_loss(logits.float(), x), vae_kl(mean.float(), logvar.float())
+        recon, kl = self.recon_fn(logits.float(), x), vae_kl(mean.float(), logvar.float())
         loss = recon + beta * kl
         self.opt.zero_grad(set_to_none=True)
         acc.backward(loss)

@@ -17,6 +17,8 @@ from aigc_demo.ui.digits import build_digits_tab
 from aigc_demo.ui.finetune import build_finetune_tab
 from aigc_demo.ui.gallery import build_gallery_tab
 from aigc_demo.ui.inputs import check_inputs
+from aigc_demo.ui.lab import CSS as LAB_CSS
+from aigc_demo.ui.lab import build_lab_tab
 from aigc_demo.ui.image import build_image_tab
 from aigc_demo.ui.strings import t
 from aigc_demo.ui.system import build_system_tab, device_badge
@@ -31,6 +33,7 @@ TABS: list[tuple[str, Callable[[AppContext], None]]] = [
     ("image", build_image_tab),
     ("compare", build_compare_tab),
     ("finetune", build_finetune_tab),
+    ("lab", build_lab_tab),
     ("system", build_system_tab),
 ]
 
@@ -114,6 +117,7 @@ CSS += """
 #finetune-estimate { min-height: 1.5em; }
 """
 CSS += COMPARE_CSS  # issue #15: the Compare tab's columns
+CSS += LAB_CSS  # issue 23: the Lab tab's grids side by side
 
 
 def theme() -> gr.themes.Base:

@@ -22,8 +22,9 @@ from aigc_demo.services import digits as digits_svc
 from aigc_demo.services import digits_diffusion as diffusion_svc
 from aigc_demo.services import imagegen, textgen
 from aigc_demo.settings import current as current_settings
+from aigc_demo.training import lab_spec
 
-TABS = ("gallery", "digits", "text", "code", "image", "compare", "finetune", "system")
+TABS = ("gallery", "digits", "text", "code", "image", "compare", "finetune", "lab", "system")
 LANGS = ("en", "zh")
 MAX_QUERY_PARAMS = 40
 MAX_VALUE_CHARS = 4000
@@ -163,6 +164,14 @@ PARAMS: dict[str, tuple[Param, ...]] = {
         Param("seed", "int", 0, imagegen.MAX_SEED),
     ),
     "finetune": (),
+    "lab": (  # issue 23: the lab's settings (a link never starts training by itself)
+        Param("family", "choice", choices=lab_spec.FAMILIES),
+        Param("vary", "choice", choices=lab_spec.ALL_AXES),
+        Param("values", "str", max_len=200),
+        Param("steps", "int", 1, lab_spec.MAX_STEPS),
+        Param("batch", "int", 0, lab_spec.MAX_BATCH),
+        Param("seed", "int", 0, 2**31 - 1),
+    ),
     "system": (),
     "compare": (  # issue #15: digits from every family, or text from 2-3 models, side by side
         Param("part", "choice", choices=("digits", "text")),

@@ -314,6 +314,108 @@ STRINGS: dict[str, str] = {
     "inside.token": "token",
     "inside.title": "layer {layer}, head {head}",
     "inside.where": "Position {position} is the token {token!r}; the model has {layers} layers of {heads} heads.",
+    # lab (issue 23): 2-3 small models side by side, differing in one choice
+    "tab.lab": "Lab",
+    "lab.lead": "Train two or three small models side by side that differ in one choice, and watch what it does.",
+    "lab.intro": (
+        "A generative model is its loss and its optimizer. Here every run starts from the same fresh weights "
+        "(the same seed), sees the same batches in the same order, and differs only in the one setting you "
+        "pick: the optimizer, the learning rate, or the loss. The runs take their steps in turn, A then B "
+        "then C, so none gets ahead. Every few steps each run is measured the same way (VAE: ELBO on "
+        "held-out test digits; GPT: validation loss on held-out text; GAN and diffusion: how often the "
+        "shipped digit classifier reads the digit each run was asked to draw) and draws a sample grid. "
+        "A lab waits in the same queue as everyone's fine-tunes, stops when you press Stop or leave the "
+        "page, and each finished run can be saved as one of your models."
+    ),
+    "lab.family": "Family",
+    "lab.family.vae": "VAE (digits)",
+    "lab.family.gan": "GAN (digits)",
+    "lab.family.gpt": "char-GPT (Shakespeare)",
+    "lab.family.diffusion": "Diffusion (digits)",
+    "lab.vary": "Vary",
+    "lab.axis.optimizer": "Optimizer",
+    "lab.axis.lr": "Learning rate",
+    "lab.axis.kl_weight": "KL weight",
+    "lab.axis.recon": "Reconstruction loss",
+    "lab.axis.loss": "GAN loss",
+    "lab.axis.label_smoothing": "Label smoothing",
+    "lab.axis.prediction": "Prediction target",
+    "lab.axis.guidance_training": "Guidance training",
+    "lab.values": "Values, one per run",
+    "lab.values_choices": "2 or 3, separated by commas, from: {choices}",
+    "lab.values_numbers": "2 or 3 numbers from {low} to {high}, separated by commas",
+    "lab.steps": "Steps per run",
+    "lab.batch": "Batch size (0: the family's)",
+    "lab.seed": "Seed (weights and batches)",
+    "lab.estimate_pending": "Measuring what this lab costs here…",
+    "lab.estimate": (
+        "Estimated time here: **about {total}** = {startup} to start + {steps} steps x {per_round:.2f} s "
+        "(one step of each of the {runs} runs) + {reports} measurements x {report:.1f} s · peak memory "
+        "{mb:.0f} MB (measured by {timed} real steps)"),
+    "lab.estimate_busy": "Jobs are training now: the estimate is measured when the server is free.",
+    "lab.estimate_failed": "Could not measure the cost: {error}",
+    "lab.start": "Start the lab",
+    "lab.stop": "Stop",
+    "lab.no_lab": "No lab yet: pick what to compare and press Start.",
+    "lab.status.queued": "Queued",
+    "lab.status.running": "Training",
+    "lab.status.done": "Done",
+    "lab.status.stopped": "Stopped",
+    "lab.status.failed": "Failed",
+    "lab.status_line": "**{status}** · lab `{lab}` · {what}",
+    "lab.queue_line": "Place in line: **{position}** (behind other visitors' jobs)",
+    "lab.progress_line": "Step {step} / {total} of every run · {sps:.2f} steps/s · {eta} left · {device}",
+    "lab.error_line": "Error: {error}",
+    "lab.same_start": "Every run starts from the same fresh weights (seed {seed}) and sees the same batches; only {axis} differs.",
+    "lab.loss_plot": "Training loss ({name})",
+    "lab.metric.elbo": "ELBO on held-out digits (nats, higher is better)",
+    "lab.metric.accuracy": "Classifier accuracy on the samples (higher is better)",
+    "lab.metric.val_loss": "Validation loss (lower is better)",
+    "lab.run": "Run",
+    "lab.grid": "{label} · step {step}",
+    "lab.summary_title": "What happened",
+    "lab.sentence.elbo": "{label} reached an ELBO of {value:.1f} nats on held-out digits in {steps} steps (from {start:.1f}).",
+    "lab.sentence.accuracy": "{label}: the classifier read {value:.0%} of its digits as the digit asked for after {steps} steps (from {start:.0%}).",
+    "lab.sentence.val_loss": "{label} reached a validation loss of {value:.2f} in {steps} steps (from {start:.2f}).",
+    "lab.sentence.diverged": "{label} diverged at step {step} (its loss became NaN or infinite): that setting is too aggressive here.",
+    "lab.best": "Best by this measure: **{label}**.",
+    "lab.explain.optimizer": (
+        "The optimizer decides how a gradient becomes a step. SGD (with momentum) moves every weight by the "
+        "same multiple of its gradient; Adam and RMSprop divide each weight's step by a running size of its "
+        "recent gradients, so rarely-moving weights get larger steps and noisy ones smaller: at the same "
+        "learning rate they usually learn faster early on."),
+    "lab.explain.lr": (
+        "The learning rate is the size of each step. Too small and the model barely moves in a short run; too "
+        "large and it overshoots, and the loss jumps or becomes NaN."),
+    "lab.explain.kl_weight": (
+        "The VAE's loss is reconstruction plus a KL term that keeps the codes close to a standard normal. A "
+        "smaller KL weight lets it copy digits more sharply but makes random codes decode to worse digits; the "
+        "ELBO (weight 1) is the honest score of both together."),
+    "lab.explain.recon": (
+        "BCE treats each pixel as a coin flip and scores its probability (the ELBO's own term); MSE scores the "
+        "squared distance to the pixel, a much weaker signal for almost-black-and-white digits, so the "
+        "codes learn less about the image."),
+    "lab.explain.loss": (
+        "The GAN's loss is the game between generator and discriminator. Non-saturating: the generator "
+        "maximises log D(fake), which keeps its gradient alive early. Hinge: both sides stop pushing once a "
+        "margin is met. WGAN-GP: a critic scores realness without a ceiling, kept smooth by a gradient penalty."),
+    "lab.explain.label_smoothing": (
+        "Cross entropy rewards putting all probability on the next character. Label smoothing keeps a small "
+        "share spread over every character, which makes the model less over-confident; the validation loss "
+        "is plain cross entropy, so a smoothed run pays a little for that share."),
+    "lab.explain.prediction": (
+        "A diffusion model can learn to predict the noise that was added (noise prediction) or the velocity "
+        "v, a mix of the noise and the clean image (v-prediction). Both describe the same denoising; they "
+        "weigh noise levels differently, which changes how fast the samples sharpen."),
+    "lab.explain.guidance_training": (
+        "Classifier-free guidance needs a model that also knows the \"no digit\" case: guidance-trained runs "
+        "learn it on one batch in ten and sample with guidance 2 (push towards the digit, away from no digit). "
+        "Guidance-free runs spend every batch on the digits and sample without guidance."),
+    "lab.keep": "Keep a run",
+    "lab.name": "Name",
+    "lab.save": "Save as my model",
+    "lab.saved": "Saved as {name}: it is listed as yours/{name} in the gallery and the pickers.",
+    "lab.nothing_to_save": "Start a lab first.",
     # fine-tune
     "finetune.lead": "Teach a small model your own text or drawings and watch it learn.",
     "finetune.intro": (
@@ -469,6 +571,24 @@ STRINGS: dict[str, str] = {
     # Messages the services send (plain English ValueErrors and notices, below ui/). ui/messages.py
     # matches a message against these templates and re-words it in the visitor's language; the
     # placeholders are the parts that vary. tests/test_i18n.py checks every service message has one.
+    # lab (issue 23): service messages
+    "msg.lab.family": "The lab trains one of {families} (got {value}).",
+    "msg.lab.vary": "A {family} lab can vary {axes} (got {value}).",
+    "msg.lab.runs": "A lab compares {low} or {high} runs: give one value per run.",
+    "msg.lab.same_values": "Each run needs a different value, or there is nothing to compare.",
+    "msg.lab.seed": "The seed must be between 0 and 2^31 - 1 (got {value}).",
+    "msg.lab.batch": "The batch size must be between 1 and {high} (got {value}).",
+    "msg.lab.intervals": "The metric, sample and log intervals must be at least 1 step.",
+    "msg.lab.steps": "Steps per run must be between 1 and {high} on this server (got {value}).",
+    "msg.lab.choice": "{axis} takes one of {choices} (got {value}).",
+    "msg.lab.number": "{axis} must be a number from {low} to {high} (got {value}).",
+    "msg.lab.max_runs": "A lab compares at most {high} runs on this server.",
+    "msg.lab.no_classifier": ("This lab measures its samples with the digit classifier, and this server has none "
+                              "(weights/mnist-classifier): pick the VAE or the GPT lab."),
+    "msg.lab.no_corpus": ("The GPT lab trains on Tiny Shakespeare, which is not on this server (put {path} under "
+                          "AIGC_DATA_DIR): pick another family."),
+    "msg.lab.pick_run": "Pick a run of this lab (1 to {high}).",
+    "msg.lab.nothing_yet": "There is nothing to save yet: wait until the lab has stopped or finished.",
     "msg.system.unloaded_all": "Unloaded {count} model(s).",
     "msg.system.unloaded": "Unloaded {key}.",
     # words the services put into messages (parameter names)

@@ -272,6 +272,94 @@ STRINGS: dict[str, str] = {
     "inside.token": "词元",
     "inside.title": "第 {layer} 层，第 {head} 个注意力头",
     "inside.where": "位置 {position} 上的词元是 {token!r}；该模型共有 {layers} 层，每层 {heads} 个注意力头。",
+    # lab (issue 23): 2-3 small models side by side, differing in one choice
+    "tab.lab": "实验室",
+    "lab.lead": "并排训练两三个只差一个选择的小模型，看看这个选择带来什么。",
+    "lab.intro": (
+        "生成模型就是它的损失函数加上它的优化器。这里每一次运行都从同样的新权重（同一个随机种子）开始，按同样的顺序"
+        "看到同样的批次，只有你选的那一项设置不同：优化器、学习率或损失函数。各次运行轮流走一步（先 A，再 B，再 C），"
+        "谁也不会领先。每隔几步，每次运行都用同一种方法测量（VAE：留出测试数字上的 ELBO；GPT：留出文本上的验证损失；"
+        "GAN 和扩散模型：自带的数字分类器有多少次认出了要求画的数字），并画一张样本网格。实验与所有人的微调任务排同一个"
+        "队，按下停止或离开页面时停止，每次完成的运行都可以保存为你的模型。"
+    ),
+    "lab.family": "模型类别",
+    "lab.family.vae": "VAE（数字）",
+    "lab.family.gan": "GAN（数字）",
+    "lab.family.gpt": "字符级 GPT（莎士比亚）",
+    "lab.family.diffusion": "扩散模型（数字）",
+    "lab.vary": "改变哪一项",
+    "lab.axis.optimizer": "优化器",
+    "lab.axis.lr": "学习率",
+    "lab.axis.kl_weight": "KL 权重",
+    "lab.axis.recon": "重建损失",
+    "lab.axis.loss": "GAN 损失",
+    "lab.axis.label_smoothing": "标签平滑",
+    "lab.axis.prediction": "预测目标",
+    "lab.axis.guidance_training": "引导训练",
+    "lab.values": "取值（每次运行一个）",
+    "lab.values_choices": "2 或 3 个，用逗号分隔，可选：{choices}",
+    "lab.values_numbers": "2 或 3 个介于 {low} 和 {high} 之间的数，用逗号分隔",
+    "lab.steps": "每次运行的步数",
+    "lab.batch": "批大小（0：该类别的默认值）",
+    "lab.seed": "随机种子（权重和批次）",
+    "lab.estimate_pending": "正在测量这个实验在这里的开销…",
+    "lab.estimate": (
+        "本机预计耗时：**约 {total}** = 启动 {startup} + {steps} 步 x {per_round:.2f} 秒（{runs} 次运行各走一步）"
+        " + {reports} 次测量 x {report:.1f} 秒 · 内存峰值 {mb:.0f} MB（由 {timed} 个真实步骤测得）"),
+    "lab.estimate_busy": "现在有任务在训练：等服务器空闲时再测量预计耗时。",
+    "lab.estimate_failed": "无法测量开销：{error}",
+    "lab.start": "开始实验",
+    "lab.stop": "停止",
+    "lab.no_lab": "还没有实验：选好要比较的内容，然后按开始。",
+    "lab.status.queued": "排队中",
+    "lab.status.running": "训练中",
+    "lab.status.done": "已完成",
+    "lab.status.stopped": "已停止",
+    "lab.status.failed": "失败",
+    "lab.status_line": "**{status}** · 实验 `{lab}` · {what}",
+    "lab.queue_line": "排队位置：**{position}**（排在其他访客的任务后面）",
+    "lab.progress_line": "每次运行第 {step} / {total} 步 · 每秒 {sps:.2f} 步 · 还剩 {eta} · {device}",
+    "lab.error_line": "错误：{error}",
+    "lab.same_start": "每次运行都从同样的新权重（随机种子 {seed}）开始，看到同样的批次；只有{axis}不同。",
+    "lab.loss_plot": "训练损失（{name}）",
+    "lab.metric.elbo": "留出数字上的 ELBO（奈特，越高越好）",
+    "lab.metric.accuracy": "分类器对样本的准确率（越高越好）",
+    "lab.metric.val_loss": "验证损失（越低越好）",
+    "lab.run": "运行",
+    "lab.grid": "{label} · 第 {step} 步",
+    "lab.summary_title": "结果如何",
+    "lab.sentence.elbo": "{label} 训练 {steps} 步后，在留出数字上的 ELBO 达到 {value:.1f} 奈特（起点 {start:.1f}）。",
+    "lab.sentence.accuracy": "{label}：训练 {steps} 步后，分类器把 {value:.0%} 的样本认作要求的数字（起点 {start:.0%}）。",
+    "lab.sentence.val_loss": "{label} 训练 {steps} 步后，验证损失降到 {value:.2f}（起点 {start:.2f}）。",
+    "lab.sentence.diverged": "{label} 在第 {step} 步发散了（损失变成 NaN 或无穷大）：这个设置在这里太激进。",
+    "lab.best": "按这个指标最好的是：**{label}**。",
+    "lab.explain.optimizer": (
+        "优化器决定梯度怎样变成一步更新。SGD（带动量）让每个权重按梯度的同一倍数移动；Adam 和 RMSprop 用每个权重"
+        "近期梯度的大小去除它的步长，很少变化的权重步子更大，噪声大的步子更小：同样的学习率下，它们通常在开始时学得更快。"),
+    "lab.explain.lr": "学习率就是每一步的大小。太小，短时间训练里模型几乎不动；太大，它会冲过头，损失跳动甚至变成 NaN。",
+    "lab.explain.kl_weight": (
+        "VAE 的损失是重建项加上一个让编码接近标准正态分布的 KL 项。KL 权重越小，它复制数字越清晰，但随机编码解码出的"
+        "数字越差；ELBO（权重为 1）才是两者合在一起的诚实得分。"),
+    "lab.explain.recon": (
+        "BCE 把每个像素看作一次抛硬币，为它的概率打分（这正是 ELBO 自己的那一项）；MSE 为到像素值的平方距离打分，"
+        "对几乎只有黑白的数字来说信号弱得多，所以编码学到的图像信息更少。"),
+    "lab.explain.loss": (
+        "GAN 的损失就是生成器和判别器之间的博弈。非饱和损失：生成器最大化 log D(假样本)，让它在早期也有梯度。"
+        "Hinge 损失：双方达到一个间隔后就不再用力。WGAN-GP：评论家给真实程度打一个没有上限的分，用梯度惩罚保持平滑。"),
+    "lab.explain.label_smoothing": (
+        "交叉熵奖励把全部概率放在下一个字符上。标签平滑把一小部分概率分给所有字符，让模型不那么过度自信；验证损失是"
+        "普通的交叉熵，所以平滑过的运行要为那一小部分付出一点代价。"),
+    "lab.explain.prediction": (
+        "扩散模型可以学着预测加进去的噪声（噪声预测），也可以预测速度 v，即噪声和干净图像的混合（v 预测）。两者描述"
+        "的是同一个去噪过程，只是对不同噪声水平的权重不同，这会改变样本变清晰的快慢。"),
+    "lab.explain.guidance_training": (
+        "无分类器引导需要一个也认识“无数字”情况的模型：引导训练的运行每十个批次中有一个学习它，并以引导强度 2 采样"
+        "（推向数字、远离无数字）。无引导的运行把每个批次都用在数字上，采样时不用引导。"),
+    "lab.keep": "保留一次运行",
+    "lab.name": "名称",
+    "lab.save": "保存为我的模型",
+    "lab.saved": "已保存为 {name}：它在画廊和各个模型选择器中列为 yours/{name}。",
+    "lab.nothing_to_save": "请先开始一个实验。",
     # fine-tune
     "finetune.intro": (
         "用你自己的数据教一个小模型，并看着它学习。选一个模型，给它文本（用于 GPT）或图像（用于 GAN、"
@@ -457,6 +545,22 @@ STRINGS: dict[str, str] = {
     "inside.chosen": "已选中",
     "inside.window": "第 {first}-{last} 个词元",
     # 服务层发出的消息（见 ui/messages.py）
+    # lab (issue 23): service messages
+    "msg.lab.family": "实验只能训练以下类别之一：{families}（当前为 {value}）。",
+    "msg.lab.vary": "{family} 实验可以改变：{axes}（当前为 {value}）。",
+    "msg.lab.runs": "一个实验比较 {low} 或 {high} 次运行：每次运行给一个取值。",
+    "msg.lab.same_values": "每次运行需要不同的取值，否则没有可比较的。",
+    "msg.lab.seed": "随机种子必须在 0 到 2^31 - 1 之间（当前为 {value}）。",
+    "msg.lab.batch": "批大小必须在 1 到 {high} 之间（当前为 {value}）。",
+    "msg.lab.intervals": "测量、采样和记录的间隔至少为 1 步。",
+    "msg.lab.steps": "本服务器上每次运行的步数必须在 1 到 {high} 之间（当前为 {value}）。",
+    "msg.lab.choice": "{axis} 只能取以下之一：{choices}（当前为 {value}）。",
+    "msg.lab.number": "{axis} 必须是 {low} 到 {high} 之间的数（当前为 {value}）。",
+    "msg.lab.max_runs": "本服务器上一个实验最多比较 {high} 次运行。",
+    "msg.lab.no_classifier": "这个实验用数字分类器测量样本，而本服务器上没有（weights/mnist-classifier）：请选择 VAE 或 GPT 实验。",
+    "msg.lab.no_corpus": "GPT 实验在 Tiny Shakespeare 上训练，而本服务器上没有（请把 {path} 放到 AIGC_DATA_DIR 下）：请选择其他类别。",
+    "msg.lab.pick_run": "请选择这个实验中的一次运行（1 到 {high}）。",
+    "msg.lab.nothing_yet": "还没有可保存的内容：请等到实验停止或完成。",
     "msg.system.unloaded_all": "已卸载 {count} 个模型。",
     "msg.system.unloaded": "已卸载 {key}。",
     # words the services put into messages (parameter names)
