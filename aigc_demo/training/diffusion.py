@@ -258,8 +258,11 @@ def write_diffusion_card(out_dir: Path, record: dict[str, Any]) -> None:
         "a small UNet (diffusers `UNet2DModel`, the digit's class added to the time embedding) to predict "
         "that noise (MSE). Generating starts from pure noise and removes it step by step; DPM-Solver++ "
         f"does that in {c['sampling_steps']} steps"
-        + (f", each with classifier-free guidance {c['guidance']:g} (two model calls per step: with the "
+        + (f", with classifier-free guidance {c['guidance']:g} (two model calls per guided step: with the "
            "digit and without it, pushed apart)" if c["guidance"] != 1 else "")
+        + (f", guided only at noise levels sigma {c['guidance_interval'].replace(',', '-')} (guidance at the "
+           "noisiest steps narrows the samples)" if c.get("guidance_interval") and c["guidance"] != 1 else "")
+        + (", the UNet in bf16 autocast where the CPU or GPU has native bf16" if c.get("precision") == "auto" else "")
         + ". The UNet works on 2x2-pixel patches (14x14x4) "
         "for speed. Load with `aigc_demo.models.diffusion.load_diffusion`; `unet/` and `scheduler/` are "
         "standard diffusers folders.",
