@@ -28,6 +28,7 @@ from aigc_demo.services.storage import Sweeper
 from aigc_demo.services.validate import limit_images
 from aigc_demo.settings import ServeSettings, install_serve
 from aigc_demo.ui import i18n
+from aigc_demo.ui.files import upload_middleware
 from aigc_demo.ui.opengraph import OpenGraphMiddleware
 from aigc_demo.ui.share import link_card
 from aigc_demo.ui.shell import CSS, build_app, theme
@@ -50,7 +51,8 @@ def launch_kwargs(settings: ServeSettings) -> dict:
         footer_links=["api", "settings"],
         i18n=i18n.i18n(),  # labels in the browser's language (ui/i18n.py); build the app first
         js=i18n.LOCALE_JS,
-        app_kwargs={"middleware": [Middleware(OpenGraphMiddleware, card_for=link_card)]},
+        app_kwargs={"middleware": [Middleware(OpenGraphMiddleware, card_for=link_card),
+                                   upload_middleware()]},  # uploads know their address (ui/uploads.py)
     )
 
 
