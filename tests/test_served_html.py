@@ -52,8 +52,8 @@ def _unescaped(page: str) -> list[str]:
 def test_share_link_values_are_escaped_in_the_served_page(app_url: str, payload: str) -> None:
     query = urlencode({"tab": "text", "prompt": payload, "model": payload, "lang": payload,
                        "run": "1", payload: payload})
-    answer = httpx.get(f"{app_url}?{query}", headers={"X-Forwarded-Host": payload, "X-Forwarded-Proto": payload},
-                       timeout=30)
+    headers = {"X-Forwarded-Host": payload, "X-Forwarded-Proto": payload} if payload.isascii() else {}
+    answer = httpx.get(f"{app_url}?{query}", headers=headers, timeout=30)
     assert answer.status_code == 200
     page = answer.text
     assert _unescaped(page) == [], f"unescaped in the page: {_unescaped(page)}"
