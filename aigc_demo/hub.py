@@ -26,6 +26,7 @@ from huggingface_hub.errors import LocalEntryNotFoundError
 
 from aigc_demo.catalog import REPO_ID, hub_entry, validate_repo_id
 from aigc_demo.errors import UserError
+from aigc_demo.loading import building
 from aigc_demo.hub_checks import (CAUSAL_LM, KIND_LABELS, TEXT_TO_IMAGE, DownloadProgress, HubModelMissing,
                                   ModelSource, ProgressCallback, check_allowed, check_safetensors, detect_kind,
                                   describe_size, hub_endpoint, hub_offline, hub_reachable, missing_message)
@@ -140,10 +141,11 @@ def load_causal_lm(source: ModelSource, dtype: Any = None, device: str = "cpu",
     kwargs: dict[str, Any] = dict(SAFE_KWARGS, dtype=dtype)
     if device_map_auto and device == "cuda":
         kwargs["device_map"] = "auto"
-    try:
-        model = AutoModelForCausalLM.from_pretrained(source.path, attn_implementation=attention, **kwargs)
-    except (ValueError, ImportError):  # an architecture without SDPA support
-        model = AutoModelForCausalLM.from_pretrained(source.path, **kwargs)
+    with building():  # one build at a time in the process (loading.building)
+        try:
+            model = AutoModelForCausalLM.from_pretrained(source.path, attn_implementation=attention, **kwargs)
+        except (ValueError, ImportError):  # an architecture without SDPA support
+            model = AutoModelForCausalLM.from_pretrained(source.path, **kwargs)
     if "device_map" not in kwargs:
         model.to(device)
     return model.eval(), tokenizer
@@ -166,6 +168,7 @@ def load_text_to_image(source: ModelSource, dtype: Any = None) -> Any:
         kwargs["dtype"] = dtype
     if dtype in (torch.float16, torch.bfloat16) and any(source.path.glob("*/*.fp16.safetensors")):
         kwargs["variant"] = "fp16"
-    pipe = AutoPipelineForText2Image.from_pretrained(source.path, **kwargs)
+    with building():
+        pipe = AutoPipelineForText2Image.from_pretrained(source.path, **kwargs)
     pipe.set_progress_bar_config(disable=True)
     return pipe

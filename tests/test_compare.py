@@ -190,6 +190,28 @@ def test_the_server_board_counts_a_visitor_once_per_pair() -> None:
     assert len(board) == 4  # bounded: the oldest verdicts went
 
 
+def test_the_server_board_counts_a_client_address_once_per_pair() -> None:
+    """A reload or a fresh client (a new visitor id) from one address is not a new voter; a
+    visitor whose address changes is not one either; the board says how many voters it has."""
+    board = compare_votes.ServerBoard()
+    x_wins, y_wins = compare_votes.make_vote(("x", "y"), "A"), compare_votes.make_vote(("x", "y"), "B")
+    for fresh in range(30):  # thirty fresh clients from one address, all for x
+        board.record(f"client{fresh}", x_wins, "203.0.113.7")
+    assert {s.model: (s.wins, s.losses) for s in board.standings()} == {"x": (1, 0), "y": (0, 1)}
+    assert board.voters() == 1 and len(board) == 1
+    board.record("client29", y_wins, "198.51.100.2")  # the last one moves to another address
+    assert {s.model: (s.wins, s.losses) for s in board.standings()} == {"y": (1, 0), "x": (0, 1)}
+    assert board.voters() == 1
+    board.record("someone-else", x_wins, "203.0.113.7")  # the first address is free again
+    board.record("third", x_wins, "192.0.2.1")
+    assert {s.model: s.votes for s in board.standings()} == {"x": 3, "y": 3} and board.voters() == 3
+    board.record("third", compare_votes.make_vote(("x", "z"), "A"), "192.0.2.1")  # another pair: counted
+    assert board.voters() == 3 and len(board) == 4
+    for fresh in range(5):  # no address known (not over HTTP): each visitor id is one voter
+        board.record(f"local{fresh}", y_wins)
+    assert board.voters() == 8
+
+
 # ---- through the launched app ------------------------------------------------------------------
 
 def test_compare_digits_endpoint(client) -> None:
@@ -257,12 +279,18 @@ def test_blind_votes_reveal_names_and_stay_with_the_visitor(app_url: str) -> Non
     assert {"Tiny GPT", "Tiny char GPT"} == {head.split(" · ")[1] for head in heads[:2]}
     assert "The models were" in message
     assert len(mine["data"]) == 2 and sum(row[1] for row in mine["data"]) == 1  # one win, one loss
-    assert any(row[0] in ("Tiny GPT", "Tiny char GPT") for row in everyone["data"])
+    assert any(row[0] in ("Tiny GPT", "Tiny char GPT") for row in everyone["value"]["data"])
+    assert everyone["label"].startswith("Everyone: 1 voter")  # every client here is 127.0.0.1
     with pytest.raises(AppError, match="already voted"):
         alice.predict("B", api_name="/compare_vote")
     _compare_text(bob, True)
-    bob_board = bob.predict("tie", api_name="/compare_vote")[4]
+    bob_board, everyone = bob.predict("tie", api_name="/compare_vote")[4:6]
     assert [row[3] for row in bob_board["data"]] == [1, 1]  # Bob's board: his tie only
+    # A fresh client from the same address is not a new voter: Bob's tie replaced Alice's verdict
+    # on that pair (before: one win, one loss and a tie each, 2 votes a model).
+    pair = [row for row in everyone["value"]["data"] if row[0] in ("Tiny GPT", "Tiny char GPT")]
+    assert sorted(row[1:4] + [row[5]] for row in pair) == [[0, 0, 1, 1], [0, 0, 1, 1]]
+    assert everyone["label"].startswith("Everyone: 1 voter")
     _compare_text(alice, False)
     with pytest.raises(AppError, match="blind comparisons only"):
         alice.predict("A", api_name="/compare_vote")

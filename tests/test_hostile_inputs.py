@@ -149,6 +149,20 @@ def rss_mb() -> float:
     raise AssertionError("no VmRSS")
 
 
+def rss_with_children_mb() -> float:
+    """This process (the app runs in it) and every live child (job, probe, decoder processes)."""
+    import psutil
+
+    me = psutil.Process()
+    total = me.memory_info().rss
+    for child in me.children(recursive=True):
+        try:
+            total += child.memory_info().rss
+        except psutil.Error:  # ended meanwhile
+            pass
+    return total / 2**20
+
+
 def call(client: Client, name: str, kwargs: dict[str, Any]) -> tuple[str, str]:
     """('ok' | 'message' | 'generic' | 'hang' | 'not sent', detail)."""
     from gradio_client.exceptions import AppError
@@ -179,7 +193,7 @@ def test_every_endpoint_survives_hostile_inputs(app_url: str, hostile_files: dic
     api = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
     assert len(api) >= 25, sorted(api)
     client.predict(api_name="/models")  # warm: imports done before the first measurement
-    rss_before = rss_mb()
+    rss_before, all_before = rss_mb(), rss_with_children_mb()
     tally: dict[str, int] = {"ok": 0, "message": 0, "generic": 0, "hang": 0, "not sent": 0}
     failures: list[str] = []
     started = time.monotonic()
@@ -212,7 +226,7 @@ def test_every_endpoint_survives_hostile_inputs(app_url: str, hostile_files: dic
     client.predict(api_name="/models")  # the app still answers
     still = client.predict(["3"], 2, 1, 1.0, api_name="/digits_grid")
     assert still, "the app no longer draws digits"
-    rss_after = rss_mb()
+    rss_after, all_after = rss_mb(), rss_with_children_mb()
     log = capfd.readouterr()
     logged = log.err + log.out
     tracebacks = logged.count("Traceback (most recent call last)")
@@ -221,7 +235,8 @@ def test_every_endpoint_survives_hostile_inputs(app_url: str, hostile_files: dic
         print("first traceback logged:\n" + logged[first:first + 3000])
     calls = sum(tally.values())
     print(f"\nhostile walk: {calls} calls over {len(api)} endpoints in {seconds:.0f} s: {tally}; "
-          f"RSS {rss_before:.0f} MB -> {rss_after:.0f} MB; tracebacks logged: {tracebacks}")
+          f"RSS {rss_before:.0f} MB -> {rss_after:.0f} MB (with children {all_before:.0f} -> {all_after:.0f} MB); "
+          f"tracebacks logged: {tracebacks}")
     for line in failures:
         print("  ", line)
     assert not failures, f"{len(failures)} generic errors or hangs, e.g. {failures[:5]}"

@@ -23,6 +23,7 @@ from aigc_demo.services.job_config import FinetuneConfig
 from aigc_demo.services.job_events import EVENTS_FILE, EventLog, EventTail, read_events
 from aigc_demo.services.jobs import FinetuneManager
 from aigc_demo.settings import PublicSettings
+from aigc_demo.training.export_mark import EXPORT_MARK, export_complete, export_whole
 from tests.factories import TINY_TEXT, make_tiny_char_gpt
 
 A, B = "visitor-aaaa", "visitor-bbbb"
@@ -46,9 +47,7 @@ def quick_job(request, events, stop) -> None:
     events.put({"type": "status", "status": "loading"})
     for step in range(1, STEPS + 1):
         events.put(progress(step, **({"preview_png": png(step * 40)} if step % 2 == 0 else {})))
-    out = Path(request.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "config.json").write_text("{}")
+    export_whole(request.out_dir, lambda out: (out / "config.json").write_text("{}"))  # as run_training does
     events.put({"type": "result", "steps_done": STEPS, "stopped": False, "seconds": 1.0,
                 "final_losses": {"loss": 1.0}, "steps_per_s": 1.0, "items_per_s": 8.0})
 
@@ -162,3 +161,54 @@ def test_expired_jobs_go_with_their_events_and_samples(config, base) -> None:
     assert folder in manager.sweep(now=time.time() + 2 * 3600)
     assert not folder.exists() and manager.jobs(A) == []
     assert FinetuneManager(config).jobs(A) == []
+
+
+# ---- a half-written export is never served (issue 25, item 8) --------------------------------
+
+def _export_model(out: Path, weights: bytes = b"W" * 4096) -> None:
+    (out / "config.json").write_text('{"model_type": "gpt2"}')
+    (out / "model.safetensors").write_bytes(weights)
+
+
+def test_an_export_stopped_midway_is_not_complete(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+
+    def dies_midway(folder: Path) -> None:
+        (folder / "config.json").write_text("{}")
+        (folder / "model.safetensors").write_bytes(b"half")
+        raise KeyboardInterrupt  # the process is stopped while writing
+
+    with pytest.raises(KeyboardInterrupt):
+        export_whole(out, dies_midway)
+    assert (out / "config.json").is_file() and not export_complete(out)
+    export_whole(out, _export_model)  # a whole one
+    assert export_complete(out)
+    assert json.loads((out / EXPORT_MARK).read_text())["files"] == {"config.json": 22, "model.safetensors": 4096}
+    with pytest.raises(KeyboardInterrupt):  # a resumed run's export, stopped over the whole one
+        export_whole(out, dies_midway)
+    assert not export_complete(out)  # the mix of old and new files is not offered
+    export_whole(out, _export_model)
+    (out / "model.safetensors").write_bytes(b"W" * 100)  # truncated after the fact (disk full, a copy)
+    assert not export_complete(out)
+
+
+def test_a_restarted_app_never_serves_a_half_written_export(config, base) -> None:
+    first = FinetuneManager(config, target=quick_job)
+    job = start(first, A, base)
+    assert first.wait(A, job, 60).status == "done"
+    first.shutdown()
+    out = Path(config.runs_dir) / A / "jobs" / job / "out"
+    (out / EXPORT_MARK).unlink()  # as a job stopped mid-export leaves it: files, no manifest
+    (out / "model.safetensors").write_bytes(b"torn")
+    again = FinetuneManager(config)  # the app after a restart, on the same folders
+    [listed] = again.jobs(A)
+    assert listed.status == "done" and not listed.can_save
+    with pytest.raises(ValueError, match="Nothing to save yet|nothing to save|yet"):
+        again.save(A, job, "torn-model")
+    with pytest.raises(ValueError, match="yet"):
+        again.zip_model(A, job)
+    assert again.saved_models(A) == []
+    export_whole(out, _export_model)  # a whole export: offered, and saved without the manifest
+    assert again.jobs(A)[0].can_save
+    saved = again.save(A, job, "whole-model")
+    assert sorted(p.name for p in saved.iterdir()) == ["config.json", "model.safetensors"]

@@ -1,12 +1,14 @@
 """The app as Spaces and Docker run it: `python app.py` in its own process, stopped by a signal.
 
 SIGTERM during a fine-tune job: the job stops keeping a checkpoint, its process ends, and no
-process of the app is left after 10 s. SIGKILL (no shutdown code runs): the orphaned worker
+process of the app is left after 10 s; weights/ is unchanged, and after a restart the job is
+listed stopped and its export is offered only if it was written whole. SIGKILL (no shutdown code runs): the orphaned worker
 notices its parent is gone and ends by itself.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import signal
 import subprocess
@@ -100,12 +102,24 @@ def start_long_job(client: Client, weights: Path) -> dict:
     return view
 
 
+def log_tail(runs: Path) -> str:
+    log = runs.parent / "app.log"
+    return log.read_text(errors="replace")[-1500:] if log.is_file() else ""
+
+
 def checkpoints(runs: Path) -> list[Path]:
     return [p for p in runs.glob("finetune/*/jobs/*/out/checkpoint") if p.is_dir() and any(p.iterdir())]
 
 
-def test_sigterm_stops_the_job_with_a_checkpoint_and_leaves_no_process(app_process) -> None:
+def digest(folder: Path) -> dict[str, str]:
+    """Every file under `folder` by its content hash."""
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_sigterm_stops_the_job_with_a_checkpoint_and_leaves_no_process(app_process, tmp_path: Path) -> None:
     proc, client, marker, runs, weights = app_process
+    shipped_before, weights_before = digest(ROOT / "weights"), digest(weights)
     start_long_job(client, weights)
     before = set(marked_pids(marker))
     assert len(before) >= 2, "the job runs in its own process"  # the app, the worker (+ resource tracker)
@@ -114,9 +128,30 @@ def test_sigterm_stops_the_job_with_a_checkpoint_and_leaves_no_process(app_proce
     gone = wait_until(lambda: not marked_pids(marker), 10.0, 0.1)
     elapsed = time.monotonic() - started
     print(f"SIGTERM to no process left: {elapsed:.2f} s (exit code {proc.poll()})")
-    assert gone, f"still running 10 s after SIGTERM: {marked_pids(marker)}"
+    left = {pid: Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")[:200] for pid in marked_pids(marker)
+            if Path(f"/proc/{pid}/cmdline").exists()}
+    assert gone, f"still running 10 s after SIGTERM: {left}; log: {log_tail(runs)}"
     assert proc.wait(timeout=1) == 0
     assert checkpoints(runs), "the stopped job kept no checkpoint"
+    assert digest(weights) == weights_before and digest(ROOT / "weights") == shipped_before  # weights/ untouched
+    # After a restart (a new manager on the same folders): the job is stopped, resumable, and its
+    # export is offered only if it is whole (training/export_mark.py).
+    from safetensors import safe_open
+
+    from aigc_demo.services.job_config import FinetuneConfig
+    from aigc_demo.services.jobs import FinetuneManager
+    from aigc_demo.training.export_mark import export_complete
+
+    again = FinetuneManager(FinetuneConfig(runs_dir=str(runs / "finetune"), user_models_dir=str(tmp_path / "user")))
+    [job] = again.jobs(client.session_hash)
+    out = runs / "finetune" / client.session_hash / "jobs" / job.id / "out"
+    assert job.status == "stopped" and job.can_resume and not job.can_stop, job
+    assert job.can_save == export_complete(out)
+    if job.can_save:  # the whole export reads back
+        with safe_open(str(out / "model.safetensors"), "pt") as weights_file:
+            assert len(list(weights_file.keys())) > 0
+        assert again.save(client.session_hash, job.id, "after-restart").is_dir()
+    again.shutdown(timeout=0.0)
 
 
 def test_a_worker_whose_app_died_ends_by_itself(app_process) -> None:

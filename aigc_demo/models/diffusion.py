@@ -24,6 +24,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from aigc_demo.loading import building
+
 PATCH = 2  # 28x28x1 pixels <-> 14x14x4 patches
 NULL_CLASS = 10  # "no digit given" (classifier-free guidance)
 FAMILY = "diffusion"
@@ -264,7 +266,8 @@ def load_diffusion(folder: str | Path, device: Any = "cpu") -> DigitDiffusion:
     folder = Path(folder)
     if not is_diffusion_folder(folder):
         raise FileNotFoundError(f"{folder} is not a diffusion weights folder (unet/ and scheduler/ are needed)")
-    unet = UNet2DModel.from_pretrained(str(folder / "unet"), use_safetensors=True)
+    with building():  # one build at a time in the process (loading.building)
+        unet = UNet2DModel.from_pretrained(str(folder / "unet"), use_safetensors=True)
     unet = unet.float().to(device).eval().requires_grad_(False)
     scheduler_config = json.loads((folder / "scheduler" / "scheduler_config.json").read_text())
     settings = json.loads((folder / "config.json").read_text()) if (folder / "config.json").is_file() else {}

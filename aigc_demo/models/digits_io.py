@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from aigc_demo.device import pick_device
+from aigc_demo.loading import building
 
 MAX_SEED = 2**63 - 1
 
@@ -18,7 +19,8 @@ def _load(cls: Any, folder: str | Path, device: Any) -> Any:
     if not (folder / "model.safetensors").is_file() or not (folder / "config.json").is_file():
         raise FileNotFoundError(f"{folder} is not a weights folder (config.json and model.safetensors are needed); "
                                 "train one with `python -m aigc_demo train ...` or check the path")
-    model = cls.from_pretrained(str(folder), strict=True)
+    with building():  # one build at a time in the process (loading.building)
+        model = cls.from_pretrained(str(folder), strict=True)
     return model.float().to(device).eval().requires_grad_(False)
 
 

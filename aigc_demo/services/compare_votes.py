@@ -2,8 +2,9 @@
 
 A visitor's own votes live in their page session (the UI keeps the list; `add_vote` bounds it),
 so they are theirs alone and go when the session does. The server-wide board keeps, for each
-visitor and each pair of models, only that visitor's latest verdict: voting again on the same
-pair replaces the vote, so one visitor cannot flood the board; the board holds at most
+voter and each pair of models, only that voter's latest verdict (a voter is a visitor id and a
+client address: either one repeating replaces the earlier verdict, so neither a page reload nor
+a fresh client makes a new voter); the board holds at most
 MAX_SERVER_ENTRIES verdicts (the oldest are dropped) and only models every visitor can see
 (never a visitor's own `yours/...` or `shared/...` models).
 """
@@ -99,19 +100,47 @@ def leaderboard(votes: Iterable[Vote]) -> list[Standing]:
     return standings(result for vote in votes for result in pairs(vote))
 
 
+@dataclass
+class _Verdict:
+    visitor: str
+    address: str
+    result: int
+
+
 class ServerBoard:
-    """Everyone's votes: one verdict per (visitor, pair of models), bounded, thread-safe."""
+    """Everyone's votes: one verdict per voter and pair of models, bounded, thread-safe.
+
+    A voter is a visitor id *and* a client address: a verdict replaces any earlier one on the
+    same pair from the same visitor or from the same address, so a reload, a fresh API client or
+    a new browser profile behind one address is still one voter (a visitor whose address
+    changes is still one voter too). Behind a proxy the address is the one the operator trusts
+    (ui/sessions.client_address).
+    """
 
     def __init__(self, limit: int = MAX_SERVER_ENTRIES) -> None:
         self.limit = limit
-        self._entries: OrderedDict[tuple[str, str, str], int] = OrderedDict()
+        self._entries: OrderedDict[tuple[str, str, str, str], _Verdict] = OrderedDict()
+        self._by_visitor: dict[tuple[str, str, str], tuple[str, str, str, str]] = {}
+        self._by_address: dict[tuple[str, str, str], tuple[str, str, str, str]] = {}
         self._lock = threading.Lock()
 
-    def record(self, visitor: str | None, vote: Vote) -> int:
-        """Count `vote` for `visitor` (replacing their earlier verdict on each pair); returns the
-        pairs counted (0 without a visitor, or for private models)."""
+    def _remove(self, key: tuple[str, str, str, str]) -> None:
+        verdict = self._entries.pop(key, None)
+        if verdict is None:
+            return
+        _, a, b, _ = key
+        if self._by_visitor.get((verdict.visitor, a, b)) == key:
+            del self._by_visitor[(verdict.visitor, a, b)]
+        if verdict.address and self._by_address.get((verdict.address, a, b)) == key:
+            del self._by_address[(verdict.address, a, b)]
+
+    def record(self, visitor: str | None, vote: Vote, address: str = "") -> int:
+        """Count `vote` for `visitor` from `address` (replacing that visitor's and that
+        address's earlier verdict on each pair); returns the pairs counted (0 without a
+        visitor, or for private models)."""
         if not visitor:
             return 0
+        address = address or ""
         counted = 0
         with self._lock:
             for a, b, result in pairs(vote):
@@ -119,18 +148,30 @@ class ServerBoard:
                     continue
                 if b < a:  # one key per unordered pair
                     a, b, result = b, a, -result
-                key = (visitor, a, b)
-                self._entries.pop(key, None)
-                self._entries[key] = result
+                for index, who in ((self._by_visitor, visitor), (self._by_address, address)):
+                    earlier = index.get((who, a, b)) if who else None
+                    if earlier is not None:
+                        self._remove(earlier)
+                key = (visitor, address, a, b)
+                self._entries[key] = _Verdict(visitor, address, result)
+                self._by_visitor[(visitor, a, b)] = key
+                if address:
+                    self._by_address[(address, a, b)] = key
                 counted += 1
             while len(self._entries) > self.limit:
-                self._entries.popitem(last=False)
+                self._remove(next(iter(self._entries)))
         return counted
 
     def standings(self) -> list[Standing]:
         with self._lock:
-            results = [(a, b, result) for (_, a, b), result in self._entries.items()]
+            results = [(a, b, v.result) for (_, _, a, b), v in self._entries.items()]
         return standings(results)
+
+    def voters(self) -> int:
+        """How many voters the board holds: distinct client addresses (a visitor seen without
+        one counts by its id), so fresh clients from one address are one voter."""
+        with self._lock:
+            return len({v.address or f"visitor:{v.visitor}" for v in self._entries.values()})
 
     def __len__(self) -> int:
         return len(self._entries)

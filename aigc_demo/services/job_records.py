@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from aigc_demo.services.job_events import EVENTS_FILE, read_events
+from aigc_demo.training.export_mark import export_complete
 from aigc_demo.training.finetune import FinetuneSettings, JobRequest
 
 ACTIVE = ("queued", "starting", "running", "stopping")
@@ -260,5 +261,5 @@ def job_view(job: Job, position: int | None, roots: list[str]) -> JobView:
         saved=list(job.saved), version=job.version,
         can_stop=job.status in ("queued", "starting", "running"),
         can_resume=job.status in ("stopped", "done", "failed") and (out / "checkpoint").is_dir(),
-        can_save=job.status in ("stopped", "done") and (out / "config.json").is_file(),
+        can_save=job.status in ("stopped", "done") and export_complete(out),  # never a half-written one
     )

@@ -21,9 +21,10 @@ from aigc_demo.hub import hub_offline
 from aigc_demo.modelcard import GALLERY_KEY
 from aigc_demo.services.storage import Storage, folder_bytes
 from aigc_demo.services.visitors import is_session_id
+from aigc_demo.training.export_mark import EXPORT_MARK
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-SKIPPED = ("checkpoint*", "*.tmp")  # never copied, zipped or pushed
+SKIPPED = ("checkpoint*", "*.tmp", EXPORT_MARK)  # never copied, zipped or pushed
 
 
 def visible_dirs(root: Path, session: str | None, publish: bool) -> list[str]:
@@ -80,7 +81,7 @@ def zip_folder(source: Path, name: str, dest: str | Path | None = None) -> Path:
     with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
         for path in sorted(source.rglob("*")):
             rel = path.relative_to(source)
-            if path.is_file() and not rel.parts[0].startswith("checkpoint"):
+            if path.is_file() and not rel.parts[0].startswith("checkpoint") and rel.name != EXPORT_MARK:
                 archive.write(path, f"{name}/{rel.as_posix()}")
     return target
 

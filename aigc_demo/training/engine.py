@@ -18,6 +18,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
+from aigc_demo.training.export_mark import export_whole
+
 OPTIMIZERS = ("adam", "rmsprop", "sgd")
 CHECKPOINT_DIR = "checkpoint"
 
@@ -254,8 +256,8 @@ def run_training(
         steps_per_s=rate, items_per_s=rate * task.items_per_step * accelerator.num_processes,
         out_dir=str(out_dir), history=history,
     )
-    if main:
-        task.export(out_dir, result)
+    if main:  # whole or not offered: a stop mid-export leaves no export that looks finished
+        export_whole(out_dir, lambda folder: task.export(folder, result))
     accelerator.wait_for_everyone()
     report(done=True, preview=task.preview() if main else None)
     return result

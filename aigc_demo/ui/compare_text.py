@@ -117,6 +117,12 @@ def _rows(standings: list[votes_svc.Standing], names: dict[str, str]) -> list[li
             for s in standings]
 
 
+def _everyone(names: dict[str, str]) -> gr.Dataframe:
+    """Everyone's board, titled with how many voters it counts."""
+    return gr.Dataframe(_rows(votes_svc.board.standings(), names),
+                        label=t("compare.board.everyone_voters", voters=votes_svc.board.voters()))
+
+
 def make_vote(ctx: AppContext) -> Callable[..., tuple[Any, ...]]:
     """The handler of Vote: (3 heads revealed, message, your board, everyone's board, the record,
     your votes, vote row)."""
@@ -131,7 +137,7 @@ def make_vote(ctx: AppContext) -> Callable[..., tuple[Any, ...]]:
             raise UserError(t("compare.vote_twice"))
         vote = votes_svc.make_vote(record["models"], choice)
         mine = votes_svc.add_vote(votes, vote)
-        votes_svc.board.record(sessions.current_session(), vote)
+        votes_svc.board.record(sessions.current_session(), vote, sessions.current_address())
         labels = record["labels"]
         heads = [_head(LETTERS[i], labels[i] if i < len(labels) else None) for i in range(svc.MAX_COLUMNS)]
         winner = t("compare.tie") if vote.winner is None else t("compare.model_letter", letter=LETTERS[vote.winner])
@@ -139,7 +145,7 @@ def make_vote(ctx: AppContext) -> Callable[..., tuple[Any, ...]]:
         message = t("compare.voted", winner=winner, names=" · ".join(
             f"{LETTERS[i]} = {label}" for i, label in enumerate(labels)))
         return (*heads, message, _rows(votes_svc.leaderboard(mine), names),
-                _rows(votes_svc.board.standings(), names), {**record, "voted": True}, mine, gr.Row(visible=False))
+                _everyone(names), {**record, "voted": True}, mine, gr.Row(visible=False))
 
     return compare_vote
 

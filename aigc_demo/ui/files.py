@@ -23,6 +23,7 @@ from gradio.exceptions import InvalidPathError
 from gradio_client import utils as client_utils
 
 from aigc_demo.errors import UserError
+from aigc_demo.ui import sessions, uploads
 
 NOT_UPLOADED = ("That file was not uploaded to this page: upload it with the file box (from a script, "
                 "use gradio_client's handle_file).")
@@ -89,8 +90,28 @@ def serve_bytes(data: bytes, name: str) -> str:
 
 
 def guard(demo: gr.Blocks) -> gr.Blocks:
-    """Make Gradio's own refusal of a non-uploaded file path a clear message in the page."""
+    """Make Gradio's own refusal of a non-uploaded file path a clear message in the page, and
+    refuse, before any handler runs, an upload passed by a session that did not upload it
+    (ui/uploads.py)."""
+    owned = uploads.OwnedUploads(demo.upload_file_set)
+    demo.temp_file_sets = [owned if s is demo.upload_file_set else s for s in demo.temp_file_sets]
+    demo.upload_file_set = owned
     original = demo.preprocess_data
+    original_api = demo.process_api
+
+    async def process_api(block_fn: Any, inputs: list[Any], *args: Any, **kwargs: Any) -> Any:
+        request = kwargs.get("request", args[1] if len(args) > 1 else None)
+        requests = request if isinstance(request, list) else None
+        fn = demo.fns[block_fn] if isinstance(block_fn, int) else block_fn
+        if requests is not None and getattr(fn, "batch", False):
+            items = list(zip(*inputs, strict=False)) if inputs else []
+            for item, one in zip(items, requests):
+                _check_uploads(owned, item, one)
+        else:
+            _check_uploads(owned, inputs, request)
+        return await original_api(block_fn, inputs, *args, **kwargs)
+
+    demo.process_api = process_api  # type: ignore[method-assign]
 
     async def preprocess_data(*args: Any, **kwargs: Any) -> Any:
         try:
@@ -100,3 +121,22 @@ def guard(demo: gr.Blocks) -> gr.Blocks:
 
     demo.preprocess_data = preprocess_data  # type: ignore[method-assign]
     return demo
+
+
+def _check_uploads(owned: uploads.OwnedUploads, inputs: Any, request: Any) -> None:
+    session_hash = getattr(request, "session_hash", None)
+    claimers = {str(session_hash)} if session_hash else set()
+    visitor = sessions.visitor_of_hash(session_hash)
+    if visitor:
+        claimers.add(visitor)
+    try:
+        uploads.check_claims(owned, inputs, claimers, sessions.client_address(request), NOT_UPLOADED)
+    except UserError as err:
+        raise gr.Error(str(err)) from None
+
+
+def upload_middleware() -> Any:
+    """The middleware `launch_kwargs` adds so uploads know their client address."""
+    from starlette.middleware import Middleware
+
+    return Middleware(uploads.UploadOwnerMiddleware, address_of=sessions.client_address)

@@ -28,7 +28,9 @@ from aigc_demo.services.storage import Sweeper
 from aigc_demo.services.validate import limit_images
 from aigc_demo.settings import ServeSettings, install_serve
 from aigc_demo.ui import i18n
+from aigc_demo.ui.files import upload_middleware
 from aigc_demo.ui.opengraph import OpenGraphMiddleware
+from aigc_demo.ui.session_memory import DeepLinkOff, bound_sessions, trim_session_state
 from aigc_demo.ui.share import link_card
 from aigc_demo.ui.shell import CSS, build_app, theme
 
@@ -51,7 +53,9 @@ def launch_kwargs(settings: ServeSettings) -> dict:
         mcp_server=settings.mcp,  # streamable HTTP at /gradio_api/mcp/ (ui/mcp_tools.py)
         i18n=i18n.i18n(),  # labels in the browser's language (ui/i18n.py); build the app first
         js=i18n.LOCALE_JS,
-        app_kwargs={"middleware": [Middleware(OpenGraphMiddleware, card_for=link_card)]},
+        app_kwargs={"middleware": [Middleware(OpenGraphMiddleware, card_for=link_card),
+                                   upload_middleware(),  # uploads know their address (ui/uploads.py)
+                                   Middleware(DeepLinkOff)]},  # ui/session_memory.py
     )
 
 
@@ -63,8 +67,10 @@ def create(settings: ServeSettings) -> gr.Blocks:
     engines.configure(settings)  # remote inference servers join the catalog
     limit_images()  # every image the app opens, gradio's uploads included, is size-checked
     start_sweeper(settings)
+    trim_session_state()  # no per-session config copies (ui/session_memory.py)
     demo = build_app(settings)
     i18n.finish(demo)
+    bound_sessions(demo)
     demo.queue(default_concurrency_limit=4)
     calm_queue(demo)
     return demo

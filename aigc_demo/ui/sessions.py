@@ -71,6 +71,11 @@ def current_session() -> str | None:
     return _session_of_request(LocalContext.request.get(None))
 
 
+def current_address() -> str:
+    """The client address behind the event being handled now ("" outside an event)."""
+    return client_address(LocalContext.request.get(None))
+
+
 class SessionDirs(list):
     """`AppContext.user_dirs`: published folders + the current visitor's, looked up on each read."""
 
@@ -122,6 +127,14 @@ def track_batches(demo: gr.Blocks) -> gr.Blocks:
 
     demo.call_function = call_function  # type: ignore[method-assign]
     return demo
+
+
+def visitor_of_hash(session_hash: str | None) -> str | None:
+    """The visitor id a page session was mapped to on load (None if none)."""
+    if not session_hash:
+        return None
+    with _lock:
+        return _by_hash.get(session_hash)
 
 
 def _session_of_request(request: Any) -> str | None:

@@ -950,6 +950,8 @@ STRINGS: dict[str, str] = {
     "compare.board.votes": "Votes",
     "compare.board.mine": "Your votes",
     "compare.board.everyone": "Everyone (one verdict per visitor and pair)",
+    # issue 25: the blind-vote board counts voters (one per visitor and client address)
+    "compare.board.everyone_voters": "Everyone: {voters} voter(s), one verdict per voter and pair",
     "compare.voted": "Thanks: you voted {winner}. The models were {names}.",
     "compare.vote_nothing": "Nothing to vote on yet: run a blind comparison and let it finish.",
     "compare.vote_blind_only": "Votes are taken on blind comparisons only: tick Blind and compare again.",

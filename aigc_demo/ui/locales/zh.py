@@ -904,6 +904,8 @@ STRINGS: dict[str, str] = {
     "compare.board.votes": "票数",
     "compare.board.mine": "你的投票",
     "compare.board.everyone": "所有人（每位访客的每对模型只计一票）",
+    # issue 25: the blind-vote board counts voters (one per visitor and client address)
+    "compare.board.everyone_voters": "所有人：{voters} 位投票者，每位投票者每对模型一票",
     "compare.voted": "谢谢：你投给了{winner}。各模型是 {names}。",
     "compare.vote_nothing": "还没有可投票的对比：先运行一次盲评对比并等它结束。",
     "compare.vote_blind_only": "只有盲评对比才能投票：勾选“盲评”后再对比一次。",
