@@ -28,6 +28,7 @@ from aigc_demo.services.storage import Sweeper
 from aigc_demo.services.validate import limit_images
 from aigc_demo.settings import ServeSettings, install_serve
 from aigc_demo.ui import i18n
+from aigc_demo.ui.api_names import readable_api
 from aigc_demo.ui.opengraph import OpenGraphMiddleware
 from aigc_demo.ui.share import link_card
 from aigc_demo.ui.shell import CSS, build_app, theme
@@ -64,6 +65,7 @@ def create(settings: ServeSettings) -> gr.Blocks:
     start_sweeper(settings)
     demo = build_app(settings)
     i18n.finish(demo)
+    readable_api(demo)  # English names in view_api and the MCP schema, not translation keys
     demo.queue(default_concurrency_limit=4)
     calm_queue(demo)
     return demo
