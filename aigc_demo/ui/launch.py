@@ -51,7 +51,8 @@ def launch_kwargs(settings: ServeSettings) -> dict:
         footer_links=["api", "settings"],
         i18n=i18n.i18n(),  # labels in the browser's language (ui/i18n.py); build the app first
         js=i18n.LOCALE_JS,
-        app_kwargs={"middleware": [Middleware(OpenGraphMiddleware, card_for=link_card)]},
+        app_kwargs={"middleware": [Middleware(OpenGraphMiddleware, card_for=link_card,
+                                              first_in_head=i18n.EARLY_LOCALE_TAG)]},
     )
 
 
