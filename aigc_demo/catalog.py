@@ -106,6 +106,7 @@ class HubEntry:
     defaults: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
     revision: str | None = None  # None: the repo's main branch
     variant: str | None = None  # weights variant to fetch for a GPU ("fp16"), when the repo has one
+    variant_gb: float = 0.0  # what the variant's files weigh (the repo's published file sizes)
 
 
 HUB_MODELS: tuple[HubEntry, ...] = (
@@ -130,7 +131,7 @@ HUB_MODELS: tuple[HubEntry, ...] = (
     HubEntry("stabilityai/sd-turbo", "SD-Turbo", "text-to-image", "diffusion", "image",
              "other", 1_300_000_000,
              "Distilled Stable Diffusion 2.1: a 512x512 image in one to four steps.",
-             probe_file="model_index.json", memory_gb=5.2, download_gb=5.2, variant="fp16",
+             probe_file="model_index.json", memory_gb=5.2, download_gb=5.2, variant="fp16", variant_gb=2.6,
              defaults={"steps": 1, "guidance": 0.0, "width": 512, "height": 512}),
     HubEntry("stabilityai/sdxl-turbo", "SDXL-Turbo", "text-to-image", "diffusion", "image",
              "other", 3_500_000_000,

@@ -153,7 +153,8 @@ def load_causal_lm(source: ModelSource, dtype: Any = None, device: str = "cpu",
 
 def load_text_to_image(source: ModelSource, dtype: Any = None) -> Any:
     """A diffusers text-to-image pipeline from checked files (safetensors only, no custom code).
-    A weights variant ("fp16") is used when the folder has it and the dtype is half precision."""
+    In half precision the `fp16` weights variant is loaded where the folder has it, else the
+    full-precision files (cast to `dtype`)."""
     import torch
     from diffusers import AutoPipelineForText2Image
     from diffusers.utils import logging as diffusers_logging

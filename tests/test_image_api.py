@@ -71,3 +71,32 @@ def test_adding_a_bad_hub_id_is_refused(client) -> None:
 
     with pytest.raises(AppError, match="not a Hugging Face model id"):
         client.predict("not an id", api_name="/add_image_model")
+
+
+def test_the_default_model_draws_a_picture_offline(client) -> None:
+    """Offline (the test server), with the prompt only: the tab's default model makes an image."""
+    api = client.view_api(return_format="dict", print_info=False)["named_endpoints"]["/generate_image"]
+    model = api["parameters"][0]
+    assert model["parameter_has_default"] and model["parameter_default"] == "tiny-sd"  # a pipeline here: first
+    gallery, info = client.predict(prompt_text="a lighthouse", negative_text="", n_steps=2, w=32, h=32,
+                                   api_name="/generate_image")
+    first = gallery[0]["image"]
+    assert Image.open(first["path"] if isinstance(first, dict) else first).size == (32, 32)
+    assert "s per image" in info
+
+
+def test_our_gan_draws_number_words_through_the_api(client) -> None:
+    gallery, info = client.predict("tiny-gan", "三个七", "", 1, 0.0, 512, 256, 9, False, 1,
+                                   api_name="/generate_image")
+    first = gallery[0]["image"]
+    path = first["path"] if isinstance(first, dict) else first
+    assert Image.open(path).size == (3 * 28 * 7 + 8 * 7, 36 * 7)  # three digits, 7 px per pixel
+    assert read_image_settings(path).settings.prompt == "三个七" and "first seed 9" in info
+
+
+def test_a_prompt_our_models_cannot_draw_is_a_clear_message(client) -> None:
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError, match="Our digit models draw only the digits 0-9"):
+        client.predict("tiny-diffusion", "a red bicycle", "", 2, 1.0, 512, 256, 1, False, 1,
+                       api_name="/generate_image")

@@ -139,7 +139,7 @@ def test_pickers_and_generate_say_a_hub_model_is_not_downloaded(open_app, viewpo
     page.get_by_role("tab", name=t("tab.image"), exact=True).click()
     expect(page.locator("#image-generate")).to_be_enabled()  # the local tiny pipeline
     expect(page.locator("#image-model-note")).to_be_hidden()
-    choose(page, "image-model", "SD-Turbo (Hub · not downloaded · 5.2 GB)")
+    choose(page, "image-model", "SD-Turbo (Hub · not downloaded · 5.2 GB · offline)")
     note = page.locator("#image-model-note")
     expect(note).to_contain_text("Not downloaded (5.2 GB)")
     expect(note).to_contain_text("offline")

@@ -101,6 +101,46 @@ def test_lang_in_the_link_overrides_the_browser(browser, app_url: str) -> None:
     context.close()
 
 
+TABS_EN = {"gallery": "Gallery", "digits": "Digits", "text": "Text", "code": "Code", "image": "Image",
+           "compare": "Compare", "finetune": "Fine-tune", "system": "System"}
+# (tab, selector, text) per language: a label, a help text and a button on three tabs.
+CONTROLS = {
+    "zh": [("image", "#image-prompt", "提示词"), ("image", "#image-negative", "反向提示词"),
+           ("image", "#image-generate", "生成"), ("image", "#image-share", "分享"),
+           ("digits", "#digits-generate", "生成"), ("text", "#text-prompt", "提示词")],
+    "en": [("image", "#image-prompt", "Prompt"), ("image", "#image-negative", "Negative prompt"),
+           ("image", "#image-generate", "Generate"), ("image", "#image-share", "Share"),
+           ("digits", "#digits-generate", "Generate"), ("text", "#text-prompt", "Prompt")],
+}
+
+
+@pytest.mark.parametrize("browser_locale, lang", [("en-US", "zh"), ("zh-CN", "en")])
+def test_lang_switches_every_tab_and_control(browser, app_url: str, browser_locale: str, lang: str) -> None:
+    """?lang= against the browser's own language: every tab label, controls on the tabs opened by
+    clicking (the choice survives moving between tabs), and the share link carries it."""
+    tabs = TABS_ZH if lang == "zh" else TABS_EN
+    other = TABS_EN if lang == "zh" else TABS_ZH
+    context = browser.new_context(locale=browser_locale, viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(LONG)
+    page.goto(app_url + f"?lang={lang}")
+    for name in tabs.values():
+        expect(page.get_by_role("tab", name=name, exact=True).first).to_be_visible(timeout=LONG)
+    shown = page.get_by_role("tab").all_inner_texts()
+    assert not [name for name in other.values() if name in shown and name not in tabs.values()], shown
+    assert page.evaluate("document.documentElement.lang").lower().startswith(lang)
+    for tab, selector, text in CONTROLS[lang]:
+        page.get_by_role("tab", name=tabs[tab], exact=True).first.click()
+        expect(page.locator(selector).first).to_contain_text(text, timeout=LONG)
+    page.get_by_role("tab", name=tabs["digits"], exact=True).first.click()
+    page.locator("#digits-generate").click()  # a grid of the tiny GAN: a result to share
+    page.wait_for_timeout(3000)
+    page.locator("#digits-grid-share").click()
+    box = page.locator("#digits-grid-share-link textarea")
+    expect(box).to_have_value(re.compile(rf"[?&]lang={lang}(&|$)"), timeout=LONG)
+    context.close()
+
+
 def test_errors_from_services_in_chinese(browser, app_url: str) -> None:
     context = browser.new_context(locale="zh-CN")
     page = context.new_page()

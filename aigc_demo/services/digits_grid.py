@@ -78,7 +78,7 @@ def generate_grid_batched(digits: list, counts: list, seeds: list, truncations: 
 
 
 # ---------------------------------------------------------------- handwriting
-def _render_line(text: str, digit_images: np.ndarray, invert: bool, scale: int) -> Any:
+def render_line(text: str, digit_images: np.ndarray, invert: bool, scale: int) -> Any:
     from PIL import Image
 
     cells = []
@@ -129,6 +129,6 @@ def handwriting_batched(texts: list, seeds: list, truncations: list, folder: str
     out, start = [], 0
     for text, _, _ in checked:
         n = sum(ch.isdigit() for ch in text)
-        out.append(_render_line(text, images[start:start + n], invert, scale))
+        out.append(render_line(text, images[start:start + n], invert, scale))
         start += n
     return out

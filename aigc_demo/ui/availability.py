@@ -9,8 +9,8 @@ from typing import Any
 
 import gradio as gr
 
-from aigc_demo.catalog import ModelSpec, hub_entry
-from aigc_demo.services.availability import Availability, check
+from aigc_demo.catalog import ModelSpec
+from aigc_demo.services.availability import Availability, check, hub_download_gb
 from aigc_demo.services.gallery import picker_ref, picker_specs
 from aigc_demo.ui.strings import t
 
@@ -23,9 +23,9 @@ def picker_label(spec: ModelSpec) -> str:
         return spec.title
     if spec.cached:
         return t("avail.hub_ready", title=spec.title)
-    entry = hub_entry(spec.id)
-    if entry and entry.download_gb:
-        return t("avail.hub_missing", title=spec.title, size=entry.download_gb)
+    size = hub_download_gb(spec.id)  # on CUDA, the fp16 files where the repo has them
+    if size:
+        return t("avail.hub_missing", title=spec.title, size=size)
     return t("avail.hub_missing_unsized", title=spec.title)
 
 

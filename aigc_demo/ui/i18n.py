@@ -4,7 +4,8 @@ While the page is built, `t()` leaves gr.I18n markers in labels, help texts, but
 Markdown. Gradio's frontend translates one marker per string, so `finish(demo)` folds every string
 holding several markers (a heading plus a paragraph) or text around a marker into one marker of
 its own, and returns the gr.I18n with every language. The browser then picks Chinese for zh-*
-locales; `LOCALE_JS` applies `?lang=zh|en` (and maps any zh-* to our Chinese).
+locales; `EARLY_LOCALE_JS` applies `?lang=zh|en` before Gradio starts (and maps any zh-* to our
+Chinese), `LOCALE_JS` again once mounted (for a page served without the early script).
 """
 
 from __future__ import annotations
@@ -38,6 +39,31 @@ LOCALE_JS = """
   if (core) import(core).then(m => m.changeLocale && m.changeLocale(want)).catch(() => {});
 }
 """
+
+
+# Runs first in the page's <head>, before Gradio's frontend starts (ui/opengraph.py puts it there):
+# Gradio picks its locale once, from navigator.language, and translates the tab strip and every
+# component with it; a locale changed after mount (LOCALE_JS) reaches only part of the page. So
+# `?lang=zh|en` (and any zh-* browser, which Gradio matches only as zh-CN / zh-TW) is applied by
+# making navigator.language say it before Gradio reads it: the whole page, every tab, as a
+# browser set to that language gets it.
+EARLY_LOCALE_JS = """
+(function () {
+  var asked = (new URLSearchParams(window.location.search).get('lang') || '').toLowerCase();
+  var browser = (navigator.languages && navigator.languages[0]) || navigator.language || 'en';
+  var want = null;
+  if (asked.indexOf('zh') === 0) want = 'zh-CN';
+  else if (asked.indexOf('en') === 0) want = 'en';
+  else if (browser.toLowerCase().indexOf('zh') === 0 && browser !== 'zh-CN' && browser !== 'zh-TW') want = 'zh-CN';
+  if (!want) return;
+  try {
+    Object.defineProperty(navigator, 'language', {get: function () { return want; }, configurable: true});
+    Object.defineProperty(navigator, 'languages', {get: function () { return [want]; }, configurable: true});
+  } catch (e) {}
+  document.documentElement.lang = want;
+})();
+"""
+EARLY_LOCALE_TAG = ("<script>" + EARLY_LOCALE_JS + "</script>").encode()
 
 
 def resolve(value: str, lang: str) -> str:

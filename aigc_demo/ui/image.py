@@ -1,4 +1,6 @@
-"""The Image tab: text to image with any text-to-image model of the catalog (hub or local folder).
+"""The Image tab: text to image with any text-to-image model of the catalog (hub or local folder),
+and our own digit models, which draw the digits a prompt names (services/image_models.py): the
+default is the best model that runs here now, so a fresh start offline still draws a picture.
 
 Results are PNG files (each with its settings in its metadata), so a downloaded image can be
 dropped back in "Load settings from an image" to make it again.
@@ -13,10 +15,12 @@ import gradio as gr
 from aigc_demo.errors import UserError
 from aigc_demo.services import validate
 from aigc_demo.services.gallery import add_hub_id
+from aigc_demo.services.digits_image import digit_family
+from aigc_demo.services.image_models import NOT_READY, ImageModel, defaults_for, image_models, make_images
 from aigc_demo.services.imagegen import (MAX_GUIDANCE, MAX_IMAGES, MAX_PROMPT_CHARS, MAX_SEED, MAX_STEPS,
-                                         ImageSettings, generate_images, model_defaults, read_image_settings)
+                                         ImageSettings, read_image_settings)
 from aigc_demo.ui import model_refs, share
-from aigc_demo.ui.availability import generate_state, generate_view, picker_choices
+from aigc_demo.ui.availability import GenerateView, generate_view, picker_label
 from aigc_demo.ui.context import AppContext
 from aigc_demo.ui.files import uploaded
 from aigc_demo.ui.errors import user_errors
@@ -27,9 +31,43 @@ from aigc_demo.ui.strings import t
 SIZE_MIN, SIZE_MAX = 32, 1024
 
 
+def model_label(model: ImageModel) -> str:
+    """What the picker says: ours and what it draws, or why a hub model is not ready."""
+    spec = model.spec
+    if model.ours:
+        return t("image.ours_label", title=spec.title)
+    if spec.source != "hub" or model.rank != NOT_READY:
+        return picker_label(spec)
+    size = t("image.hub_size", size=model.download_gb) if model.download_gb else t("image.hub_size_unknown")
+    return t("image.hub_offline" if model.why == "offline" else "image.hub_needs_gpu", title=spec.title, size=size)
+
+
 def image_choices(ctx: AppContext) -> list[tuple[str, str]]:
-    """(label, reference) for every text-to-image model: local folders first, then hub ids."""
-    return picker_choices(ctx.settings.weights_dir, "image", ctx.user_dirs, families=("diffusion",))
+    """(label, reference) for every model the tab can run, best-that-runs-now first (the default)."""
+    return [(model_label(m), m.ref) for m in image_models(ctx.settings.weights_dir, ctx.user_dirs)]
+
+
+def is_ours(ref: str | None) -> bool:
+    """One of our digit models (draws digits from number words), for a picked id."""
+    return bool(ref) and digit_family(model_refs.resolve_or_none(ref)) is not None
+
+
+def image_view(ref: str | None) -> GenerateView:
+    """The Generate button and the note beside it; for our models the note says what they draw."""
+    view = generate_view(ref, t("image.generate"))
+    if is_ours(ref) and not view.note:
+        return GenerateView(t("image.ours_note"), view.label, view.variant, view.interactive)
+    return view
+
+
+def image_state(ref: str | None) -> tuple[Any, Any]:
+    view = image_view(ref)
+    return (gr.Markdown(view.note, visible=bool(view.note)),
+            gr.Button(view.label, variant=view.variant, interactive=view.interactive))
+
+
+def placeholder(ref: str | None) -> str:
+    return t("image.digits_placeholder") if is_ours(ref) else t("image.prompt_placeholder")
 
 
 def _info(batch: Any) -> str:
@@ -45,13 +83,13 @@ def build_image_tab(ctx: AppContext) -> None:
     build_lead("image")
     choices = image_choices(ctx)
     first = choices[0][1] if choices else None
-    start = model_defaults(model_refs.resolve_or_none(first) or "") if first else {}
+    start = defaults_for(model_refs.resolve_or_none(first) or "") if first else {}
     with gr.Row():
         model = gr.Dropdown(choices, value=first, label=t("image.model"), scale=3, elem_id="image-model")
         with gr.Column(scale=2):
             hub_id = gr.Textbox(label=t("image.hub_id"), placeholder="owner/name", elem_id="image-hub-id")
             add_hub = gr.Button(t("image.hub_add"), size="sm")
-    prompt = gr.Textbox(label=t("image.prompt"), lines=2, placeholder=t("image.prompt_placeholder"),
+    prompt = gr.Textbox(label=t("image.prompt"), lines=2, placeholder=placeholder(first),
                         elem_id="image-prompt")
     negative = gr.Textbox(label=t("image.negative"), lines=1, elem_id="image-negative")
     with gr.Row():
@@ -71,7 +109,7 @@ def build_image_tab(ctx: AppContext) -> None:
         random_seed = gr.Checkbox(value=True, label=t("image.random_seed"), elem_id="image-random-seed", scale=1)
         reuse = gr.Button(t("image.reuse_seed"), size="sm", scale=1, elem_id="image-reuse")
     with gr.Row(equal_height=True):
-        view = generate_view(first, t("image.generate"))
+        view = image_view(first)
         generate = gr.Button(view.label, variant=view.variant, interactive=view.interactive,
                              elem_id="image-generate", scale=1, min_width=160)
         note = gr.Markdown(view.note, visible=bool(view.note), elem_id="image-model-note",
@@ -112,8 +150,8 @@ def build_image_tab(ctx: AppContext) -> None:
         def on_download(p: Any) -> None:
             progress(p.fraction, desc=t("image.downloading", detail=p.text()))
 
-        batch = generate_images(model_refs.resolve(model_ref), settings, on_step=on_step, on_download=on_download,
-                                record_as=model_ref)
+        batch = make_images(model_refs.resolve(model_ref), settings, on_step=on_step, on_download=on_download,
+                            record_as=model_ref)
         items = [(img.path, t("image.caption", seed=img.seed, seconds=f"{img.seconds:.2f}"))
                  for img in batch.images]
         return items, _info(batch), batch.settings.seed
@@ -144,13 +182,13 @@ def build_image_tab(ctx: AppContext) -> None:
     reuse.click(reuse_seed, last_seed, [seed, random_seed], api_visibility="private")
 
     def pick_model(model_ref: str | None) -> tuple[Any, ...]:
-        d = model_defaults(model_refs.resolve_or_none(model_ref) or "")
+        d = defaults_for(model_refs.resolve_or_none(model_ref) or "")
         return d["steps"], d["guidance"], d["width"], d["height"]
 
     # .input, not .change: restoring settings from a PNG sets the model and must keep its values
     model.input(pick_model, model, [steps, guidance, width, height], api_visibility="private")
-    model.change(lambda ref: generate_state(ref, t("image.generate")), model, [note, generate],
-                 api_visibility="private", show_progress="hidden", queue=False)
+    model.change(lambda ref: (*image_state(ref), gr.Textbox(placeholder=placeholder(ref))), model,
+                 [note, generate, prompt], api_visibility="private", show_progress="hidden", queue=False)
 
     @user_errors
     def add_model(repo_id: str) -> tuple[Any, ...]:

@@ -28,6 +28,7 @@ from aigc_demo.services.storage import Sweeper
 from aigc_demo.services.validate import limit_images
 from aigc_demo.settings import ServeSettings, install_serve
 from aigc_demo.ui import i18n
+from aigc_demo.ui.api_names import readable_api
 from aigc_demo.ui.files import upload_middleware
 from aigc_demo.ui.opengraph import OpenGraphMiddleware
 from aigc_demo.ui.session_memory import DeepLinkOff, bound_sessions, trim_session_state
@@ -53,7 +54,8 @@ def launch_kwargs(settings: ServeSettings) -> dict:
         mcp_server=settings.mcp,  # streamable HTTP at /gradio_api/mcp/ (ui/mcp_tools.py)
         i18n=i18n.i18n(),  # labels in the browser's language (ui/i18n.py); build the app first
         js=i18n.LOCALE_JS,
-        app_kwargs={"middleware": [Middleware(OpenGraphMiddleware, card_for=link_card),
+        app_kwargs={"middleware": [Middleware(OpenGraphMiddleware, card_for=link_card,
+                                              first_in_head=i18n.EARLY_LOCALE_TAG),
                                    upload_middleware(),  # uploads know their address (ui/uploads.py)
                                    Middleware(DeepLinkOff)]},  # ui/session_memory.py
     )
@@ -71,6 +73,7 @@ def create(settings: ServeSettings) -> gr.Blocks:
     demo = build_app(settings)
     i18n.finish(demo)
     bound_sessions(demo)
+    readable_api(demo)  # English names in view_api and the MCP schema, not translation keys
     demo.queue(default_concurrency_limit=4)
     calm_queue(demo)
     return demo

@@ -4,7 +4,7 @@ Chat apps read the page's HTML without running its JavaScript, so tags added by 
 (`head=`) come too late; Gradio's own template carries generic "Gradio" tags. This ASGI
 middleware rewrites only the page itself (GET of the app's root): Gradio's og:/twitter: tags are
 replaced with ours, absolute URLs on the public address (https://<SPACE_HOST>/ on a Space).
-It also serves the card image at /og-image.png. Everything else passes through untouched.
+It also puts ui/i18n.py's early locale script first in <head>, and serves the card image at /og-image.png. Everything else passes through untouched.
 """
 
 from __future__ import annotations
@@ -57,10 +57,11 @@ def tags(card: Card, base: str, page_url: str) -> str:
     ]) + "\n"
 
 
-def rewrite(page: bytes, card: Card, base: str, page_url: str) -> bytes:
-    """The page with Gradio's og:/twitter: tags swapped for the card's."""
+def rewrite(page: bytes, card: Card, base: str, page_url: str, first_in_head: bytes = b"") -> bytes:
+    """The page with Gradio's og:/twitter: tags swapped for the card's; `first_in_head` (a script
+    that must run before Gradio's own, ui/i18n.py's locale) goes first in <head>."""
     stripped = _GRADIO_TAGS.sub(b"", page)
-    return stripped.replace(b"<head>", b"<head>\n" + tags(card, base, page_url).encode(), 1)
+    return stripped.replace(b"<head>", b"<head>\n" + first_in_head + tags(card, base, page_url).encode(), 1)
 
 
 ASGIApp = Callable[[dict, Callable[[], Awaitable[dict]], Callable[[dict], Awaitable[None]]], Awaitable[None]]
@@ -69,9 +70,11 @@ ASGIApp = Callable[[dict, Callable[[], Awaitable[dict]], Callable[[dict], Awaita
 class OpenGraphMiddleware:
     """Pure ASGI (no buffering of streams): only GET / and /og-image.png are touched."""
 
-    def __init__(self, app: ASGIApp, card_for: Callable[[dict[str, list[str]]], Card]) -> None:
+    def __init__(self, app: ASGIApp, card_for: Callable[[dict[str, list[str]]], Card],
+                 first_in_head: bytes = b"") -> None:
         self.app = app
         self.card_for = card_for
+        self.first_in_head = first_in_head
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope.get("type") != "http" or scope.get("method") not in ("GET", "HEAD"):
@@ -119,7 +122,7 @@ class OpenGraphMiddleware:
             base = public_base(headers_of(scope), scope.get("scheme", "http"))
             query = parse_qs(scope.get("query_string", b"").decode(errors="replace"))
             page_url = base + (("?" + scope["query_string"].decode(errors="replace")) if query else "")
-            body = rewrite(body, self.card_for(query), base, page_url)
+            body = rewrite(body, self.card_for(query), base, page_url, self.first_in_head)
             start = {**start, "headers": [(k, v) for k, v in start.get("headers", [])
                                           if k.lower() != b"content-length"]
                      + [(b"content-length", str(len(body)).encode())]}

@@ -186,7 +186,8 @@ STRINGS: dict[str, str] = {
         "Type a prompt and press **Generate**. Turbo models make a picture in one to four steps; "
         "with guidance above 1 the negative prompt steers away from what it names. Every PNG keeps "
         "its settings (prompt, model, seed, steps, guidance, size) in its metadata: drop one in "
-        "*Load settings from an image* to make it again."
+        "*Load settings from an image* to make it again. Offline or without a download, our own "
+        "digit models (★ in the list) draw the digits a prompt names: 2026, seven, three sevens, 三个七."
     ),
     "image.model": "Model",
     "image.hub_id": "Another Hugging Face model (text to image)",
@@ -218,6 +219,26 @@ STRINGS: dict[str, str] = {
     "image.load_settings_file": "A PNG made by this tab",
     "image.settings_loaded": "Settings restored from the image (model {model}, revision {revision}).",
     "image.model_not_listed": "Its model, {model}, is not in the list here: pick one, or add it above.",
+    # issue 24 item 1 (branch image): our digit models in the Image tab, and why a hub model is not ready
+    "image.ours_label": "★ {title} · ours · draws digits: 2026, seven, 三个七",
+    "image.ours_note": (
+        "★ One of our own models: it draws digits 0-9. Type digits or number words, in English or "
+        "Chinese: **2026**, **seven**, **three sevens**, **三个七**, **二零二六**."
+    ),
+    "image.digits_placeholder": "2026 · seven · three sevens · 三个七",
+    "image.hub_offline": "{title} (Hub · not downloaded · {size} · offline)",
+    "image.hub_needs_gpu": "{title} (Hub · not downloaded · {size} · needs a GPU)",
+    "image.hub_size_unknown": "size unknown",
+    "image.hub_size": "{size:g} GB",
+    "msg.digit_prompt.not_digits": (
+        "Our digit models draw only the digits 0-9: type digits or number words, e.g. 2026, seven, "
+        "three sevens, 三个七, 二零二六 ({word} is not one)."
+    ),
+    "msg.digit_prompt.too_many": "Our digit models draw at most {max} digits at once (this prompt names {count}).",
+    "msg.digits_image.steps": "Steps {asked} became {used} (our diffusion model takes {low} to {high}).",
+    "msg.digits_image.guidance": "Guidance {asked} became {used} (our diffusion model takes {low} to {high}).",
+    "msg.digits_image.gan_one_pass": "Our GAN draws in one pass: steps and guidance do not change it.",
+    "msg.digits_image.no_negative": "Our digit models do not read a negative prompt.",
     # text and code generation (shared)
     "gen.model": "Model",
     "gen.model_info": ("ours (shipped or saved by you) first, then Hugging Face models (downloaded on first "

@@ -160,7 +160,8 @@ STRINGS: dict[str, str] = {
     "image.intro": (
         "输入提示词，点击**生成**。Turbo 类模型只需 1 到 4 步就能出图；引导系数大于 1 时，反向提示词"
         "会让画面避开它所描述的内容。每张 PNG 都在元数据里保存了生成设置（提示词、模型、种子、步数、"
-        "引导系数、尺寸）：把它拖进*从图像载入设置*，即可原样再生成一次。"
+        "引导系数、尺寸）：把它拖进*从图像载入设置*，即可原样再生成一次。离线或无需下载时，本站自己的"
+        "数字模型（列表中带 ★）会画出提示词所说的数字：2026、七、三个七。"
     ),
     "image.model": "模型",
     "image.hub_id": "其他 Hugging Face 模型（文生图）",
@@ -192,6 +193,26 @@ STRINGS: dict[str, str] = {
     "image.load_settings_file": "由本页生成的 PNG",
     "image.settings_loaded": "已从图像恢复设置（模型 {model}，版本 {revision}）。",
     "image.model_not_listed": "它使用的模型 {model} 不在这里的列表中：请另选一个，或在上方添加。",
+    # issue 24 item 1 (branch image): our digit models in the Image tab, and why a hub model is not ready
+    "image.ours_label": "★ {title} · 本站模型 · 画数字：2026、七、三个七",
+    "image.ours_note": (
+        "★ 本站自己训练的模型：它画数字 0-9。请输入数字或数字词（中文或英文）："
+        "**2026**、**七**、**三个七**、**二零二六**。"
+    ),
+    "image.digits_placeholder": "2026 · 七 · 三个七 · 二零二六",
+    "image.hub_offline": "{title}（Hub · 尚未下载 · {size} · 当前离线）",
+    "image.hub_needs_gpu": "{title}（Hub · 尚未下载 · {size} · 需要 GPU）",
+    "image.hub_size_unknown": "大小未知",
+    "image.hub_size": "{size:g} GB",
+    "msg.digit_prompt.not_digits": (
+        "本站的数字模型只会画数字 0-9：请输入数字或数字词，例如 2026、七、三个七、二零二六"
+        "（{word} 不是数字）。"
+    ),
+    "msg.digit_prompt.too_many": "本站的数字模型一次最多画 {max} 个数字（这个提示词要求 {count}）。",
+    "msg.digits_image.steps": "采样步数 {asked} 已调整为 {used}（本站的扩散模型接受 {low} 到 {high}）。",
+    "msg.digits_image.guidance": "引导系数 {asked} 已调整为 {used}（本站的扩散模型接受 {low} 到 {high}）。",
+    "msg.digits_image.gan_one_pass": "本站的 GAN 一次生成：步数和引导系数对它没有影响。",
+    "msg.digits_image.no_negative": "本站的数字模型不读取反向提示词。",
     # text and code generation (shared)
     "gen.model": "模型",
     "gen.model_info": ("先列出我们的模型（自带的或你保存的），再列出 Hugging Face 模型（首次使用时下载）；"
