@@ -196,3 +196,24 @@ def test_no_import_circles_between_modules() -> None:
                     seen.add(target)
                     todo.append((target, [*trail, target]))
     assert not circles, circles[:5]
+
+
+def test_no_import_circles_even_through_lazy_imports() -> None:
+    """A lazy (function-level) import is still an edge: the fine-tune circle of issue 21
+    (finetune.py -> finetune_tasks.py -> finetune_diffusion.py -> finetune.py) ran through one."""
+    graph = {}
+    for path in modules():
+        names = own_imports(path, inside_functions=False) + own_imports(path, inside_functions=True)
+        graph[path] = {target for _, name in names if (target := module_path(name)) is not None}
+    circles = []
+    for start in graph:
+        todo, seen = [(start, [start])], set()
+        while todo:
+            current, trail = todo.pop()
+            for target in graph.get(current, ()):
+                if target == start:
+                    circles.append(" -> ".join(str(p.relative_to(PACKAGE)) for p in [*trail, start]))
+                elif target not in seen:
+                    seen.add(target)
+                    todo.append((target, [*trail, target]))
+    assert not circles, circles[:5]

@@ -16,7 +16,7 @@ from typing import Any
 from aigc_demo.data.images import preview_grid
 from aigc_demo.training.diffusion import DiffusionConfig, DiffusionTask
 from aigc_demo.training.engine import TrainSettings
-from aigc_demo.training.finetune import JobRequest
+from aigc_demo.training.finetune_request import JobRequest
 
 PREVIEW_ROWS = 4  # samples of each class in a preview
 PREVIEW_SEED = 1234

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from aigc_demo.training.engine import TrainResult
 from aigc_demo.training.finetune import LAB, JobRequest, build_task, describe_error
 
 # Stand-in text for language models: plain English prose, repeated to the length a context needs.
@@ -108,8 +109,6 @@ def time_export(task: Any, out_dir: Path, steps_done: int, per_step: float) -> f
     """Seconds the job's export takes (into the probe's scratch folder). Why: a diffusion job draws a
     100-digit sample grid when it saves, which cost more than two previews and was missing from the
     estimate."""
-    from aigc_demo.training.engine import TrainResult
-
     out_dir.mkdir(parents=True, exist_ok=True)
     result = TrainResult(steps_done=steps_done, stopped=False, seconds=steps_done * per_step, final_losses={},
                          steps_per_s=1.0 / per_step if per_step > 0 else 0.0, items_per_s=0.0,

@@ -26,7 +26,7 @@ from aigc_demo.generation.settings import GenerationSettings
 from aigc_demo.models import tokenizers as toks
 from aigc_demo.models.gpt import context_window
 from aigc_demo.training.engine import TrainResult, TrainSettings, make_optimizer
-from aigc_demo.training.finetune import JobRequest, loop_log_every
+from aigc_demo.training.finetune_request import JobRequest, loop_log_every
 from aigc_demo.training.finetune_card import card_gallery, final_loss_metrics
 from aigc_demo.training.finetune_diffusion import diffusion_task
 from aigc_demo.training.gan import GanConfig, GanTask

@@ -28,7 +28,7 @@ import torch
 
 from aigc_demo.data.idx import DigitsData
 from aigc_demo.training.engine import ProgressEvent, TrainResult, TrainSettings
-from aigc_demo.training.finetune import JobRequest, event_dict
+from aigc_demo.training.finetune_request import JobRequest, event_dict
 from aigc_demo.training.finetune_card import FinetuneOrigin
 from aigc_demo.training.lab_spec import LabSpec, MAIN_LOSS, METRICS
 

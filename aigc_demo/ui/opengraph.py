@@ -43,7 +43,7 @@ def tags(card: Card, base: str, page_url: str) -> str:
     esc = lambda s: html.escape(s, quote=True)  # noqa: E731
     image = base.rstrip("/") + IMAGE_ROUTE
     return "\n".join([
-        f'<meta property="og:type" content="website" />',
+        '<meta property="og:type" content="website" />',
         f'<meta property="og:site_name" content="{esc(card.title)}" />',
         f'<meta property="og:title" content="{esc(card.title)}" />',
         f'<meta property="og:description" content="{esc(card.description)}" />',

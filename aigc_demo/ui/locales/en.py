@@ -984,6 +984,8 @@ STRINGS: dict[str, str] = {
     "msg.compare.vae_needs_classifier": "The VAE needs the digit classifier to find the digits asked for, and none is available",
     "msg.compare.could_not_run": "The {family} model could not run here",
     "msg.compare.no_family_model": "No {family} model is available here",
+    "msg.model_server.died_loading": "{label}: the model's process ended while loading (exit code {code}).",
+    "msg.model_server.unloaded": "{label} was unloaded; try again.",
     "msg.compare.pick_models": "Pick {low} or {high} models to compare",
     "msg.compare.not_downloaded": "{ref} is not downloaded yet: download it in the Text tab first",
     "msg.compare.text_failed": "This model could not run here ({kind})",

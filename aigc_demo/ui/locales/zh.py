@@ -938,6 +938,8 @@ STRINGS: dict[str, str] = {
     "msg.compare.vae_needs_classifier": "VAE 需要数字分类器来找出所要的数字，但这里没有可用的分类器",
     "msg.compare.could_not_run": "{family} 模型无法在这里运行",
     "msg.compare.no_family_model": "这里没有可用的 {family} 模型",
+    "msg.model_server.died_loading": "{label}：模型进程在加载时退出（退出码 {code}）。",
+    "msg.model_server.unloaded": "{label} 已被卸载，请重试。",
     "msg.compare.pick_models": "请选择 {low} 或 {high} 个模型进行对比",
     "msg.compare.not_downloaded": "{ref} 尚未下载：请先在“文本”标签页下载",
     "msg.compare.text_failed": "该模型无法在这里运行（{kind}）",
