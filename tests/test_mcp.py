@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import concurrent.futures
 import io
 import json
 import os
@@ -49,7 +50,9 @@ async def _session(url: str, work: Any) -> Any:
 
 def mcp(url: str, work: Any) -> Any:
     """Run `work(session)` against the app's MCP server and return what it returns."""
-    return asyncio.run(asyncio.wait_for(_session(url, work), timeout=240))
+    # A thread of its own: an earlier test (Playwright's sync API) may leave an event loop running here.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, asyncio.wait_for(_session(url, work), timeout=240)).result()
 
 
 def call(url: str, name: str, arguments: dict[str, Any]) -> Any:

@@ -38,9 +38,9 @@ class ProbeResult:
     seconds_per_step: float  # mean over the timed steps (after one warm-up step)
     first_step_s: float  # the warm-up step alone
     preview_s: float  # one sample (image grid or text) as the job draws every `sample_every` steps
-    export_s: float  # saving the result as the job does at its end (weights, card, sample grid)
     peak_mb: float  # the probe process's peak resident memory
     steps_timed: int
+    export_s: float = 0.0  # saving the result as the job does at its end (weights, card, sample grid)
 
 
 def write_probe_data(family: str, folder: Path, block_size: int) -> dict[str, Any]:
