@@ -13,22 +13,14 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
-import psutil
+
+from tests.test_hostile_inputs import rss_with_children_mb
 
 CALLS = 150
 MAX_KEPT_KB = 60  # Python memory kept per fresh session (was ~1,100 KB: 0.9 MB of config + the prompt)
 PROMPT = "B" * 200_000
 
 
-def rss_with_children_mb() -> float:
-    me = psutil.Process()
-    total = me.memory_info().rss
-    for child in me.children(recursive=True):
-        try:
-            total += child.memory_info().rss
-        except psutil.Error:
-            pass
-    return total / 2**20
 
 
 def _one_call(base: str, data: list) -> str:
