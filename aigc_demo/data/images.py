@@ -66,3 +66,16 @@ def png_bytes(image: Any) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+def read_image(path: str | Path) -> Any:
+    """A PIL copy of the image file at `path`, or None when it cannot be read (e.g. a job's sample
+    that expired): the file is closed before the copy is handed to a page."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            image.load()
+            return image.copy()
+    except OSError:
+        return None

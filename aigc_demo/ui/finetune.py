@@ -16,6 +16,7 @@ import gradio as gr
 from gradio.context import Context
 
 from aigc_demo.catalog import build_catalog
+from aigc_demo.data.images import read_image
 from aigc_demo.errors import UserError
 from aigc_demo.services import finetune as svc
 from aigc_demo.services import finetune_data
@@ -59,18 +60,6 @@ def _family(ref: str | None) -> str | None:
     try:
         return svc.base_model(folder).family
     except ValueError:
-        return None
-
-
-def _sample(path: str) -> Any:
-    """A job's sample image read from its file (None once the file is gone, e.g. expired)."""
-    from PIL import Image
-
-    try:
-        with Image.open(path) as image:
-            image.load()
-            return image.copy()
-    except OSError:
         return None
 
 
@@ -413,7 +402,7 @@ def build_finetune_tab(ctx: AppContext) -> None:
         key = [view.id, view.version, bool(log)]
         if last_seen == key:
             return skip
-        samples = [(_sample(p["image"]), t("finetune.step", step=p["step"])) for p in view.previews if "image" in p]
+        samples = [(read_image(p["image"]), t("finetune.step", step=p["step"])) for p in view.previews if "image" in p]
         images = [(image, caption) for image, caption in samples if image is not None]
         texts = [p for p in view.previews if "text" in p]
         latest_text = (t("finetune.sample_at", step=texts[-1]["step"]) + "\n" + texts[-1]["text"]) if texts else ""

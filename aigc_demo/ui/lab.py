@@ -14,6 +14,7 @@ from typing import Any
 import gradio as gr
 from gradio.context import Context, LocalContext
 
+from aigc_demo.data.images import read_image
 from aigc_demo.errors import UserError
 from aigc_demo.services import finetune_probe as probe
 from aigc_demo.services import validate
@@ -58,17 +59,6 @@ def spec_from(family: Any, vary: Any, values: Any, steps: Any, batch: Any, seed:
                    seed=validate.integer(seed, t("lab.seed"), low=0, high=2**31 - 1, default=0),
                    steps=validate.integer(steps, t("lab.steps"), low=0, high=10**6))
     return spec
-
-
-def _image(path: str) -> Any:
-    from PIL import Image
-
-    try:
-        with Image.open(path) as image:
-            image.load()
-            return image.copy()
-    except OSError:
-        return None
 
 
 def _session() -> str:
@@ -245,7 +235,7 @@ def build_lab_tab(ctx: AppContext) -> None:
             samples = run["samples"] if run else []
             last_text = run["texts"][-1] if run and run["texts"] else None
             label = t("lab.grid", label=run["label"], step=samples[-1]["step"] if samples else 0) if run else ""
-            images.append(gr.Image(value=_image(samples[-1]["image"]) if samples else None, label=label,
+            images.append(gr.Image(value=read_image(samples[-1]["image"]) if samples else None, label=label,
                                    visible=not text_family))
             shown_texts.append(gr.Textbox(value=last_text["text"] if last_text else "", visible=text_family,
                                           label=t("lab.grid", label=run["label"], step=last_text["step"])
