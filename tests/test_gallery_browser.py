@@ -35,7 +35,7 @@ def many_url(many_dir: Path) -> Iterator[str]:
     settings = ServeSettings(host="127.0.0.1", port=free_port(), device="cpu", weights_dir=str(many_dir))
     from aigc_demo.ui import model_refs
 
-    previous = model_refs._settings  # the pickers' ids follow the app built last: give them back after
+    previous = model_refs._settings  # outside an event, ids resolve with the app built last: give it back after
     demo = create(settings)
     demo.launch(prevent_thread_lock=True, quiet=True, **launch_kwargs(settings))
     yield f"http://127.0.0.1:{settings.port}/"

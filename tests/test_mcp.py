@@ -102,6 +102,28 @@ def test_digits_grid_returns_a_png_image(app_url: str) -> None:
     assert [c.data for c in again.content if c.type == "image"] == [images[0].data]  # same seed, same grid
 
 
+def test_a_second_app_in_the_process_keeps_its_own_models(app_url: str, tmp_path: Path) -> None:
+    """Each app's tools and pickers use its own weights folder, whichever app was built last (CI once
+    saw the session app answer with the model list of a second app a test had built before)."""
+    from aigc_demo.ui import model_refs
+    from aigc_demo.ui.launch import create, launch_kwargs
+
+    empty = tmp_path / "weights"
+    empty.mkdir()
+    settings = ServeSettings(host="127.0.0.1", port=free_port(), device="cpu", weights_dir=str(empty))
+    previous = model_refs._settings
+    demo = create(settings)
+    try:
+        demo.launch(prevent_thread_lock=True, quiet=True, **launch_kwargs(settings))
+        other = call(f"http://127.0.0.1:{settings.port}/", "digits_grid", {"digits": "1", "count": 1, "seed": 1})
+        ours = call(app_url, "digits_grid", {"digits": "1", "count": 1, "seed": 1})
+    finally:
+        demo.close()
+        model_refs.install(previous)
+    assert other.isError and _texts(other) == ["This server has no model for the digits tab."]
+    assert not ours.isError and [c.type for c in ours.content].count("image") == 1, _texts(ours)
+
+
 def test_text_is_text_and_the_seed_repeats_it(app_url: str) -> None:
     arguments = {"prompt": "ab", "model": "tiny-char-gpt", "max_new_tokens": 12, "temperature": 1.0, "seed": 3}
     first, second = call(app_url, "generate_text", arguments), call(app_url, "generate_text", arguments)

@@ -51,7 +51,7 @@ def remote_app(engine: EngineServer, weights_dir: Path) -> Iterator[str]:
                              llm_read_timeout_s=READ_TIMEOUT_S)
     from aigc_demo.ui import model_refs
 
-    previous = model_refs._settings  # the pickers' ids follow the app built last: give them back after
+    previous = model_refs._settings  # outside an event, ids resolve with the app built last: give it back after
     demo = create(settings)
     demo.launch(prevent_thread_lock=True, quiet=True, **launch_kwargs(settings))
     yield f"http://127.0.0.1:{settings.port}/"
@@ -179,7 +179,10 @@ def test_generation_streams_through_the_api(rclient: Any, engine: EngineServer) 
     updates = [update[0] for update in job]
     final = job.result()
     SEEN.append(str(final))
-    assert len(updates) >= 3 and all(len(a) <= len(b) for a, b in zip(updates, updates[1:]))
+    # Streamed: partial text arrives before the whole, and only grows. (How many updates a 40-token answer
+    # makes depends on how the server's chunks bunch up on a loaded machine: the page paces them.)
+    assert len(updates) >= 2 and 0 < len(updates[0]) < len(final[0])
+    assert all(b.startswith(a) for a, b in zip(updates, updates[1:] + [final[0]]))
     assert len(final[0]) > 20 and final[2] == "ROMEO:\n" + final[0]
     assert re.search(r"40 tokens · [\d.]+ tokens/s · seed 7 · first token after [\d.]+ s", final[1]), final[1]
     again = generate(rclient, ref(engine, SHIPPED_GPT), "ROMEO:\n", max_new_tokens=40, temperature=0.8,

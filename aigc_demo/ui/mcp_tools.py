@@ -115,7 +115,14 @@ Prompt = Annotated[str, MaxLength(MAX_PROMPT)]
 Digits = Annotated[str, MaxLength(40)]
 ModelId = Annotated[str, MaxLength(200)]
 
-_ctx: AppContext | None = None
+_ctx: AppContext | None = None  # the app registered last: the fallback outside an event
+
+
+def _context() -> AppContext:
+    """The app whose MCP server is answering this call (another app in the process keeps its own)."""
+    ctx = model_refs.app_context() or _ctx
+    assert ctx is not None, "mcp_tools.register(ctx) builds the tools first"
+    return ctx
 
 
 def _no_progress(*_args: Any, **_kwargs: Any) -> None:
@@ -124,8 +131,8 @@ def _no_progress(*_args: Any, **_kwargs: Any) -> None:
 
 def _first(tab: str, families: tuple[str, ...] | None = None, chat: bool | None = None) -> str:
     """The first model the page lists to this caller for `tab` (what the page preselects)."""
-    assert _ctx is not None, "mcp_tools.register(ctx) builds the tools first"
-    for _, ref in picker_choices(_ctx.settings.weights_dir, tab, _ctx.user_dirs, families=families):
+    ctx = _context()
+    for _, ref in picker_choices(ctx.settings.weights_dir, tab, ctx.user_dirs, families=families):
         if chat is None or textgen.is_chat_model(model_refs.resolve(ref)) == chat:
             return ref
     raise UserError(t("mcp.no_model", tab=tab))
@@ -343,8 +350,8 @@ def compare_digits(digits: Digits = "0123456789", per_digit: Annotated[int, Rang
     Returns:
         one PNG image: the GAN's grid, the diffusion model's and the VAE's, left to right (a family this server has no model of is left out).
     """
-    assert _ctx is not None
-    picks = {family: compare_tab.default_choice(family, compare_tab.family_choices(_ctx, family))
+    ctx = _context()
+    picks = {family: compare_tab.default_choice(family, compare_tab.family_choices(ctx, family))
              for family in ("gan", "diffusion", "vae", "classifier")}
     outputs = compare_tab.compare_digits(digits, per_digit, seed, picks["gan"], picks["diffusion"], picks["vae"],
                                          picks["classifier"])
@@ -379,8 +386,8 @@ def compare_text(prompt: Prompt, model_a: ModelId = "", model_b: ModelId = "", m
     Returns:
         each model's continuation and its tokens/s, as JSON.
     """
-    assert _ctx is not None
-    listed = [ref for _, ref in picker_choices(_ctx.settings.weights_dir, "text", _ctx.user_dirs)]
+    ctx = _context()
+    listed = [ref for _, ref in picker_choices(ctx.settings.weights_dir, "text", ctx.user_dirs)]
     picked = compare_text_svc.check_columns([model_a or (listed[0] if listed else ""),
                                              model_b or (listed[1] if len(listed) > 1 else "")])
     refs = [model_refs.resolve(ref) for ref in picked]

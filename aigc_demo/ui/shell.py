@@ -150,4 +150,5 @@ def build_app(settings: ServeSettings | None = None) -> gr.Blocks:
         sessions.attach(demo, ctx)
         share.attach(demo, ctx)  # ?tab=…&…&run=1 opens the page in a shared state
         tools = mcp_tools.register(ctx) if settings.mcp else {}  # the generators as MCP tools
+    demo.aigc_ctx = ctx  # type: ignore[attr-defined]  # what model_refs.app_context() finds in an event
     return mcp_tools.restrict(check_inputs(sessions.track_batches(files.guard(demo))), tools)
