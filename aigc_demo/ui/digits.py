@@ -229,8 +229,8 @@ def build_digits_tab(ctx: AppContext) -> None:
                     kind = gr.Radio([(t("digits.walk_gan"), "gan"), (t("digits.walk_vae"), "vae")], value="gan",
                                     label=t("digits.walk_kind"))
                     with gr.Row():
-                        seed_a = gr.Number(1, precision=0, minimum=0, label=t("digits.seed_a"))
-                        seed_b = gr.Number(2, precision=0, minimum=0, label=t("digits.seed_b"),
+                        seed_a = gr.Number(1, precision=0, minimum=0, maximum=svc.MAX_SEED, label=t("digits.seed_a"))
+                        seed_b = gr.Number(2, precision=0, minimum=0, maximum=svc.MAX_SEED, label=t("digits.seed_b"),
                                            elem_id="digits-walk-seed-b")
                     walk_digit = gr.Dropdown(list(range(10)), value=3, label=t("digits.walk_digit"),
                                              elem_id="digits-walk-digit")

@@ -27,6 +27,7 @@ from aigc_demo.services.finetune_plots import loss_plot
 from aigc_demo.services.job_config import job_on_cpu
 from aigc_demo.services.jobs import FinetuneManager, get_manager
 from aigc_demo.services.user_models import push_to_hub
+from aigc_demo.training.finetune_request import BLOCK_RANGE, MAX_BATCH, MAX_LORA_RANK, MAX_LR, MAX_SEED
 from aigc_demo.ui import model_refs, sessions
 from aigc_demo.ui.context import AppContext
 from aigc_demo.ui.sketchpad import digit_sketchpad, gate
@@ -193,13 +194,15 @@ def build_finetune_tab(ctx: AppContext) -> None:
         with gr.Row():
             steps = gr.Number(defaults.steps, precision=0, minimum=1, maximum=manager.config.max_steps,
                               label=t("finetune.steps"), elem_id="finetune-steps")
-            batch = gr.Number(defaults.batch_size, precision=0, minimum=1, label=t("finetune.batch"),
+            batch = gr.Number(defaults.batch_size, precision=0, minimum=1, maximum=MAX_BATCH,
+                              label=t("finetune.batch"),
                               elem_id="finetune-batch")
-            lr = gr.Number(defaults.lr, label=t("finetune.lr"), info=t("finetune.lr_info"), elem_id="finetune-lr")
+            lr = gr.Number(defaults.lr, minimum=0, maximum=MAX_LR, label=t("finetune.lr"), info=t("finetune.lr_info"), elem_id="finetune-lr")
             optimizer = gr.Radio([("Adam", "adam"), ("RMSprop", "rmsprop"), ("SGD", "sgd")], value="adam",
                                  label=t("finetune.optimizer"))
-            seed = gr.Number(0, precision=0, minimum=0, label=t("finetune.seed"))
-            sample_every = gr.Number(defaults.sample_every, precision=0, minimum=0, label=t("finetune.sample_every"))
+            seed = gr.Number(0, precision=0, minimum=0, maximum=MAX_SEED, label=t("finetune.seed"))
+            sample_every = gr.Number(defaults.sample_every, precision=0, minimum=0, maximum=manager.config.max_steps,
+                                     label=t("finetune.sample_every"))
         with gr.Row():
             with gr.Column(visible=first_family == "gan", elem_id="finetune-gan-settings") as gan_box:
                 gan_loss = gr.Radio([(t("finetune.loss.nsgan"), "nsgan"), (t("finetune.loss.hinge"), "hinge"),
@@ -211,10 +214,12 @@ def build_finetune_tab(ctx: AppContext) -> None:
                 kl_weight = gr.Slider(0.0, 4.0, value=1.0, step=0.05, label=t("finetune.kl_weight"),
                                       info=t("finetune.kl_info"))
             with gr.Column(visible=first_family in TEXT_FAMILIES, elem_id="finetune-text-settings") as lm_box:
-                block_size = gr.Number(defaults.block_size, precision=0, minimum=8, label=t("finetune.block_size"),
+                block_size = gr.Number(defaults.block_size, precision=0, minimum=BLOCK_RANGE[0],
+                                       maximum=BLOCK_RANGE[1], label=t("finetune.block_size"),
                                        elem_id="finetune-block")
             with gr.Column(visible=first_family == "lora", elem_id="finetune-lora-settings") as lora_box:
-                lora_rank = gr.Number(defaults.lora_rank, precision=0, minimum=1, label=t("finetune.lora_rank"))
+                lora_rank = gr.Number(defaults.lora_rank, precision=0, minimum=1, maximum=MAX_LORA_RANK,
+                                      label=t("finetune.lora_rank"))
             with gr.Column(visible=first_family == "diffusion", elem_id="finetune-diffusion-settings") as diffusion_box:
                 sampler_steps, diffusion_unlabelled = diffusion_settings(first, first_family)
 

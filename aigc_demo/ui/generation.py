@@ -12,6 +12,7 @@ import gradio as gr
 
 from aigc_demo.errors import UserError
 from aigc_demo.services import textgen, validate
+from aigc_demo.settings import operator_settings
 from aigc_demo.ui import model_refs
 from aigc_demo.ui.availability import picker_choices
 from aigc_demo.ui.errors import user_errors
@@ -245,14 +246,19 @@ def pick_token(evt: gr.SelectData) -> int:
     return int(index[0] if isinstance(index, (list, tuple)) else index)
 
 
+MAX_LAYER_OR_HEAD = 1023  # more than any model has (the largest open ones have ~130 layers and heads)
+
+
 def build_look_inside(prefix: str, model: gr.Dropdown, text: gr.components.Component) -> None:
     with gr.Accordion(t("inside.heading"), open=False):
         gr.Markdown(t("inside.help"))
         with gr.Row():
-            position = gr.Number(-1, precision=0, label=t("inside.position"), info=t("inside.position_info"),
-                                 elem_id=f"{prefix}-inside-position")
-            layer = gr.Number(0, precision=0, minimum=0, label=t("inside.layer"))
-            head = gr.Number(0, precision=0, minimum=0, label=t("inside.head"))
+            most = operator_settings().max_text_chars  # a text of n characters has at most n tokens
+            position = gr.Number(-1, precision=0, minimum=-most, maximum=most - 1, label=t("inside.position"),
+                                 info=t("inside.position_info"), elem_id=f"{prefix}-inside-position")
+            # The model's own layer and head counts are checked when it is loaded (generation/inside.py).
+            layer = gr.Number(0, precision=0, minimum=0, maximum=MAX_LAYER_OR_HEAD, label=t("inside.layer"))
+            head = gr.Number(0, precision=0, minimum=0, maximum=MAX_LAYER_OR_HEAD, label=t("inside.head"))
             go = gr.Button(t("inside.button"), elem_id=f"{prefix}-inside-go")
         tokens = gr.HighlightedText(label=t("inside.tokens"), show_legend=False, combine_adjacent=False,
                                     show_inline_category=False, color_map={t("inside.chosen"): "red"},
