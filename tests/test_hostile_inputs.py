@@ -163,6 +163,23 @@ def rss_with_children_mb() -> float:
     return total / 2**20
 
 
+def pss_with_children_mb() -> tuple[float, list[str]]:
+    """Like `rss_with_children_mb`, but each page shared by several processes (the fork server's
+    torch, forked into every job and model server) counted once in all: the memory the tree holds.
+    Also one line per process: its name and its own PSS."""
+    import psutil
+
+    me, total, lines = psutil.Process(), 0, []
+    for process in [me, *me.children(recursive=True)]:
+        try:
+            pss = process.memory_full_info().pss
+        except psutil.Error:  # ended meanwhile, or /proc/PID/smaps unreadable
+            continue
+        total += pss
+        lines.append(f"{process.pid} {' '.join(process.cmdline())[:60] or process.name()}: {pss / 2**20:.0f} MB")
+    return total / 2**20, lines
+
+
 def call(client: Client, name: str, kwargs: dict[str, Any]) -> tuple[str, str]:
     """('ok' | 'message' | 'generic' | 'hang' | 'not sent', detail)."""
     from gradio_client.exceptions import AppError
@@ -227,6 +244,7 @@ def test_every_endpoint_survives_hostile_inputs(app_url: str, hostile_files: dic
     still = client.predict(["3"], 2, 1, 1.0, api_name="/digits_grid")
     assert still, "the app no longer draws digits"
     rss_after, all_after = rss_mb(), rss_with_children_mb()
+    pss_after, processes = pss_with_children_mb()
     log = capfd.readouterr()
     logged = log.err + log.out
     tracebacks = logged.count("Traceback (most recent call last)")
@@ -235,8 +253,9 @@ def test_every_endpoint_survives_hostile_inputs(app_url: str, hostile_files: dic
         print("first traceback logged:\n" + logged[first:first + 3000])
     calls = sum(tally.values())
     print(f"\nhostile walk: {calls} calls over {len(api)} endpoints in {seconds:.0f} s: {tally}; "
-          f"RSS {rss_before:.0f} MB -> {rss_after:.0f} MB (with children {all_before:.0f} -> {all_after:.0f} MB); "
-          f"tracebacks logged: {tracebacks}")
+          f"RSS {rss_before:.0f} MB -> {rss_after:.0f} MB (with children {all_before:.0f} -> {all_after:.0f} MB, "
+          f"shared pages once: {pss_after:.0f} MB); tracebacks logged: {tracebacks}")
+    print("  " + "\n  ".join(processes))
     for line in failures:
         print("  ", line)
     assert not failures, f"{len(failures)} generic errors or hangs, e.g. {failures[:5]}"
