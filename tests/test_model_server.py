@@ -157,3 +157,28 @@ def test_eight_streams_on_three_models_stay_within_the_budget_the_system_tab_sho
         assert max(peak) <= report["memory_budget_mb"]
     finally:
         registry.unload_all()
+
+
+def _report_frozen_objects(conn) -> None:  # runs in a process forked from the fork server
+    import gc
+    import sys
+
+    conn.send((gc.get_freeze_count(), "transformers.models.gpt2.modeling_gpt2" in sys.modules))
+
+
+def test_forked_servers_share_the_fork_servers_imports() -> None:
+    """The fork server freezes what it imported (services/fork_ready.py), so a model server's
+    garbage collector never dirties those shared pages, and the GPT-2 code comes with the fork."""
+    from aigc_demo.services.job_process import job_context
+
+    ctx = job_context()
+    if ctx.get_start_method() != "forkserver":
+        pytest.skip("no fork server on this platform")
+    parent, child = ctx.Pipe()
+    process = ctx.Process(target=_report_frozen_objects, args=(child,), daemon=True)
+    process.start()
+    child.close()
+    assert parent.poll(120), "the forked process never answered"
+    frozen, gpt2_loaded = parent.recv()
+    process.join(10)
+    assert frozen > 100_000 and gpt2_loaded, (frozen, gpt2_loaded)  # torch and transformers: ~10^6 objects

@@ -19,9 +19,12 @@ from multiprocessing.context import BaseContext
 # them loaded. Measured with the speed probe on 2 loaded cores (a training run on both): a forked
 # diffusion job was ready in 5.0-5.3 s without them, 0.6-0.9 s with them (a GAN job: 0.8 s); the
 # server pays the ~2.3 s of imports once.
+# A text model server (services/text_server.py) decodes our GPT-2-layout models with generation's
+# code, so those modules are preloaded too. `fork_ready` comes last: it freezes what is imported.
 PRELOAD = ("torch", "transformers", "accelerate", "peft", "safetensors", "diffusers.models.unets.unet_2d",
            "diffusers.schedulers.scheduling_ddpm", "diffusers.schedulers.scheduling_dpmsolver_multistep",
-           "diffusers.training_utils")
+           "diffusers.training_utils", "transformers.models.gpt2.modeling_gpt2", "transformers.generation.utils",
+           "aigc_demo.hub", "aigc_demo.generation.model_server", "aigc_demo.services.fork_ready")
 
 
 def job_context() -> BaseContext:

@@ -21,6 +21,8 @@ from aigc_demo.training.finetune_card import FinetuneOrigin
 FAMILIES = ("gan", "vae", "gpt", "lora", "diffusion")
 LAB = "lab"  # a job of the Lab tab: several runs side by side (training/lab.py), not one fine-tune
 MAX_LR = 1.0  # above this every family here diverges at once
+# The page's bounds (ui/finetune.py) and the checks below; the messages' numbers are in the locale
+# tables too (msg.ft.*), which tests/test_i18n.py matches against these messages.
 MAX_BATCH = 1024
 BLOCK_RANGE = (8, 4096)  # GPT / LoRA context in tokens
 MAX_SEED = 2**32 - 1
@@ -54,7 +56,7 @@ class FinetuneSettings:
         if max_steps and self.steps > max_steps:
             raise UserError(f"Steps can be at most {max_steps} on this server (got {self.steps}).")
         if not 1 <= self.batch_size <= MAX_BATCH:
-            raise UserError(f"Batch size must be between 1 and {MAX_BATCH} (got {self.batch_size}).")
+            raise UserError(f"Batch size must be between 1 and 1024 (got {self.batch_size}).")
         if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
             raise UserError(f"The learning rate must be a positive number (got {self.lr}): "
                             "with 0 nothing would change. Try 2e-4 for a GAN, 1e-3 for a VAE.")
@@ -74,10 +76,9 @@ class FinetuneSettings:
         if self.sample_every < 0 or self.log_every < 1:
             raise UserError("Preview and log intervals must be positive.")
         if not BLOCK_RANGE[0] <= self.block_size <= BLOCK_RANGE[1]:
-            raise UserError(f"The context length must be between {BLOCK_RANGE[0]} and {BLOCK_RANGE[1]} tokens "
-                            f"(got {self.block_size}).")
+            raise UserError(f"The context length must be between 8 and 4096 tokens (got {self.block_size}).")
         if not 1 <= self.lora_rank <= MAX_LORA_RANK:
-            raise UserError(f"The LoRA rank must be between 1 and {MAX_LORA_RANK} (got {self.lora_rank}).")
+            raise UserError(f"The LoRA rank must be between 1 and 256 (got {self.lora_rank}).")
         if family == "gan" and self.unlabelled_digit == -1:
             raise UserError("A GAN has no \"no digit\" class: pick a digit 0-9 for the images without a label.")
         if not -1 <= self.unlabelled_digit <= 9:

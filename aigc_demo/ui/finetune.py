@@ -195,9 +195,9 @@ def build_finetune_tab(ctx: AppContext) -> None:
             steps = gr.Number(defaults.steps, precision=0, minimum=1, maximum=manager.config.max_steps,
                               label=t("finetune.steps"), elem_id="finetune-steps")
             batch = gr.Number(defaults.batch_size, precision=0, minimum=1, maximum=MAX_BATCH,
-                              label=t("finetune.batch"),
-                              elem_id="finetune-batch")
-            lr = gr.Number(defaults.lr, minimum=0, maximum=MAX_LR, label=t("finetune.lr"), info=t("finetune.lr_info"), elem_id="finetune-lr")
+                              label=t("finetune.batch"), elem_id="finetune-batch")
+            lr = gr.Number(defaults.lr, minimum=0, maximum=MAX_LR, label=t("finetune.lr"), info=t("finetune.lr_info"),
+                           elem_id="finetune-lr")
             optimizer = gr.Radio([("Adam", "adam"), ("RMSprop", "rmsprop"), ("SGD", "sgd")], value="adam",
                                  label=t("finetune.optimizer"))
             seed = gr.Number(0, precision=0, minimum=0, maximum=MAX_SEED, label=t("finetune.seed"))
