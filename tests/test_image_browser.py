@@ -83,7 +83,8 @@ def test_our_digit_model_draws_number_words(sized_page) -> None:
     image = page.locator("#image-results img").first
     expect(image).to_be_visible(timeout=60_000)
     expect(page.locator("#image-info")).to_contain_text("1 image(s)")
-    width, height = image.evaluate("img => [img.naturalWidth, img.naturalHeight]")
+    # Visible is not loaded: decode() waits for the picture itself (CI once read 0 x 0 here).
+    width, height = image.evaluate("img => img.decode().then(() => [img.naturalWidth, img.naturalHeight])")
     assert (width, height) == (3 * 28 * 7 + 8 * 7, 36 * 7)
     assert image.bounding_box()["height"] > 80  # shown at a size a person can see, phone included
 
