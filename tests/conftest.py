@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -85,19 +86,34 @@ def patient_url_check() -> None:
     networking.url_ok = url_ok
 
 
+@contextlib.contextmanager
+def launched(settings) -> Iterator[str]:
+    """An app built from `settings` (a ServeSettings on 127.0.0.1), launched in this process: its URL.
+    Closed after; outside an event, ids then resolve with the app built before it again (the
+    fallback of ui/model_refs.py), whichever test built one meanwhile."""
+    from aigc_demo.ui import model_refs
+    from aigc_demo.ui.launch import create, launch_kwargs
+
+    previous = model_refs._settings
+    demo = create(settings)
+    try:
+        demo.launch(prevent_thread_lock=True, quiet=True, **launch_kwargs(settings))
+        yield f"http://127.0.0.1:{settings.port}/"
+    finally:
+        demo.close()
+        model_refs.install(previous)
+
+
 @pytest.fixture(scope="session")
 def app_url(weights_dir: Path) -> Iterator[str]:
     """The whole app, launched in this process on 127.0.0.1 and a free port."""
     from aigc_demo.settings import ServeSettings
-    from aigc_demo.ui.launch import create, launch_kwargs
 
     settings = ServeSettings(host="127.0.0.1", port=free_port(), device="cpu",
                              weights_dir=str(weights_dir))
     patient_url_check()
-    demo = create(settings)
-    demo.launch(prevent_thread_lock=True, quiet=True, **launch_kwargs(settings))
-    yield f"http://127.0.0.1:{settings.port}/"
-    demo.close()
+    with launched(settings) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 
 from aigc_demo.catalog import SOURCES, TASKS
 from aigc_demo.services.gallery import ALL, list_models
-from tests.conftest import free_port
+from tests.conftest import free_port, launched
 from tests.factories import HOSTILE_TITLE, make_many_models
 
 pytestmark = pytest.mark.browser
@@ -30,17 +30,9 @@ def many_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def many_url(many_dir: Path) -> Iterator[str]:
     """A second app whose weights folder holds the 50 fixture models."""
     from aigc_demo.settings import ServeSettings
-    from aigc_demo.ui.launch import create, launch_kwargs
 
-    settings = ServeSettings(host="127.0.0.1", port=free_port(), device="cpu", weights_dir=str(many_dir))
-    from aigc_demo.ui import model_refs
-
-    previous = model_refs._settings  # outside an event, ids resolve with the app built last: give it back after
-    demo = create(settings)
-    demo.launch(prevent_thread_lock=True, quiet=True, **launch_kwargs(settings))
-    yield f"http://127.0.0.1:{settings.port}/"
-    demo.close()
-    model_refs.install(previous)
+    with launched(ServeSettings(host="127.0.0.1", port=free_port(), device="cpu", weights_dir=str(many_dir))) as url:
+        yield url
 
 
 def open_page(browser, url: str, viewport: dict):

@@ -153,14 +153,21 @@ def rss_with_children_mb() -> float:
     """This process (the app runs in it) and every live child (job, probe, decoder processes)."""
     import psutil
 
-    me = psutil.Process()
-    total = me.memory_info().rss
-    for child in me.children(recursive=True):
+    total = 0
+    for process in process_tree():
         try:
-            total += child.memory_info().rss
+            total += process.memory_info().rss
         except psutil.Error:  # ended meanwhile
             pass
     return total / 2**20
+
+
+def process_tree() -> list[Any]:
+    """This process and every live child, as psutil processes."""
+    import psutil
+
+    me = psutil.Process()
+    return [me, *me.children(recursive=True)]
 
 
 def pss_with_children_mb() -> tuple[float, list[str]]:
@@ -169,8 +176,8 @@ def pss_with_children_mb() -> tuple[float, list[str]]:
     Also one line per process: its name and its own PSS."""
     import psutil
 
-    me, total, lines = psutil.Process(), 0, []
-    for process in [me, *me.children(recursive=True)]:
+    total, lines = 0, []
+    for process in process_tree():
         try:
             pss = process.memory_full_info().pss
         except psutil.Error:  # ended meanwhile, or /proc/PID/smaps unreadable

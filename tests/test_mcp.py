@@ -27,7 +27,7 @@ import pytest
 
 from aigc_demo.services.model_ids import REFUSED
 from aigc_demo.settings import ServeSettings, Settings
-from tests.conftest import free_port
+from tests.conftest import free_port, launched
 from tests.factories import make_tiny_char_gpt
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -105,21 +105,12 @@ def test_digits_grid_returns_a_png_image(app_url: str) -> None:
 def test_a_second_app_in_the_process_keeps_its_own_models(app_url: str, tmp_path: Path) -> None:
     """Each app's tools and pickers use its own weights folder, whichever app was built last (CI once
     saw the session app answer with the model list of a second app a test had built before)."""
-    from aigc_demo.ui import model_refs
-    from aigc_demo.ui.launch import create, launch_kwargs
-
     empty = tmp_path / "weights"
     empty.mkdir()
     settings = ServeSettings(host="127.0.0.1", port=free_port(), device="cpu", weights_dir=str(empty))
-    previous = model_refs._settings
-    demo = create(settings)
-    try:
-        demo.launch(prevent_thread_lock=True, quiet=True, **launch_kwargs(settings))
-        other = call(f"http://127.0.0.1:{settings.port}/", "digits_grid", {"digits": "1", "count": 1, "seed": 1})
+    with launched(settings) as other_url:  # built last: the module global now points at it
+        other = call(other_url, "digits_grid", {"digits": "1", "count": 1, "seed": 1})
         ours = call(app_url, "digits_grid", {"digits": "1", "count": 1, "seed": 1})
-    finally:
-        demo.close()
-        model_refs.install(previous)
     assert other.isError and _texts(other) == ["This server has no model for the digits tab."]
     assert not ours.isError and [c.type for c in ours.content].count("image") == 1, _texts(ours)
 

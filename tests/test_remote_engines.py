@@ -20,7 +20,7 @@ from typing import Any, Iterator
 import pytest
 from gradio_client.exceptions import AppError
 
-from tests.conftest import free_port
+from tests.conftest import free_port, launched
 from tests.engine_server import EngineServer
 
 SHIPPED_GPT = Path(__file__).resolve().parent.parent / "weights" / "gpt-shakespeare"
@@ -44,20 +44,13 @@ def engine(weights_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
 def remote_app(engine: EngineServer, weights_dir: Path) -> Iterator[str]:
     from aigc_demo import engines
     from aigc_demo.settings import ServeSettings
-    from aigc_demo.ui.launch import create, launch_kwargs
 
     settings = ServeSettings(host="127.0.0.1", port=free_port(), device="cpu", weights_dir=str(weights_dir),
                              llm_servers=(engine.base_url,), llm_api_key=SECRET,
                              llm_read_timeout_s=READ_TIMEOUT_S)
-    from aigc_demo.ui import model_refs
-
-    previous = model_refs._settings  # outside an event, ids resolve with the app built last: give it back after
-    demo = create(settings)
-    demo.launch(prevent_thread_lock=True, quiet=True, **launch_kwargs(settings))
-    yield f"http://127.0.0.1:{settings.port}/"
-    demo.close()
+    with launched(settings) as url:
+        yield url
     engines.configure(ServeSettings())  # later modules see no remote servers
-    model_refs.install(previous)
 
 
 @pytest.fixture(scope="module")
