@@ -25,7 +25,9 @@ def test_upload_train_stop_save_and_find_it_in_the_gallery(page, tmp_path: Path)
     page.get_by_role("option", name="Tiny char GPT", exact=True).click()
     expect(page.locator("#finetune-source").get_by_label("Text")).to_be_checked()
     page.locator("#finetune-text-file input[type=file]").set_input_files(str(corpus))
-    expect(page.locator("#finetune-text-file")).to_contain_text("poem.txt")
+    # The file row names the upload in its cell's label; its visible text splits stem and
+    # extension into two spans, which browsers join with or without a space.
+    expect(page.locator("#finetune-text-file").get_by_role("cell", name="poem.txt")).to_be_visible()
     for elem, value in (("steps", "3000"), ("batch", "4"), ("lr", "0.003")):
         page.locator(f"#finetune-{elem} input[type=number]").fill(value)
     page.get_by_label("Context length (tokens, GPT)").fill("32")
