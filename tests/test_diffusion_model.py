@@ -98,7 +98,8 @@ def test_eval_cli_measures_fid_accuracy_and_sampling_time(tmp_path, data_dir, ti
     result = json.loads((tiny / "eval.json").read_text())
     names = [m["name"] for m in result["metrics"]]
     assert names == ["FID", "FID floor (train vs test)", "FID / floor", "Conditional accuracy", "Sampling time"]
-    assert result["n_generated"] == 30 and result["sampling_steps"] == 2 and result["sampling_seconds"] > 0
+    assert result["n_generated"] == 30 and result["sampling_steps"] == 2 and result["sampling_seconds"] >= 0
+    assert "30 digits, 2 DPM-Solver++ steps" in result["metrics"][-1]["note"]  # 30 tiny digits can take < 0.05 s
     assert result["fid"] > 0 and 0 <= result["conditional_accuracy"] <= 1
 
 
@@ -112,3 +113,26 @@ def test_bad_settings_are_refused_with_a_message(tmp_path, data_dir):
         DiffusionConfig(channels="12,24").check()
     with pytest.raises(UserError, match="does not hold a diffusion model"):
         DiffusionConfig(init_from=str(tmp_path)).resolve_init()
+
+
+def test_log_sigma_spacing_spreads_the_steps_over_the_noise_levels_asked_for(tiny):
+    import dataclasses
+
+    from aigc_demo.models.diffusion import initial_noise, load_diffusion, log_sigma_timesteps, sampler_from
+
+    model = load_diffusion(tiny)
+    alphas = sampler_from(model.scheduler_config).alphas_cumprod
+    steps = log_sigma_timesteps(alphas, 10, 30.0, 0.05)
+    sigmas = [float(((1 - alphas[t]) / alphas[t]).sqrt()) for t in steps]
+    assert steps == sorted(set(steps), reverse=True) and len(steps) == 10
+    assert 25 < sigmas[0] < 36 and 0.04 < sigmas[-1] < 0.06
+    ratios = np.diff(np.log(sigmas))
+    assert np.allclose(ratios, ratios.mean(), atol=0.05)  # even in log sigma, unlike even in t
+
+    even_in_t = model.model_calls(4, 1.0)
+    model.defaults = dataclasses.replace(model.defaults, sigma_range=(30.0, 0.05))
+    seen = []
+    model.sample([5], initial_noise(1, 0), steps=4, on_step=seen.append)
+    assert [s.timestep for s in seen] == log_sigma_timesteps(alphas, 4, 30.0, 0.05) and even_in_t == 4
+    assert model.model_calls(4, 1.0) == 4
+    assert model.defaults.as_config()["sigma_range"] == [30.0, 0.05]

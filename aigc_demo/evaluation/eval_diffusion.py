@@ -33,7 +33,19 @@ def sampler_settings(defaults: Any, args: argparse.Namespace, parser: argparse.A
         if not 0 <= lo <= hi:
             parser.error("--guidance-interval needs 0 <= lo <= hi")
         interval = (lo, hi)
-    return dataclasses.replace(defaults, guidance_interval=interval, precision=args.precision or defaults.precision)
+    sigma_range = defaults.sigma_range
+    if args.sigma_range == "t":
+        sigma_range = None
+    elif args.sigma_range:
+        try:
+            top, bottom = (float(v) for v in args.sigma_range.split(","))
+        except ValueError:
+            parser.error(f"--sigma-range takes max,min or t (got {args.sigma_range!r})")
+        if not top > bottom > 0:
+            parser.error("--sigma-range needs max > min > 0")
+        sigma_range = (top, bottom)
+    return dataclasses.replace(defaults, guidance_interval=interval, precision=args.precision or defaults.precision,
+                               sigma_range=sigma_range)
 
 
 def sampler_words(defaults: Any, bf16: bool) -> str:
@@ -42,6 +54,8 @@ def sampler_words(defaults: Any, bf16: bool) -> str:
     words = f"guidance {defaults.guidance:g}"
     if defaults.guidance != 1.0 and (lo, hi) != (0.0, float("inf")):
         words += f" at noise levels sigma {lo:g}-{hi:g} only"
+    if defaults.sigma_range:
+        words += f", steps evenly spaced in log sigma {defaults.sigma_range[0]:g}-{defaults.sigma_range[1]:g}"
     return words + (", bf16 autocast" if defaults.precision == "auto" and bf16 else ", fp32")
 
 
@@ -63,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
                         "[lo, hi] ('all': every step; default: the folder's)")
     parser.add_argument("--precision", default=None, choices=("auto", "fp32"),
                         help="auto: bf16 autocast where the device has native bf16 (default: the folder's)")
+    parser.add_argument("--sigma-range", default=None, help="max,min: sampler steps evenly spaced in log sigma "
+                        "over this range of noise levels ('t': evenly in training time; default: the folder's)")
     parser.add_argument("--batch-size", type=int, default=500)
     parser.add_argument("--write-defaults", action="store_true",
                         help="store the sampler settings used (steps, guidance, interval, precision) in config.json")

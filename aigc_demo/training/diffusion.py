@@ -47,6 +47,7 @@ class DiffusionConfig:
     sampling_steps: int = 10  # DPM-Solver++ steps the app and `sample diffusion` use by default
     guidance: float = 1.0  # classifier-free guidance scale used by default (1: none, one model call per step)
     guidance_interval: str = ""  # "lo,hi": guide only at noise levels sigma in [lo, hi] (empty: every step)
+    sigma_range: str = ""  # "max,min": sampler steps evenly spaced in log sigma (empty: evenly in t)
     precision: str = "auto"  # sampling: auto (bf16 autocast where the device has native bf16) | fp32
     lr_schedule: str = "cosine"
     warmup_steps: int = 200
@@ -80,6 +81,7 @@ class DiffusionConfig:
             self.sampling_steps, self.guidance, self.precision = base.steps, base.guidance, base.precision
             lo, hi = base.guidance_interval
             self.guidance_interval = "" if (lo, hi) == (0.0, float("inf")) else f"{lo:g},{hi:g}"
+            self.sigma_range = ",".join(f"{v:g}" for v in base.sigma_range) if base.sigma_range else ""
         scheduler = json.loads((Path(self.init_from) / "scheduler" / "scheduler_config.json").read_text())
         self.prediction = str(scheduler.get("prediction_type", self.prediction))
 
@@ -94,7 +96,16 @@ class DiffusionConfig:
             except ValueError:
                 raise ValueError(f"--guidance-interval must be two numbers lo,hi (got {self.guidance_interval!r})")
             interval = (lo, hi)
-        return SamplerDefaults(self.sampling_steps, self.guidance, interval, self.precision)
+        sigma_range = None
+        if self.sigma_range:
+            try:
+                top, bottom = (float(v) for v in str(self.sigma_range).split(","))
+            except ValueError:
+                raise ValueError(f"--sigma-range must be two numbers max,min (got {self.sigma_range!r})")
+            if not top > bottom > 0:
+                raise ValueError(f"--sigma-range needs max > min > 0 (got {self.sigma_range!r})")
+            sigma_range = (top, bottom)
+        return SamplerDefaults(self.sampling_steps, self.guidance, interval, self.precision, sigma_range)
 
     def check(self) -> None:
         shape = self.shape()
