@@ -202,7 +202,8 @@ class DigitDiffusion:
         steps = int(steps or self.default_steps)
         guidance = float(self.default_guidance if guidance is None else guidance)
         sampler = self._sampler(steps, torch.device("cpu"))
-        return len(sampler.timesteps) + sum(self._guided(float(sampler.alphas_cumprod[t]), guidance) for t in sampler.timesteps)
+        guided = sum(self._guided(float(sampler.alphas_cumprod[t]), guidance) for t in sampler.timesteps)
+        return len(sampler.timesteps) + guided
 
     def _sampler(self, steps: int, device: torch.device) -> Any:
         """DPM-Solver++ with its timesteps set: log-sigma spaced where the model's defaults say so."""
