@@ -37,13 +37,12 @@ def sampler_settings(defaults: Any, args: argparse.Namespace, parser: argparse.A
     if args.sigma_range == "t":
         sigma_range = None
     elif args.sigma_range:
+        from aigc_demo.models.diffusion import parse_sigma_range
+
         try:
-            top, bottom = (float(v) for v in args.sigma_range.split(","))
-        except ValueError:
-            parser.error(f"--sigma-range takes max,min or t (got {args.sigma_range!r})")
-        if not top > bottom > 0:
-            parser.error("--sigma-range needs max > min > 0")
-        sigma_range = (top, bottom)
+            sigma_range = parse_sigma_range(args.sigma_range)
+        except ValueError as err:
+            parser.error(f"{err}, or t for steps evenly spaced in training time")
     return dataclasses.replace(defaults, guidance_interval=interval, precision=args.precision or defaults.precision,
                                sigma_range=sigma_range)
 

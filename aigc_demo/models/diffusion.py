@@ -144,6 +144,17 @@ def initial_noise(n: int, seed: int) -> torch.Tensor:
     return torch.randn(n, PATCH * PATCH, 28 // PATCH, 28 // PATCH, generator=gen)
 
 
+def parse_sigma_range(text: str) -> tuple[float, float]:
+    """'max,min' (the --sigma-range flag) -> (max, min); ValueError with the reason otherwise."""
+    try:
+        top, bottom = (float(v) for v in str(text).split(","))
+    except ValueError:
+        raise ValueError(f"--sigma-range must be two numbers max,min (got {text!r})") from None
+    if not top > bottom > 0:
+        raise ValueError(f"--sigma-range needs max > min > 0 (got {text!r})")
+    return top, bottom
+
+
 @dataclass
 class DenoiseStep:
     """One sampler step, for the 'watch it denoise' strip: the current noisy image and the clean

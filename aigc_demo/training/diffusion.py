@@ -87,7 +87,7 @@ class DiffusionConfig:
 
     def sampler_defaults(self) -> Any:
         """The sampling defaults written beside the UNet (config.json) and used by previews."""
-        from aigc_demo.models.diffusion import SamplerDefaults
+        from aigc_demo.models.diffusion import SamplerDefaults, parse_sigma_range
 
         interval = (0.0, float("inf"))
         if self.guidance_interval:
@@ -96,15 +96,7 @@ class DiffusionConfig:
             except ValueError:
                 raise ValueError(f"--guidance-interval must be two numbers lo,hi (got {self.guidance_interval!r})")
             interval = (lo, hi)
-        sigma_range = None
-        if self.sigma_range:
-            try:
-                top, bottom = (float(v) for v in str(self.sigma_range).split(","))
-            except ValueError:
-                raise ValueError(f"--sigma-range must be two numbers max,min (got {self.sigma_range!r})")
-            if not top > bottom > 0:
-                raise ValueError(f"--sigma-range needs max > min > 0 (got {self.sigma_range!r})")
-            sigma_range = (top, bottom)
+        sigma_range = parse_sigma_range(self.sigma_range) if self.sigma_range else None
         return SamplerDefaults(self.sampling_steps, self.guidance, interval, self.precision, sigma_range)
 
     def check(self) -> None:
