@@ -88,12 +88,32 @@ def child_env(overrides: Mapping[str, str] | None = None, defaults: Mapping[str,
     return env
 
 
+MALLOC_ARENAS = 2  # glibc's malloc arenas per process; its default is 8 per core
+_M_ARENA_MAX = -8  # mallopt's parameter number (glibc malloc.h)
+
+
+def cap_malloc_arenas() -> bool:
+    """At most `MALLOC_ARENAS` malloc arenas, here (mallopt) and in every process started later
+    (MALLOC_ARENA_MAX). Why: glibc gives threads arenas of their own, and the pages freed in
+    each stay held; a server with dozens of request threads kept tens of MB more that way.
+    Whether mallopt took it (False off glibc); a user's own MALLOC_ARENA_MAX wins."""
+    os.environ.setdefault("MALLOC_ARENA_MAX", str(MALLOC_ARENAS))
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        return bool(libc.mallopt(_M_ARENA_MAX, int(os.environ["MALLOC_ARENA_MAX"])))
+    except (OSError, AttributeError, ValueError):  # not glibc, or not a number
+        return False
+
+
 def configure_environment(probe_host: str = HUB_HOST, timeout: float = PROBE_TIMEOUT_S) -> HubStatus:
     """Set quiet defaults and decide offline mode once per process; the user's own env wins."""
     global _status
     if _status is not None:
         return _status
     set_quiet_defaults()
+    cap_malloc_arenas()
     user_offline = os.environ.get("HF_HUB_OFFLINE")
     if user_offline is not None:
         _status = HubStatus(None, switched_on(user_offline), f"HF_HUB_OFFLINE={user_offline} set by the user")

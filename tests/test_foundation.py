@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture
 def fresh_environment(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setattr(environment, "_status", None)
-    for key in ("HF_HUB_OFFLINE", "GRADIO_ANALYTICS_ENABLED", "HF_HUB_DISABLE_TELEMETRY"):
+    for key in ("HF_HUB_OFFLINE", "GRADIO_ANALYTICS_ENABLED", "HF_HUB_DISABLE_TELEMETRY", "MALLOC_ARENA_MAX"):
         monkeypatch.delenv(key, raising=False)
     yield monkeypatch
     environment._status = None
@@ -62,6 +62,22 @@ def test_users_own_offline_setting_wins_without_a_probe(fresh_environment) -> No
     status = environment.configure_environment()
     assert status.reachable is None and status.offline_mode is False
     assert os.environ["HF_HUB_OFFLINE"] == "0"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
+def test_malloc_arenas_are_capped_here_and_in_later_processes_unless_the_user_set_them() -> None:
+    probe = ("import os, subprocess, sys; from aigc_demo.environment import cap_malloc_arenas; "
+             "took = cap_malloc_arenas(); "
+             "child = subprocess.run([sys.executable, '-c', 'import os; print(os.environ[\"MALLOC_ARENA_MAX\"])'], "
+             "capture_output=True, text=True, check=False).stdout.strip(); "
+             "print(took, os.environ['MALLOC_ARENA_MAX'], child)")
+    env = {k: v for k, v in os.environ.items() if k != "MALLOC_ARENA_MAX"}
+    ours = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+                          check=False)
+    assert ours.stdout.split() == ["True", str(environment.MALLOC_ARENAS), str(environment.MALLOC_ARENAS)], ours.stderr
+    theirs = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env={**env, "MALLOC_ARENA_MAX": "4"},
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert theirs.stdout.split() == ["True", "4", "4"], theirs.stderr
 
 
 def test_serve_settings_from_flags_and_environment(monkeypatch: pytest.MonkeyPatch) -> None:

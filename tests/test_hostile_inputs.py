@@ -8,6 +8,9 @@ Each call must end within a time limit with a valid result or a clear message (n
 generic "Error"); the app must answer afterwards, its memory must stay bounded, and its log
 must hold no traceback for these expected user errors.
 
+The app runs as a visitor's Space runs it, `python app.py` in a process of its own, so the
+memory measured is the app's (and its model servers'), not this test session's.
+
 The walk is sampled to run in a few minutes on two cores: each parameter gets the values of
 its type, with every other parameter at a cheap valid baseline (a few tokens, one 32 px step).
 """
@@ -15,10 +18,13 @@ its type, with every other parameter at a cheap valid baseline (a few tokens, on
 from __future__ import annotations
 
 import math
+import os
 import struct
+import subprocess
+import sys
+import threading
 import time
 import zlib
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
@@ -28,10 +34,18 @@ import pytest
 from gradio_client import Client, handle_file
 
 from aigc_demo.ui.strings import table
+from tests.conftest import free_port
+
+ROOT = Path(__file__).resolve().parents[1]
 
 CALL_LIMIT_S = 45.0  # one call, on a loaded two-core machine
 PARALLEL = 4  # calls in flight at once (the app serves 4 at a time)
-MAX_RSS_MB = 1536
+MAX_RSS_MB = 1024  # the web process after the walk (~730 MB measured on 2 cores)
+# The whole tree after the walk, each shared page counted once (PSS): the web process, the fork
+# server and three model servers. Measured 1,130-1,160 MB (1,589 MB before app.py kept its
+# imports under __main__); issue 25's goal is 1,024 MB: the web process's diffusers import
+# (~190 MB with what it pulls) is what is left over it.
+MAX_TREE_PSS_MB = 1300
 # gradio's own, and the app's for anything that is not a UserError (ui/errors.py)
 GENERIC = ("has not enabled verbose error reporting", table("en")["error.internal"])
 MB_TEXT = "A" * 1_000_000
@@ -142,19 +156,48 @@ def is_generic(message: str) -> bool:
     return text in ("", "Error", "None") or any(g in text for g in GENERIC)
 
 
-def rss_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise AssertionError("no VmRSS")
+@pytest.fixture(scope="module")
+def app_process(tmp_path_factory: pytest.TempPathFactory, weights_dir: Path) -> Any:
+    """`python app.py` on a free port with the tiny fixture models: (process, url, log path)."""
+    folder = tmp_path_factory.mktemp("hostile-app")
+    log_path = folder / "app.log"
+    port = free_port()
+    env = dict(os.environ, AIGC_RUNS_DIR=str(folder / "runs"), AIGC_WEIGHTS_DIR=str(weights_dir))
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen([sys.executable, "app.py", "--port", str(port)], cwd=ROOT, env=env,
+                                stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + 240  # a loaded CI machine imports torch and gradio slowly
+    while proc.poll() is None and time.monotonic() < deadline:
+        try:
+            Client(url, verbose=False)
+            break
+        except Exception:  # noqa: BLE001 - not up yet
+            time.sleep(0.5)
+    else:
+        proc.kill()
+        pytest.fail(f"the app did not start: {log_path.read_text(errors='replace')[-3000:]}")
+    yield proc, url, log_path
+    proc.terminate()
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
 
 
-def rss_with_children_mb() -> float:
-    """This process (the app runs in it) and every live child (job, probe, decoder processes)."""
+def rss_mb(pid: int | None = None) -> float:
+    """The resident memory of one process (this one by default)."""
+    import psutil
+
+    return psutil.Process(pid).memory_info().rss / 2**20
+
+
+def rss_with_children_mb(pid: int | None = None) -> float:
+    """A process (this one by default) and every live child (job, probe, model-server processes)."""
     import psutil
 
     total = 0
-    for process in process_tree():
+    for process in process_tree(pid):
         try:
             total += process.memory_info().rss
         except psutil.Error:  # ended meanwhile
@@ -162,22 +205,22 @@ def rss_with_children_mb() -> float:
     return total / 2**20
 
 
-def process_tree() -> list[Any]:
-    """This process and every live child, as psutil processes."""
+def process_tree(pid: int | None = None) -> list[Any]:
+    """A process (this one by default) and every live child, as psutil processes."""
     import psutil
 
-    me = psutil.Process()
-    return [me, *me.children(recursive=True)]
+    root = psutil.Process(pid)
+    return [root, *root.children(recursive=True)]
 
 
-def pss_with_children_mb() -> tuple[float, list[str]]:
+def pss_with_children_mb(pid: int | None = None) -> tuple[float, list[str]]:
     """Like `rss_with_children_mb`, but each page shared by several processes (the fork server's
     torch, forked into every job and model server) counted once in all: the memory the tree holds.
     Also one line per process: its name and its own PSS."""
     import psutil
 
     total, lines = 0, []
-    for process in process_tree():
+    for process in process_tree(pid):
         try:
             pss = process.memory_full_info().pss
         except psutil.Error:  # ended meanwhile, or /proc/PID/smaps unreadable
@@ -212,12 +255,13 @@ def call(client: Client, name: str, kwargs: dict[str, Any]) -> tuple[str, str]:
         return "generic", f"{type(err).__name__}: {err}"[:200]
 
 
-def test_every_endpoint_survives_hostile_inputs(app_url: str, hostile_files: dict[str, str], capfd) -> None:
+def test_every_endpoint_survives_hostile_inputs(app_process: Any, hostile_files: dict[str, str]) -> None:
+    proc, app_url, log_path = app_process
     client = Client(app_url, verbose=False)
     api = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
     assert len(api) >= 25, sorted(api)
     client.predict(api_name="/models")  # warm: imports done before the first measurement
-    rss_before, all_before = rss_mb(), rss_with_children_mb()
+    rss_before, all_before = rss_mb(proc.pid), rss_with_children_mb(proc.pid)
     tally: dict[str, int] = {"ok": 0, "message": 0, "generic": 0, "hang": 0, "not sent": 0}
     failures: list[str] = []
     started = time.monotonic()
@@ -250,10 +294,9 @@ def test_every_endpoint_survives_hostile_inputs(app_url: str, hostile_files: dic
     client.predict(api_name="/models")  # the app still answers
     still = client.predict(["3"], 2, 1, 1.0, api_name="/digits_grid")
     assert still, "the app no longer draws digits"
-    rss_after, all_after = rss_mb(), rss_with_children_mb()
-    pss_after, processes = pss_with_children_mb()
-    log = capfd.readouterr()
-    logged = log.err + log.out
+    rss_after, all_after = rss_mb(proc.pid), rss_with_children_mb(proc.pid)
+    pss_after, processes = pss_with_children_mb(proc.pid)
+    logged = log_path.read_text(errors="replace")
     tracebacks = logged.count("Traceback (most recent call last)")
     if tracebacks:
         first = logged.index("Traceback (most recent call last)")
@@ -268,4 +311,5 @@ def test_every_endpoint_survives_hostile_inputs(app_url: str, hostile_files: dic
     assert not failures, f"{len(failures)} generic errors or hangs, e.g. {failures[:5]}"
     assert tally["message"] + tally["ok"] >= calls * 0.8, tally
     assert rss_after < MAX_RSS_MB, f"RSS grew to {rss_after:.0f} MB (from {rss_before:.0f} MB)"
+    assert pss_after < MAX_TREE_PSS_MB, "\n".join([f"the app's processes hold {pss_after:.0f} MB:", *processes])
     assert tracebacks == 0, logged[-3000:]

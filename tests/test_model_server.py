@@ -182,3 +182,40 @@ def test_forked_servers_share_the_fork_servers_imports() -> None:
     frozen, gpt2_loaded = parent.recv()
     process.join(10)
     assert frozen > 100_000 and gpt2_loaded, (frozen, gpt2_loaded)  # torch and transformers: ~10^6 objects
+
+
+def test_a_look_inside_runs_in_the_model_server_and_matches_one_in_this_process(folder, served) -> None:
+    """The served model answers a look inside itself: this process loads no second copy, and the
+    figures equal those of the same model looked inside here."""
+    import numpy as np
+
+    from aigc_demo.generation.inside import look_inside_with
+
+    text = "To be, or not to be"
+    view = textgen.look_inside(folder, text, position=5, layer=0, head=1, device="cpu")
+    assert [k for k in (m["key"] for m in registry.loaded()) if k.startswith("causal-lm:")] == []
+    assert served[0].restarts == 0 and served[0].pid not in (None, os.getpid())
+    twin, tok = textgen.load_causal_lm(folder, "cpu", eager=True)
+    here = look_inside_with(twin, tok, text, position=5, layer=0, head=1)
+    assert view.tokens == here.tokens and view.position == here.position == 5
+    assert [t for t, _ in view.top] == [t for t, _ in here.top]
+    assert np.allclose([p for _, p in view.top], [p for _, p in here.top], atol=1e-5)
+    assert view.attention.shape == (len(text), len(text)) and np.allclose(view.attention, here.attention, atol=1e-5)
+    assert (view.n_layers, view.n_heads) == (here.n_layers, here.n_heads)
+    with pytest.raises(UserError, match="Head must be between 0 and"):  # checked here, before the child runs
+        textgen.look_inside(folder, text, head=99, device="cpu")
+
+
+def test_a_job_or_model_server_re_importing_app_py_gets_no_gradio() -> None:
+    """multiprocessing's forkserver re-imports the main module (app.py) in every process it forks,
+    as `__mp_main__`: the app's imports must stay under `__main__`, or every model server and job
+    pays for gradio and the whole UI (about 115 MB each, measured)."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    probe = ("import runpy, sys; runpy.run_path('app.py', run_name='__mp_main__'); "
+             "print(sorted(m for m in ('gradio', 'aigc_demo.ui', 'aigc_demo.ui.launch') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", probe], cwd=root, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "[]", out.stdout

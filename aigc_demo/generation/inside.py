@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import threading
 import weakref
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -38,23 +39,37 @@ def eager_twin(model: Any) -> Any:
         return twin
 
 
-@gpu_task(duration=30)  # ZeroGPU: the GPU is held for one call
-def look_inside_with(model: Any, tokenizer: Any, text: str, position: int = -1, layer: int = 0,
-                     head: int = 0) -> InsideView:
-    """Run one forward pass with attentions; `model` must use eager attention (`eager_twin`)."""
+@dataclass
+class Glimpse:
+    """What one forward pass gives a look inside, in plain values (it crosses from a model
+    server's process to the web process)."""
+
+    top_ids: list[int]  # the top-10 next-token ids after `position`, most likely first
+    top_probs: list[float]
+    attention: Any  # numpy (T, T): one layer's, one head's attention
+
+
+def inside_checks(tokenizer: Any, config: Any, text: str, position: int, layer: int,
+                  head: int) -> tuple[list[int], int, str]:
+    """(ids, position in 0..T-1, notice) for a look inside, every value checked before any model
+    runs: the web process checks them against the config of a model it does not hold."""
     if not text:
         raise UserError("There is no text to look inside yet: generate or type some first.")
-    ids, notice = last_tokens(tokenizer, text, context_window(model.config))
+    ids, notice = last_tokens(tokenizer, text, context_window(config))
     n = len(ids)
     if not -n <= position < n:
         raise UserError(f"Position must be between 0 and {n - 1} (the text has {n} tokens); got {position}.")
-    position %= n
-    n_layers = model.config.num_hidden_layers
-    n_heads = model.config.num_attention_heads
+    n_layers, n_heads = config.num_hidden_layers, config.num_attention_heads
     if not 0 <= layer < n_layers:
         raise UserError(f"Layer must be between 0 and {n_layers - 1}; got {layer}.")
     if not 0 <= head < n_heads:
         raise UserError(f"Head must be between 0 and {n_heads - 1}; got {head}.")
+    return ids, position % n, notice
+
+
+def glimpse(model: Any, ids: list[int], position: int, layer: int, head: int) -> Glimpse:
+    """One forward pass with attentions (checked values, `inside_checks`); `model` must use eager
+    attention (`eager_twin`)."""
     device = next(model.parameters()).device
     with torch.no_grad():
         out = model(input_ids=torch.tensor([ids], device=device), output_attentions=True)
@@ -62,8 +77,24 @@ def look_inside_with(model: Any, tokenizer: Any, text: str, position: int = -1, 
         raise UserError("This model did not return attention weights (it needs eager attention).")
     probs = out.logits[0, position].float().softmax(-1)  # (V,)
     top = torch.topk(probs, min(TOP_K_INSIDE, probs.numel()))
-    top_list = [(tokenizer.decode([int(i)], clean_up_tokenization_spaces=False), float(p))
-                for p, i in zip(top.values.tolist(), top.indices.tolist())]
     attention = out.attentions[layer][0, head].float().cpu().numpy()  # (T, T)
-    tokens = [tokenizer.decode([i], clean_up_tokenization_spaces=False) for i in ids]
-    return InsideView(tokens, position, top_list, attention, layer, head, n_layers, n_heads, notice)
+    return Glimpse(top.indices.tolist(), top.values.tolist(), attention)
+
+
+def inside_view(tokenizer: Any, config: Any, ids: list[int], position: int, layer: int, head: int,
+                seen: Glimpse, notice: str) -> InsideView:
+    """The view a visitor sees: token ids made text."""
+    def text(i: int) -> str:
+        return tokenizer.decode([int(i)], clean_up_tokenization_spaces=False)
+
+    return InsideView([text(i) for i in ids], position, [(text(i), float(p)) for i, p in zip(seen.top_ids, seen.top_probs)],
+                      seen.attention, layer, head, config.num_hidden_layers, config.num_attention_heads, notice)
+
+
+@gpu_task(duration=30)  # ZeroGPU: the GPU is held for one call
+def look_inside_with(model: Any, tokenizer: Any, text: str, position: int = -1, layer: int = 0,
+                     head: int = 0) -> InsideView:
+    """Run one forward pass with attentions; `model` must use eager attention (`eager_twin`)."""
+    ids, position, notice = inside_checks(tokenizer, model.config, text, position, layer, head)
+    return inside_view(tokenizer, model.config, ids, position, layer, head,
+                       glimpse(model, ids, position, layer, head), notice)

@@ -7,12 +7,16 @@ the same step-level batcher (`generation.batcher`) for every visitor's request o
 and talks to the web process over one `multiprocessing` connection (a local socket pair):
 
 - parent -> child: `("submit", id, prompt ids, max new tokens, settings, eos ids)`,
-  `("stop", id)` (Stop, a stop sequence, a consumer gone), `("close",)` (unloaded: finish what
-  runs, then exit);
+  `("stop", id)` (Stop, a stop sequence, a consumer gone), `("inside", id, ids, position, layer,
+  head)` (a look inside: one forward pass with attentions, answered by one `Reply`), `("close",)`
+  (unloaded: finish what runs, then exit);
 - child -> parent: first `("ready", info)` or `("failed", error)`, then lists of `(id, item)`,
   an item being what a `DecodeRequest.out` queue receives (token ids, `Finished`, an error):
   everything the batcher made since the last send goes in one message, so 8 rows cost one
   message per step, not eight.
+
+A look inside runs here too (on an eager twin that shares the weights), so the web process
+never holds a second copy of a model it serves.
 
 `ServedModel` (the web side) has the batcher's interface (`submit`, `load`), so
 `generation.stream` reads a served request's queue exactly as a local one. A child that dies
@@ -31,7 +35,9 @@ from typing import Any, Callable
 
 from aigc_demo.errors import UserError
 from aigc_demo.generation.batcher import Batcher, DecodeRequest, Finished
+from aigc_demo.generation.inside import Glimpse, eager_twin, glimpse
 
+INSIDE_TIMEOUT_S = 120.0  # one forward pass of a look inside, on a loaded CPU
 POLL_S = 0.02  # the relay checks its streams' Stop flags this often while no tokens come
 IDLE_POLL_S = 1.0  # ... and this often while it has none (an idle app stays idle)
 READY_POLL_S = 0.2
@@ -48,6 +54,13 @@ def _portable(err: BaseException) -> BaseException:
     if isinstance(err, ValueError):
         return ValueError(str(err))
     return ServerFailure(f"Generation failed: {type(err).__name__}: {err}")
+
+
+@dataclass
+class Reply:
+    """The one answer to a request that is not a stream (a look inside)."""
+
+    value: Any
 
 
 # ---- the child's side ----------------------------------------------------------------------------
@@ -90,7 +103,7 @@ def _send_loop(conn: Any, sink: queue.Queue, state: _ChildState) -> None:
             conn.send(batch)
         except (OSError, ValueError):  # the app is gone
             os._exit(0)
-        done = [rid for rid, item in batch if isinstance(item, (Finished, BaseException))]
+        done = [rid for rid, item in batch if isinstance(item, (Finished, Reply, BaseException))]
         if any([state.finished(rid) for rid in done]):
             os._exit(0)
 
@@ -120,9 +133,11 @@ def serve(conn: Any, model: Any) -> None:
     is gone, or until it asked to close and nothing is left to finish."""
     batcher = Batcher(model)
     sink: queue.Queue = queue.Queue()
+    looks: queue.Queue = queue.Queue()
     state = _ChildState()
     conn.send(("ready", model_info(model)))
     threading.Thread(target=_send_loop, args=(conn, sink, state), name="model-server-send", daemon=True).start()
+    threading.Thread(target=_inside_loop, args=(model, looks, sink), name="model-server-inside", daemon=True).start()
     while True:
         try:
             message = conn.recv()
@@ -136,6 +151,10 @@ def serve(conn: Any, model: Any) -> None:
             batcher.submit(DecodeRequest(prompt_ids, max_new_tokens, settings, eos,
                                          should_stop=lambda rid=rid: rid in state.stopped,
                                          out=_Outbox(rid, sink)))  # type: ignore[arg-type]
+        elif kind == "inside":
+            with state.lock:
+                state.open.add(message[1])
+            looks.put(message[1:])
         elif kind == "stop":
             with state.lock:
                 if message[1] in state.open:
@@ -145,6 +164,18 @@ def serve(conn: Any, model: Any) -> None:
                 state.closing = True
                 if not state.open:
                     os._exit(0)
+
+
+def _inside_loop(model: Any, looks: queue.Queue, sink: queue.Queue) -> None:
+    """Answer looks inside one at a time, beside the decoding batcher (the twin shares weights)."""
+    twin = None
+    while True:
+        rid, ids, position, layer, head = looks.get()
+        try:
+            twin = twin or eager_twin(model)
+            sink.put((rid, Reply(glimpse(twin, ids, position, layer, head))))
+        except Exception as err:  # noqa: BLE001 - reported to the visitor who asked
+            sink.put((rid, _portable(err)))
 
 
 # ---- the web process's side ----------------------------------------------------------------------
@@ -215,6 +246,30 @@ class ServedModel:
                 pass  # the child just died: its reader fails this request with the message
         return request
 
+    def inside(self, ids: list[int], position: int, layer: int, head: int) -> Glimpse:
+        """A look inside (checked values: `generation.inside.inside_checks`), computed by the child."""
+        answer: queue.Queue = queue.Queue()
+        request = DecodeRequest(list(ids), 0, None, out=answer)  # type: ignore[arg-type]  # a slot, not decoded
+        with self._lock:
+            if self._closed:
+                raise UserError(f"{self.label} was unloaded; try again.")
+            link = self._ensure()
+            rid = next(self._ids)
+            link.pending[rid] = request
+            try:
+                link.send(("inside", rid, list(ids), position, layer, head))
+            except (OSError, ValueError):
+                pass  # the child just died: its reader fails this request with the message
+        try:
+            item = answer.get(timeout=INSIDE_TIMEOUT_S)
+        except queue.Empty:
+            with self._lock:
+                link.pending.pop(rid, None)
+            raise UserError(f"{self.label} took over {INSIDE_TIMEOUT_S:g} s to look inside; try a shorter text.") from None
+        if isinstance(item, BaseException):
+            raise item
+        return item.value
+
     def load(self) -> int:
         """Requests open on this model (a hint for the update rate)."""
         link = self._link
@@ -270,7 +325,7 @@ class ServedModel:
                         if request is None:
                             continue
                         request.out.put(item)
-                        if isinstance(item, (Finished, BaseException)):
+                        if isinstance(item, (Finished, Reply, BaseException)):
                             link.pending.pop(rid, None)
                             link.stop_sent.discard(rid)
                 for rid, request in list(link.pending.items()):

@@ -207,14 +207,21 @@ def code_parses(code: str) -> tuple[bool, str]:
 
 def look_inside(model_id: str, text: str, position: int = -1, layer: int = 0, head: int = 0,
                 device: str | None = None) -> InsideView:
-    """Top-10 next tokens at `position` and layer/head attention, for any GPT-2-style model."""
+    """Top-10 next tokens at `position` and layer/head attention, for any GPT-2-style model. The
+    forward pass runs where the model decodes (its model server), so the web process never holds
+    a second copy of it; on ZeroGPU, here."""
     if is_remote_ref(model_id):
         return remote_text.look_inside_remote(model_id, text, position)
-    from aigc_demo.generation.inside import look_inside_with
+    from aigc_demo.generation import inside
 
-    model, tokenizer = load_causal_lm(model_id, device, eager=True)
     text = validate.text(text, "The text")
     position = validate.integer(position, "Position", default=-1)
     layer = validate.integer(layer, "Layer", default=0)
     head = validate.integer(head, "Head", default=0)
-    return look_inside_with(model, tokenizer, text, position, layer, head)
+    if on_zero_gpu():
+        model, tokenizer = load_causal_lm(model_id, device, eager=True)
+        return inside.look_inside_with(model, tokenizer, text, position, layer, head)
+    served, tokenizer = serve_causal_lm(model_id, device)
+    ids, position, notice = inside.inside_checks(tokenizer, served.config, text, position, layer, head)
+    seen = served.inside(ids, position, layer, head)
+    return inside.inside_view(tokenizer, served.config, ids, position, layer, head, seen, notice)
