@@ -16,7 +16,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from aigc_demo.evaluation.digits_eval_common import base_parser, classifier_folder, record
+from aigc_demo.evaluation.digits_eval_common import (
+    base_parser,
+    classifier_folder,
+    record,
+)
 from aigc_demo.evaluation.eval_gan import digit_metrics, eval_splits, score_digits
 
 
@@ -61,7 +65,12 @@ def sampler_words(defaults: Any, bf16: bool) -> str:
 def main(argv: list[str] | None = None) -> int:
     import torch
 
-    from aigc_demo.models.diffusion import bf16_ok, generate_per_digit, load_diffusion
+    from aigc_demo.models.diffusion import (
+        BATCH_SIZE,
+        bf16_ok,
+        generate_per_digit,
+        load_diffusion,
+    )
     from aigc_demo.models.digits_io import load_classifier, torch_device
 
     parser = base_parser("python -m aigc_demo eval diffusion", "FID, conditional accuracy and sampling time "
@@ -78,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="auto: bf16 autocast where the device has native bf16 (default: the folder's)")
     parser.add_argument("--sigma-range", default=None, help="max,min: sampler steps evenly spaced in log sigma "
                         "over this range of noise levels ('t': evenly in training time; default: the folder's)")
-    parser.add_argument("--batch-size", type=int, default=500)
+    parser.add_argument("--batch-size", type=int, default=BATCH_SIZE)
     parser.add_argument("--write-defaults", action="store_true",
                         help="store the sampler settings used (steps, guidance, interval, precision) in config.json")
     args = parser.parse_args(argv)

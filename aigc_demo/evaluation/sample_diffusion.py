@@ -12,11 +12,15 @@ from aigc_demo.evaluation.sample_gan import checked_digits, sample_parser, save_
 
 
 def main(argv: list[str] | None = None) -> int:
-    from aigc_demo.models.diffusion import generate_per_digit, load_diffusion
+    from aigc_demo.models.diffusion import (
+        BATCH_SIZE,
+        generate_per_digit,
+        load_diffusion,
+    )
     from aigc_demo.models.digits_io import torch_device
 
     parser = sample_parser("python -m aigc_demo sample diffusion", __doc__.split("\n")[0],
-                           "diffusion weights folder (unet/ and scheduler/)", 500)
+                           "diffusion weights folder (unet/ and scheduler/)", BATCH_SIZE)
     parser.add_argument("--steps", type=int, default=0, help="sampler steps (0: the folder's default)")
     parser.add_argument("--guidance", type=float, default=-1.0, help="classifier-free guidance (<0: the folder's default)")
     args = parser.parse_args(argv)

@@ -30,6 +30,9 @@ PATCH = 2  # 28x28x1 pixels <-> 14x14x4 patches
 NULL_CLASS = 10  # "no digit given" (classifier-free guidance)
 FAMILY = "diffusion"
 MAX_SEED = 2**63 - 1
+# Digits sampled per UNet batch by `sample diffusion` and `eval diffusion`: measured on a 2-core AMD
+# EPYC (bf16), 1.69 ms per digit per model call at 200 against 1.96 at 500 and 1.97 at 100.
+BATCH_SIZE = 200
 
 
 @dataclass
@@ -313,7 +316,7 @@ def load_diffusion(folder: str | Path, device: Any = "cpu") -> DigitDiffusion:
 
 def generate_per_digit(model: DigitDiffusion, digits: Sequence[int], per_digit: int, seed: int,
                        steps: int | None = None, guidance: float | None = None,
-                       batch_size: int = 500) -> tuple[np.ndarray, np.ndarray]:
+                       batch_size: int = BATCH_SIZE) -> tuple[np.ndarray, np.ndarray]:
     """`per_digit` samples of each digit in `digits`, grouped by digit: (images, labels)."""
     labels = np.repeat(np.asarray(list(digits), dtype=np.int64), per_digit)
     noise = initial_noise(len(labels), seed)

@@ -986,6 +986,7 @@ STRINGS: dict[str, str] = {
     "msg.compare.no_family_model": "No {family} model is available here",
     "msg.model_server.died_loading": "{label}: the model's process ended while loading (exit code {code}).",
     "msg.model_server.unloaded": "{label} was unloaded; try again.",
+    "msg.model_server.inside_slow": "{label} took over {seconds} s to look inside; try a shorter text.",
     "msg.compare.pick_models": "Pick {low} or {high} models to compare",
     "msg.compare.not_downloaded": "{ref} is not downloaded yet: download it in the Text tab first",
     "msg.compare.text_failed": "This model could not run here ({kind})",

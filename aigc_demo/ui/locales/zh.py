@@ -940,6 +940,7 @@ STRINGS: dict[str, str] = {
     "msg.compare.no_family_model": "这里没有可用的 {family} 模型",
     "msg.model_server.died_loading": "{label}：模型进程在加载时退出（退出码 {code}）。",
     "msg.model_server.unloaded": "{label} 已被卸载，请重试。",
+    "msg.model_server.inside_slow": "{label} 查看内部超过 {seconds} 秒仍未完成；请换一段更短的文本。",
     "msg.compare.pick_models": "请选择 {low} 或 {high} 个模型进行对比",
     "msg.compare.not_downloaded": "{ref} 尚未下载：请先在“文本”标签页下载",
     "msg.compare.text_failed": "该模型无法在这里运行（{kind}）",
