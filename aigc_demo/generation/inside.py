@@ -87,8 +87,9 @@ def inside_view(tokenizer: Any, config: Any, ids: list[int], position: int, laye
     def text(i: int) -> str:
         return tokenizer.decode([int(i)], clean_up_tokenization_spaces=False)
 
-    return InsideView([text(i) for i in ids], position, [(text(i), float(p)) for i, p in zip(seen.top_ids, seen.top_probs)],
-                      seen.attention, layer, head, config.num_hidden_layers, config.num_attention_heads, notice)
+    top = [(text(i), float(p)) for i, p in zip(seen.top_ids, seen.top_probs)]
+    return InsideView([text(i) for i in ids], position, top, seen.attention, layer, head,
+                      config.num_hidden_layers, config.num_attention_heads, notice)
 
 
 @gpu_task(duration=30)  # ZeroGPU: the GPU is held for one call
