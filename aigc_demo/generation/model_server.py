@@ -180,6 +180,16 @@ def _inside_loop(model: Any, looks: queue.Queue, sink: queue.Queue) -> None:
 
 # ---- the web process's side ----------------------------------------------------------------------
 
+@dataclass
+class _ReplySlot:
+    """Where the relay puts the one answer to a request that is not a stream (a look inside)."""
+
+    out: queue.Queue = field(default_factory=queue.Queue)
+
+    def should_stop(self) -> bool:
+        return False
+
+
 Starter = Callable[[], tuple[Any, Any]]  # starts a child: (its process, the parent's connection)
 
 
@@ -188,7 +198,7 @@ class _Link:
 
     def __init__(self, process: Any, conn: Any) -> None:
         self.process, self.conn = process, conn
-        self.pending: dict[int, DecodeRequest] = {}
+        self.pending: dict[int, DecodeRequest | _ReplySlot] = {}
         self.stop_sent: set[int] = set()
         self.send_lock = threading.Lock()
         self.alive = True
@@ -233,23 +243,25 @@ class ServedModel:
     # ---- the batcher's interface
 
     def submit(self, request: DecodeRequest) -> DecodeRequest:
-        with self._lock:
-            if self._closed:
-                raise UserError(f"{self.label} was unloaded; try again.")
-            link = self._ensure()
-            rid = next(self._ids)
-            link.pending[rid] = request
-            try:
-                link.send(("submit", rid, list(request.prompt_ids), request.max_new_tokens, request.settings,
-                           request.eos_ids))
-            except (OSError, ValueError):
-                pass  # the child just died: its reader fails this request with the message
+        self._send(request, "submit", list(request.prompt_ids), request.max_new_tokens, request.settings,
+                   request.eos_ids)
         return request
 
     def inside(self, ids: list[int], position: int, layer: int, head: int) -> Glimpse:
         """A look inside (checked values: `generation.inside.inside_checks`), computed by the child."""
-        answer: queue.Queue = queue.Queue()
-        request = DecodeRequest(list(ids), 0, None, out=answer)  # type: ignore[arg-type]  # a slot, not decoded
+        slot = _ReplySlot()
+        link, rid = self._send(slot, "inside", list(ids), position, layer, head)
+        try:
+            item = slot.out.get(timeout=INSIDE_TIMEOUT_S)
+        except queue.Empty:
+            link.pending.pop(rid, None)
+            raise UserError(f"{self.label} took over {INSIDE_TIMEOUT_S:g} s to look inside; try a shorter text.") from None
+        if isinstance(item, BaseException):
+            raise item
+        return item.value
+
+    def _send(self, request: DecodeRequest | _ReplySlot, kind: str, *payload: Any) -> tuple[_Link, int]:
+        """Register `request` with the running child (started if need be) and send it `(kind, id, *payload)`."""
         with self._lock:
             if self._closed:
                 raise UserError(f"{self.label} was unloaded; try again.")
@@ -257,18 +269,10 @@ class ServedModel:
             rid = next(self._ids)
             link.pending[rid] = request
             try:
-                link.send(("inside", rid, list(ids), position, layer, head))
+                link.send((kind, rid, *payload))
             except (OSError, ValueError):
                 pass  # the child just died: its reader fails this request with the message
-        try:
-            item = answer.get(timeout=INSIDE_TIMEOUT_S)
-        except queue.Empty:
-            with self._lock:
-                link.pending.pop(rid, None)
-            raise UserError(f"{self.label} took over {INSIDE_TIMEOUT_S:g} s to look inside; try a shorter text.") from None
-        if isinstance(item, BaseException):
-            raise item
-        return item.value
+        return link, rid
 
     def load(self) -> int:
         """Requests open on this model (a hint for the update rate)."""
