@@ -16,11 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from aigc_demo.evaluation.digits_eval_common import (
-    base_parser,
-    classifier_folder,
-    record,
-)
+from aigc_demo.evaluation.digits_eval_common import base_parser, classifier_folder, record
 from aigc_demo.evaluation.eval_gan import digit_metrics, eval_splits, score_digits
 
 
@@ -65,12 +61,7 @@ def sampler_words(defaults: Any, bf16: bool) -> str:
 def main(argv: list[str] | None = None) -> int:
     import torch
 
-    from aigc_demo.models.diffusion import (
-        BATCH_SIZE,
-        bf16_ok,
-        generate_per_digit,
-        load_diffusion,
-    )
+    from aigc_demo.models.diffusion import BATCH_SIZE, bf16_ok, generate_per_digit, load_diffusion
     from aigc_demo.models.digits_io import load_classifier, torch_device
 
     parser = base_parser("python -m aigc_demo eval diffusion", "FID, conditional accuracy and sampling time "

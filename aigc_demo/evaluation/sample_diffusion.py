@@ -12,11 +12,7 @@ from aigc_demo.evaluation.sample_gan import checked_digits, sample_parser, save_
 
 
 def main(argv: list[str] | None = None) -> int:
-    from aigc_demo.models.diffusion import (
-        BATCH_SIZE,
-        generate_per_digit,
-        load_diffusion,
-    )
+    from aigc_demo.models.diffusion import BATCH_SIZE, generate_per_digit, load_diffusion
     from aigc_demo.models.digits_io import torch_device
 
     parser = sample_parser("python -m aigc_demo sample diffusion", __doc__.split("\n")[0],
