@@ -13,6 +13,9 @@ from aigc_demo.environment import configure_environment
 configure_environment()
 
 if __name__ == "__main__":
+    from aigc_demo.services.job_process import start_fork_server_here
+
+    start_fork_server_here()  # first: before gradio and any thread (see its docstring)
     from aigc_demo.settings import parse_serve_args
     from aigc_demo.ui.launch import serve
 

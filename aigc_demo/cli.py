@@ -82,6 +82,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "serve":
+        from aigc_demo.services.job_process import start_fork_server_here
+
+        start_fork_server_here()  # before gradio and any thread (see its docstring)
         from aigc_demo.ui.launch import serve
 
         serve(serve_settings_from_args(args))

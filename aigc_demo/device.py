@@ -97,6 +97,7 @@ def memory_report() -> dict[str, Any]:
     return report
 
 
+@functools.cache  # asked on every text request; a failed import is not cached by Python (~1 ms each)
 def on_zero_gpu() -> bool:
     """Whether this is a ZeroGPU Space: the GPU is attached to this process's `gpu_task` calls
     only, so a model must compute here, not in a child process."""

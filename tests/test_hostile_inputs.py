@@ -42,10 +42,11 @@ CALL_LIMIT_S = 45.0  # one call, on a loaded two-core machine
 PARALLEL = 4  # calls in flight at once (the app serves 4 at a time)
 MAX_RSS_MB = 1024  # the web process after the walk (~730 MB measured on 2 cores)
 # The whole tree after the walk, each shared page counted once (PSS): the web process, the fork
-# server and three model servers. Measured 1,130-1,160 MB (1,589 MB before app.py kept its
-# imports under __main__); issue 25's goal is 1,024 MB: the web process's diffusers import
-# (~190 MB with what it pulls) is what is left over it.
-MAX_TREE_PSS_MB = 1400  # room for a CI machine with more cores (more decode threads per model server)
+# server and three model servers. Issue 25's goal. Measured 869 MB on 2 cores since the app forks
+# its fork server from itself (services/job_process.start_fork_server_here); 1,130-1,160 MB before,
+# when the app and the fork server each held their own copy of torch & co; 1,589 MB before app.py
+# kept its imports under __main__.
+MAX_TREE_PSS_MB = 1024
 # gradio's own, and the app's for anything that is not a UserError (ui/errors.py)
 GENERIC = ("has not enabled verbose error reporting", table("en")["error.internal"])
 MB_TEXT = "A" * 1_000_000

@@ -184,6 +184,61 @@ def test_forked_servers_share_the_fork_servers_imports() -> None:
     assert frozen > 100_000 and gpt2_loaded, (frozen, gpt2_loaded)  # torch and transformers: ~10^6 objects
 
 
+FORK_HERE = r"""
+import json, os
+from multiprocessing import forkserver
+from aigc_demo.services.job_process import job_context, start_fork_server_here
+started = start_fork_server_here()
+server = forkserver._forkserver._forkserver_pid
+from tests.test_model_server import _report_frozen_objects
+ctx = job_context()
+parent, child = ctx.Pipe()
+process = ctx.Process(target=_report_frozen_objects, args=(child,), daemon=True)
+process.start()
+child.close()
+frozen, gpt2 = parent.recv() if parent.poll(120) else (None, None)
+process.join(10)
+stat = open(f"/proc/{server}/stat").read().rsplit(")", 1)[1].split()
+print(json.dumps({"started": started, "server_parent": int(stat[1]), "me": os.getpid(),
+                  "same_program": open(f"/proc/{server}/cmdline").read() == open("/proc/self/cmdline").read(),
+                  "frozen": frozen, "gpt2": gpt2, "exit": process.exitcode}))
+"""
+
+
+def test_the_app_forks_its_fork_server_from_itself_and_jobs_start_from_it() -> None:
+    """`start_fork_server_here` (what app.py runs first): the fork server is a fork of the app
+    (same program, not a fresh `python -c`), so the app and its children share torch & co; a
+    process started afterwards comes from it with the frozen imports, and exits cleanly."""
+    import json
+    import subprocess
+    import sys
+
+    from aigc_demo.services.job_process import job_context
+
+    if job_context().get_start_method() != "forkserver":
+        pytest.skip("no fork server on this platform")
+    result = subprocess.run([sys.executable, "-c", FORK_HERE], capture_output=True, text=True, timeout=300,
+                            cwd=Path(__file__).resolve().parents[1])
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["started"] and report["server_parent"] == report["me"] and report["same_program"], report
+    assert report["frozen"] > 100_000 and report["gpt2"] and report["exit"] == 0, report
+
+
+def test_the_fork_server_is_not_forked_once_a_thread_runs() -> None:
+    """A fork copies one thread: with another running, the fork server starts the usual way."""
+    from aigc_demo.services.job_process import start_fork_server_here
+
+    release = threading.Event()
+    worker = threading.Thread(target=release.wait, daemon=True)
+    worker.start()
+    try:
+        assert start_fork_server_here() is False
+    finally:
+        release.set()
+        worker.join()
+
+
 def test_a_look_inside_runs_in_the_model_server_and_matches_one_in_this_process(folder, served) -> None:
     """The served model answers a look inside itself: this process loads no second copy, and the
     figures equal those of the same model looked inside here."""
