@@ -14,6 +14,7 @@ import sys
 
 from aigc_demo.deploy import main as deploy_main
 from aigc_demo.environment import configure_environment
+from aigc_demo.services.job_process import start_fork_server_here
 from aigc_demo.settings import add_serve_args, serve_settings_from_args
 
 # command -> (help, {target: module})
@@ -82,8 +83,6 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "serve":
-        from aigc_demo.services.job_process import start_fork_server_here
-
         start_fork_server_here()  # before gradio and any thread (see its docstring)
         from aigc_demo.ui.launch import serve
 

@@ -37,6 +37,7 @@ from typing import Any, Callable
 
 from aigc_demo.bench.common import cpu_seconds, median, print_table, served_pid
 from aigc_demo.bench.digits import GAN, WEIGHTS, _free_port
+from aigc_demo.models.gpt import context_window
 
 PROMPT = "ROMEO:\n"  # every text request's prompt
 _TOKENS = re.compile(r"(\d+) tokens")
@@ -258,7 +259,8 @@ def model_floor_rows(weights: Path, model: str, clients: int, rounds: int = 5) -
         return []
     lm, tokenizer = textgen.load_causal_lm(str(folder), device="cpu")
     ids = torch.tensor([tokenizer(PROMPT)["input_ids"]])
-    context = torch.randint(0, lm.config.vocab_size, (1, 100), generator=torch.Generator().manual_seed(0))
+    length = min(100, context_window(lm.config) - 1)  # a tiny test model's window may be shorter
+    context = torch.randint(0, lm.config.vocab_size, (1, length), generator=torch.Generator().manual_seed(0))
 
     def prefill(batch: int) -> float:
         started = time.perf_counter()

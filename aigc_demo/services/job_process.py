@@ -19,6 +19,8 @@ import threading
 from multiprocessing.context import BaseContext
 from typing import Any
 
+from aigc_demo.device import on_zero_gpu
+
 # What every job imports, paid once by the fork server; names that fail to import are skipped.
 # diffusers imports lazily: its UNet, schedulers and EMA are named so that a diffusion job finds
 # them loaded. Measured with the speed probe on 2 loaded cores (a training run on both): a forked
@@ -54,8 +56,6 @@ def start_fork_server_here() -> bool:
     nothing and the fork server starts the usual way when first needed. Returns whether it ran.
     The fork server runs the standard library's own code (`multiprocessing.forkserver.main`,
     the command it would have run in a new interpreter), so jobs start exactly as before."""
-    from aigc_demo.device import on_zero_gpu
-
     if "forkserver" not in mp.get_all_start_methods() or threading.active_count() > 1 or on_zero_gpu():
         return False
     for name in PRELOAD:
