@@ -248,8 +248,8 @@ def model_floor_rows(weights: Path, model: str, clients: int, rounds: int = 5) -
     """The model's own ceilings under the two text ratios, in this process (no app), interleaved,
     median of `rounds`: the forward pass over the bench's prompt for `clients` rows against one
     row (every visitor's prompt goes through it before their first token), and one decoding step
-    (one new token per row, a 100-token cache) for `clients` rows against one row (the app's
-    tokens/s ratio cannot pass `clients` / that ratio)."""
+    (one new token per row, a cache of 100 tokens or the model's window less one) for `clients`
+    rows against one row (the app's tokens/s ratio cannot pass `clients` / that ratio)."""
     import torch
 
     from aigc_demo.services import textgen
@@ -282,14 +282,15 @@ def model_floor_rows(weights: Path, model: str, clients: int, rounds: int = 5) -
 
     rows = []
     with torch.inference_mode():
-        for what, run in (("prompt forward pass", prefill), ("decoding step", step)):
+        for what, ratio, run in (("prompt forward pass", "first-token", prefill),
+                                 ("decoding step", "tokens/s", step)):
             run(1), run(clients)  # warm
             one, many = [], []
             for _ in range(rounds):
                 one.append(run(1))
                 many.append(run(clients))
-            rows.append({"what": f"text {model}: {what}, {clients} rows / 1 row (model only: a floor under the "
-                                 f"{'first-token' if run is prefill else 'tokens/s'} ratio)",
+            rows.append({"what": f"text {model}: {what}, {clients} rows / 1 row (model only: a floor under "
+                                 f"the {ratio} ratio)",
                          "per_s": float("nan"), "ttft_s": median(many), "ratio": median(many) / median(one)})
     return rows
 
