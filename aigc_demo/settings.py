@@ -13,6 +13,7 @@ line naming the variable.
 | AIGC_PORT (or GRADIO_SERVER_PORT) | 7860 | serve.port | port (`--port`) |
 | AIGC_SHARE | off | serve.share | also publish a temporary *.gradio.live link (`--share`) |
 | AIGC_DEVICE | auto | serve.device | auto, cuda, mps or cpu (`--device`) |
+| AIGC_CPU_BF16 | on | serve.cpu_bf16 | text models on a CPU with native bfloat16 multiply in it (generation/cpu_bf16.py) |
 | AIGC_WEIGHTS_DIR | weights/ | serve.weights_dir | folder of shipped models (`--weights-dir`) |
 | AIGC_MCP | on | serve.mcp | also serve the generators as MCP tools at /gradio_api/mcp/ (`--mcp`/`--no-mcp`) |
 | AIGC_LLM_SERVERS | | serve.llm_servers | OpenAI-compatible base URLs ending in /v1 (`--llm-servers`) |
@@ -196,6 +197,7 @@ class ServeSettings:
     port: int = 7860
     share: bool = False
     device: str = "auto"
+    cpu_bf16: bool = True  # text models on a CPU with native bfloat16 multiply in it (generation/cpu_bf16.py)
     weights_dir: str = str(PROJECT_ROOT / "weights")
     mcp: bool = True  # the generators are also MCP tools (ui/mcp_tools.py)
     llm_servers: tuple[str, ...] = ()  # OpenAI-compatible base URLs ending in /v1
@@ -207,8 +209,9 @@ class ServeSettings:
     def __post_init__(self) -> None:
         self.llm_servers = parse_llm_servers(self.llm_servers)
         self.device = str(self.device).strip().lower() or "auto"
-        if not isinstance(self.mcp, bool):
-            raise ValueError(f"mcp must be True or False (got {self.mcp!r}).")
+        for name in ("mcp", "cpu_bf16"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be True or False (got {getattr(self, name)!r}).")
         if self.device not in DEVICE_CHOICES:
             raise ValueError(f"device must be one of {', '.join(DEVICE_CHOICES)} (got {self.device!r}).")
         for name in ("llm_connect_timeout_s", "llm_read_timeout_s"):
@@ -223,6 +226,7 @@ class ServeSettings:
             port=read.whole("AIGC_PORT", read.whole("GRADIO_SERVER_PORT", cls.port, 1, 65535), 1, 65535),
             share=read.flag("AIGC_SHARE"),
             device=read.choice("AIGC_DEVICE", cls.device, DEVICE_CHOICES),
+            cpu_bf16=read.flag("AIGC_CPU_BF16", default=cls.cpu_bf16),
             weights_dir=read.text("AIGC_WEIGHTS_DIR", default=cls.weights_dir),
             mcp=read.flag("AIGC_MCP", default=cls.mcp),
             llm_servers=parse_llm_servers(read.text("AIGC_LLM_SERVERS")),

@@ -31,11 +31,13 @@ def decode_threads() -> int:
     return max(1, cores - 1)
 
 
-def _child_main(conn: Any, source: hub.ModelSource, dtype_name: str, device: str, device_map_auto: bool) -> None:
+def _child_main(conn: Any, source: hub.ModelSource, dtype_name: str, device: str, device_map_auto: bool,
+                cpu_bf16: bool) -> None:
     """The model server's process: load the model, then serve it until the app is gone."""
     import torch
 
     from aigc_demo.generation import model_server
+    from aigc_demo.generation.cpu_bf16 import fit_for_cpu_decoding
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C reaches the whole group: the app ends it (EOF)
     if device == "cpu":
@@ -48,15 +50,19 @@ def _child_main(conn: Any, source: hub.ModelSource, dtype_name: str, device: str
             f"{source.label} could not be loaded: {type(err).__name__}: {err}")
         conn.send(("failed", UserError(str(message))))
         return
+    fit_for_cpu_decoding(model, cpu_bf16)
     model_server.serve(conn, model)
 
 
-def starter(source: hub.ModelSource, dtype_name: str, device: str, device_map_auto: bool = False) -> Any:
-    """A function that starts one model server for `source` (and again after a crash)."""
+def starter(source: hub.ModelSource, dtype_name: str, device: str, device_map_auto: bool = False,
+            cpu_bf16: bool = True) -> Any:
+    """A function that starts one model server for `source` (and again after a crash); `cpu_bf16`:
+    a float32 model on a CPU with native bfloat16 multiplies in it (`generation.cpu_bf16`)."""
     def start() -> tuple[Any, Any]:
         ctx = job_context()
         parent, child = ctx.Pipe()
-        process = ctx.Process(target=_child_main, args=(child, source, dtype_name, device, device_map_auto),
+        process = ctx.Process(target=_child_main,
+                              args=(child, source, dtype_name, device, device_map_auto, cpu_bf16),
                               name=f"model-server {source.label}", daemon=True)
         process.start()
         child.close()  # the child holds its end: when it dies, the app's end reads EOF
@@ -64,11 +70,12 @@ def starter(source: hub.ModelSource, dtype_name: str, device: str, device_map_au
     return start
 
 
-def serve_model(source: hub.ModelSource, dtype_name: str, device: str, device_map_auto: bool = False) -> Any:
+def serve_model(source: hub.ModelSource, dtype_name: str, device: str, device_map_auto: bool = False,
+                cpu_bf16: bool = True) -> Any:
     """A `ServedModel` for `source`, its child started and the model loaded."""
     from aigc_demo.generation.model_server import ServedModel
 
-    return ServedModel(starter(source, dtype_name, device, device_map_auto), source.label)
+    return ServedModel(starter(source, dtype_name, device, device_map_auto, cpu_bf16), source.label)
 
 
 def warm_up() -> None:

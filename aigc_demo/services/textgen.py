@@ -30,6 +30,7 @@ from aigc_demo.generation.settings import MAX_NEW_TOKENS_LIMIT, UPDATE_INTERVAL_
 from aigc_demo.loading import registry
 from aigc_demo.services import remote_text, text_server, validate
 from aigc_demo.services.validate import identifier
+from aigc_demo.settings import current
 
 # The service's public types and limits, so a tab needs no import below services.
 __all__ = ["CONCURRENT_STREAMS", "MAX_NEW_TOKENS_LIMIT", "GenerationSettings", "GenerationUpdate", "InsideView",
@@ -59,8 +60,12 @@ def load_causal_lm(ref: str, device: str | None = None, eager: bool = False,
     def loader() -> tuple[Any, Any]:
         source = hub.resolve(ref, kind=hub.CAUSAL_LM, on_progress=on_progress)
         entry = hub_entry(source.repo_id) if source.repo_id else None
-        return hub.load_causal_lm(source, dtype=choice.dtype, device=choice.name,
-                                  device_map_auto=bool(entry and entry.device_map_auto))
+        model, tokenizer = hub.load_causal_lm(source, dtype=choice.dtype, device=choice.name,
+                                              device_map_auto=bool(entry and entry.device_map_auto))
+        from aigc_demo.generation.cpu_bf16 import fit_for_cpu_decoding
+
+        fit_for_cpu_decoding(model, current().serve.cpu_bf16)  # as the model servers do (text_server)
+        return model, tokenizer
 
     model, tokenizer = registry.get(key, loader, choice.name)
     if eager:
@@ -86,7 +91,8 @@ def serve_causal_lm(ref: str, device: str | None = None, on_progress: Progress |
         tokenizer = hub.load_tokenizer(source)
         entry = hub_entry(source.repo_id) if source.repo_id else None
         served = text_server.serve_model(source, choice.dtype_name, choice.name,
-                                         device_map_auto=bool(entry and entry.device_map_auto))
+                                         device_map_auto=bool(entry and entry.device_map_auto),
+                                         cpu_bf16=current().serve.cpu_bf16)
         return served, tokenizer
 
     return registry.get(f"causal-lm-served:{model_key(ref)}:{choice.name}", loader, choice.name)

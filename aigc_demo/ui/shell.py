@@ -8,7 +8,7 @@ import gradio as gr
 
 from aigc_demo.settings import ServeSettings
 from aigc_demo.settings import current as current_settings
-from aigc_demo.ui import files, mcp_tools, model_refs, sessions, share
+from aigc_demo.ui import files, inline_processing, mcp_tools, model_refs, sessions, share
 from aigc_demo.ui.code import build_code_tab
 from aigc_demo.ui.compare import CSS as COMPARE_CSS
 from aigc_demo.ui.compare import build_compare_tab
@@ -151,4 +151,5 @@ def build_app(settings: ServeSettings | None = None) -> gr.Blocks:
         share.attach(demo, ctx)  # ?tab=…&…&run=1 opens the page in a shared state
         tools = mcp_tools.register(ctx) if settings.mcp else {}  # the generators as MCP tools
     demo.aigc_ctx = ctx  # type: ignore[attr-defined]  # what model_refs.app_context() finds in an event
+    inline_processing.install()  # simple inputs and outputs converted in place, not one thread each
     return mcp_tools.restrict(check_inputs(sessions.track_batches(files.guard(demo))), tools)
